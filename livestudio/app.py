@@ -1,0 +1,99 @@
+"""The application factory: state under typed keys, lifecycles in cleanup_ctx, one route table."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import ssl
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .config import Settings
+from .http import api, signalling
+from .http.events import EventHub, events_socket
+from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
+from .http.metrics import loop_lag_probe, metrics
+from .http.onair import OnAir
+from .store import Store
+
+log = logging.getLogger("livestudio")
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.database_path)
+    # A previous process that died mid-show cannot resume it: its program is gone.
+    for show in await store.list_shows():
+        if show.state in ("live", "reconnecting"):
+            log.warning("show %s was left %s by a previous run; ending it", show.id, show.state)
+            await store.set_show_state(show.id, "ended")
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _onair(app: web.Application) -> AsyncIterator[None]:
+    hub = EventHub()
+    app[EVENTS] = hub
+    app[ONAIR] = OnAir(app[SETTINGS], app[STORE], hub)
+    yield
+    hub.close_all()
+    await app[ONAIR].close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp application for `settings`."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[LOOP_LAG] = [0.0]
+    app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
+    signalling.setup(app)
+    api.setup(app)
+    app.router.add_get("/live/{show}/events", events_socket)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _first_run_login(settings: Settings) -> list[str]:
+    store = await Store.open(settings.database_path)
+    try:
+        if await store.has_admin():
+            return ["Log in as your admin user (forgot it? `livestudio admin reset-password`)."]
+        password = secrets.token_urlsafe(12)
+        await store.create_admin("admin", password)
+        return [
+            "First run: an admin account was created. This password is shown only once:",
+            "  Username: admin",
+            f"  Password: {password}",
+        ]
+    finally:
+        await store.close()
+
+
+def run_server(settings: Settings) -> None:
+    """`livestudio serve`: print where the studio is and serve until interrupted."""
+    import asyncio
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    lines = asyncio.run(_first_run_login(settings))
+    ssl_context = None
+    if settings.tls_cert and settings.tls_key:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    print(f"LiveStudio studio: {settings.base_url}/studio", flush=True)
+    for line in lines:
+        print(line, flush=True)
+    print(f"Data: {settings.data_dir}  Recordings: {settings.recordings_dir}", flush=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_context=ssl_context,
+        print=None,
+        access_log=None,
+    )

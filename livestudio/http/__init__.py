@@ -1,0 +1,1 @@
+"""HTTP: the only package that imports aiohttp.web (routes, signalling, API, pages)."""

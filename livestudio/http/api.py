@@ -1,0 +1,112 @@
+"""The JSON API under /api/: shows for now (products, pins and chat come with their issues)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..store import ShowRecord, ValidationError
+from .errors import error
+from .keys import ONAIR, SETTINGS, STORE
+
+MAX_JSON = 64 * 1024
+
+
+async def require_host(request: web.Request) -> None:
+    """401 unless the request carries an API token (studio sessions are added with the studio)."""
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if token and await request.app[STORE].verify_api_token(token):
+        return
+    raise error(
+        401,
+        "log in to the studio or send an API token (Authorization: Bearer <token>)",
+        {"WWW-Authenticate": 'Bearer realm="livestudio"'},
+    )
+
+
+def show_json(request: web.Request, show: ShowRecord) -> dict[str, Any]:
+    """A show as the API returns it (never its stream key)."""
+    base = request.app[SETTINGS].base_url
+    live = request.app[ONAIR].get(show.id)
+    return {
+        "id": show.id,
+        "title": show.title,
+        "starts_at": show.starts_at,
+        "state": live.state if live and not live.ended else show.state,
+        "viewers": len(live.viewers) if live else 0,
+        "created_at": show.created_at,
+        "went_live_at": show.went_live_at,
+        "ended_at": show.ended_at,
+        "whip_url": f"{base}/whip/{show.id}",
+        "viewer_url": f"{base}/live/{show.id}",
+    }
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_JSON:
+        raise error(413, f"request body too large (limit {MAX_JSON} bytes)")
+    try:
+        data = await request.json()
+    except ValueError:
+        raise error(400, "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise error(400, "the body must be a JSON object")
+    return data
+
+
+async def list_shows(request: web.Request) -> web.Response:
+    """GET /api/shows."""
+    await require_host(request)
+    shows = await request.app[STORE].list_shows()
+    return web.json_response({"shows": [show_json(request, s) for s in shows]})
+
+
+async def create_show(request: web.Request) -> web.Response:
+    """POST /api/shows {"title", "starts_at"?} → the show and its stream key (shown once)."""
+    await require_host(request)
+    data = await _json_body(request)
+    title = data.get("title")
+    starts_at = data.get("starts_at")
+    if not isinstance(title, str):
+        raise error(422, "title is required (a string)")
+    if starts_at is not None and not isinstance(starts_at, str):
+        raise error(422, "starts_at must be an ISO 8601 string")
+    try:
+        show, key = await request.app[STORE].create_show(title, starts_at)
+    except ValidationError as exc:
+        raise error(422, str(exc)) from None
+    return web.json_response({**show_json(request, show), "stream_key": key}, status=201)
+
+
+async def get_show(request: web.Request) -> web.Response:
+    """GET /api/shows/{show}."""
+    await require_host(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    return web.json_response(show_json(request, show))
+
+
+async def end_show(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/end: End show (the publisher is disconnected)."""
+    await require_host(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    if show.state not in ("live", "reconnecting") and request.app[ONAIR].get(show.id) is None:
+        raise error(409, f"the show is not live (it is {show.state})")
+    await request.app[ONAIR].end(show.id)
+    show = await request.app[STORE].get_show(show.id)
+    assert show is not None
+    return web.json_response(show_json(request, show))
+
+
+def setup(app: web.Application) -> None:
+    """Register the API routes."""
+    r = app.router
+    r.add_get("/api/shows", list_shows)
+    r.add_post("/api/shows", create_show)
+    r.add_get("/api/shows/{show}", get_show)
+    r.add_post("/api/shows/{show}/end", end_show)

@@ -1,0 +1,55 @@
+"""Turning user-caused problems into clear HTTP errors with a text message."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+_BY_STATUS: dict[int, type[web.HTTPException]] = {
+    cls.status_code: cls
+    for cls in (
+        web.HTTPBadRequest,
+        web.HTTPUnauthorized,
+        web.HTTPForbidden,
+        web.HTTPNotFound,
+        web.HTTPConflict,
+        web.HTTPGone,
+        web.HTTPUnsupportedMediaType,
+        web.HTTPUnprocessableEntity,
+        web.HTTPTooManyRequests,
+        web.HTTPServiceUnavailable,
+        web.HTTPRequestRangeNotSatisfiable,
+    )
+}
+
+
+class HTTPPayloadTooLarge(web.HTTPClientError):
+    """413 without aiohttp's max_size bookkeeping."""
+
+    status_code = 413
+
+
+_BY_STATUS[413] = HTTPPayloadTooLarge
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.HTTPException:
+    """An HTTP error whose body is `message` as plain text, which every client can show."""
+    return _BY_STATUS[status](text=message + "\n", headers=headers)
+
+
+def method_not_allowed(request: web.Request, allowed: list[str], message: str) -> web.HTTPException:
+    """405 with the Allow header."""
+    return web.HTTPMethodNotAllowed(request.method, allowed, text=message + "\n")
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The request body, or 413 if it is larger than `limit` bytes (checked while reading)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise error(413, f"request body too large (limit {limit} bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(16384):
+        size += len(chunk)
+        if size > limit:
+            raise error(413, f"request body too large (limit {limit} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)

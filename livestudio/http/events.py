@@ -1,0 +1,140 @@
+"""The live events WebSocket: `/live/{show}/events`, one per viewer page, resumable.
+
+Every event has an id increasing per show. A page that reconnects with
+`?last_event_id=N` gets what it missed from a bounded in-memory backlog (or, if the
+backlog no longer reaches back that far, a fresh snapshot) and then live events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .errors import error
+from .keys import EVENTS, STORE
+
+BACKLOG = 500
+"Events kept per show for resuming clients."
+QUEUE = 200
+"Events queued per socket; a client this far behind is disconnected (it will resume)."
+PING_SECONDS = 20.0
+
+
+@dataclass
+class ShowChannel:
+    """The event stream of one show."""
+
+    next_id: int = 1
+    backlog: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=BACKLOG))
+    sockets: set[asyncio.Queue[dict[str, Any] | None]] = field(default_factory=set)
+
+
+class EventHub:
+    """Fans show events out to the viewer pages' sockets."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, ShowChannel] = {}
+        self.snapshots: dict[str, Callable[[], dict[str, Any]]] = {}
+        "Per show, a function returning the current state for a joining page."
+
+    def channel(self, show_id: str) -> ShowChannel:
+        """The channel of a show (created on demand)."""
+        return self._channels.setdefault(show_id, ShowChannel())
+
+    def publish(self, show_id: str, kind: str, **data: Any) -> dict[str, Any]:
+        """Send an event to every page watching the show; returns it with its id."""
+        channel = self.channel(show_id)
+        event = {"id": channel.next_id, "type": kind, "at": time.time(), **data}
+        channel.next_id += 1
+        channel.backlog.append(event)
+        for queue in list(channel.sockets):
+            if queue.full():
+                # Too slow: drop it; its page reconnects and resumes from the backlog.
+                channel.sockets.discard(queue)
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+                continue
+            queue.put_nowait(event)
+        return event
+
+    def watchers(self, show_id: str) -> int:
+        """Pages currently connected to the show."""
+        channel = self._channels.get(show_id)
+        return len(channel.sockets) if channel else 0
+
+    def close_all(self) -> None:
+        """Disconnect every socket (server shutdown)."""
+        for channel in self._channels.values():
+            for queue in channel.sockets:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+            channel.sockets.clear()
+
+
+async def events_socket(request: web.Request) -> web.StreamResponse:
+    """GET /live/{show}/events: the viewer page's WebSocket."""
+    show_id = request.match_info["show"]
+    show = await request.app[STORE].get_show(show_id)
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    hub = request.app[EVENTS]
+    try:
+        last_id = int(request.query.get("last_event_id", "0"))
+    except ValueError:
+        raise error(400, "last_event_id must be an integer") from None
+
+    ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=4096)
+    await ws.prepare(request)
+    channel = hub.channel(show_id)
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=QUEUE)
+    missed = [e for e in channel.backlog if e["id"] > last_id]
+    resumable = bool(last_id) and (not channel.backlog or channel.backlog[0]["id"] <= last_id + 1)
+    snapshot_fn = hub.snapshots.get(show_id)
+    snapshot = snapshot_fn() if snapshot_fn else {"state": show.state, "viewers": 0}
+    channel.sockets.add(queue)
+    try:
+        if resumable:
+            for event in missed:
+                await ws.send_json(event)
+        else:
+            await ws.send_json(
+                {"id": channel.next_id - 1, "type": "snapshot", "title": show.title, **snapshot}
+            )
+        reader = asyncio.ensure_future(_drain_client(ws))
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                getter.cancel()
+                break
+            next_event = getter.result()
+            if next_event is None:
+                break
+            await ws.send_json(next_event)
+        reader.cancel()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        channel.sockets.discard(queue)
+        await ws.close()
+    return ws
+
+
+async def _drain_client(ws: web.WebSocketResponse) -> None:
+    # Viewers send nothing yet (chat comes later); read to notice closes and pongs.
+    async for msg in ws:
+        if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+            break
+
+
+def dumps(event: dict[str, Any]) -> str:
+    """Events as compact JSON."""
+    return json.dumps(event, separators=(",", ":"))

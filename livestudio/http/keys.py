@@ -1,0 +1,20 @@
+"""Typed application keys: everything long-lived the handlers reach through the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..config import Settings
+from ..store import Store
+
+if TYPE_CHECKING:
+    from .events import EventHub
+    from .onair import OnAir
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+ONAIR: web.AppKey[OnAir] = web.AppKey("onair")
+EVENTS: web.AppKey[EventHub] = web.AppKey("events")
+LOOP_LAG: web.AppKey[list[float]] = web.AppKey("loop_lag")

@@ -1,0 +1,132 @@
+"""The shows on air in this process, glued to the store and the events hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from ..config import Settings
+from ..media.encode import VideoSettings
+from ..media.ice import IcePolicy
+from ..media.show import LiveShow, ShowLimits
+from ..store import Store
+from .events import EventHub
+
+log = logging.getLogger(__name__)
+
+
+def limits_from(settings: Settings) -> ShowLimits:
+    """Per-show limits from the server settings."""
+    return ShowLimits(
+        box=VideoSettings(
+            width=settings.video_width,
+            height=settings.video_height,
+            fps=settings.video_fps,
+            bitrate=settings.video_bitrate,
+            preset=settings.x264_preset,
+            keyframe_interval=settings.keyframe_interval,
+        ),
+        grace_period=settings.grace_period,
+        max_viewers=settings.max_viewers,
+        ice=IcePolicy(
+            loopback=settings.ice_loopback,
+            interfaces=settings.ice_interfaces,
+            public_ip=settings.public_ip,
+        ),
+    )
+
+
+class OnAir:
+    """Creates LiveShows on first publish, mirrors their state into the store and events."""
+
+    def __init__(self, settings: Settings, store: Store, hub: EventHub) -> None:
+        self.settings = settings
+        self.store = store
+        self.hub = hub
+        self.limits = limits_from(settings)
+        self.shows: dict[str, LiveShow] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._viewer_counts: dict[str, int] = {}
+
+    def get(self, show_id: str) -> LiveShow | None:
+        """The live show with this id, if it is on air in this process."""
+        return self.shows.get(show_id)
+
+    def start(self, show_id: str) -> LiveShow:
+        """The show's LiveShow, created (and marked live) if it is not on air yet."""
+        live = self.shows.get(show_id)
+        if live is not None and not live.ended:
+            return live
+        live = LiveShow(show_id, self.limits, on_state=lambda s: self._state_changed(show_id, s))
+        self.shows[show_id] = live
+        self.hub.snapshots[show_id] = lambda: self.snapshot(show_id)
+        self._spawn(self.store.set_show_state(show_id, "live"))
+        self.hub.publish(show_id, "state", state="live")
+        return live
+
+    def snapshot(self, show_id: str) -> dict[str, Any]:
+        """What a page joining now needs to know."""
+        live = self.shows.get(show_id)
+        if live is None:
+            return {"state": "ended", "viewers": 0}
+        return {"state": live.state, "viewers": len(live.viewers)}
+
+    def _state_changed(self, show_id: str, state: str) -> None:
+        log.info("show %s is %s", show_id, state)
+        self._spawn(self.store.set_show_state(show_id, state))
+        self.hub.publish(show_id, "state", state=state)
+        if state == "ended":
+            live = self.shows.get(show_id)
+            if live is not None:
+                self._spawn(self._forget_when_ended(show_id, live))
+
+    async def _forget_when_ended(self, show_id: str, live: LiveShow) -> None:
+        await live.end()
+        if self.shows.get(show_id) is live:
+            del self.shows[show_id]
+
+    def viewers_changed(self, show_id: str) -> None:
+        """Tell pages the new viewer count (coalesced: only when it changed)."""
+        live = self.shows.get(show_id)
+        count = len(live.viewers) if live else 0
+        if self._viewer_counts.get(show_id) != count:
+            self._viewer_counts[show_id] = count
+            self.hub.publish(show_id, "viewers", viewers=count)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def abandon(self, show_id: str, previous_state: str) -> None:
+        """Undo `start` for a show whose first publish failed."""
+        live = self.shows.pop(show_id, None)
+        self.hub.snapshots.pop(show_id, None)
+        if live is not None:
+            live._on_state = lambda state: None
+            await live.end()
+        await self.store.set_show_state(show_id, previous_state)
+        self.hub.publish(show_id, "state", state=previous_state)
+
+    async def end(self, show_id: str) -> None:
+        """End a show on air (studio's End show, WHIP DELETE)."""
+        live = self.shows.get(show_id)
+        if live is not None:
+            await live.end()
+        else:
+            await self.store.set_show_state(show_id, "ended")
+
+    async def close(self) -> None:
+        """Server shutdown: end every show and wait for the store writes."""
+        for show_id in list(self.shows):
+            with contextlib.suppress(Exception):
+                await self.shows[show_id].end()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

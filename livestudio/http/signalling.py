@@ -1,0 +1,238 @@
+"""WHIP ingest and WHEP playback (RFC 9725 and the WHEP draft), as in DESIGN "Contracts"."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections import Counter
+
+from aiohttp import web
+
+from ..media.sdp import MAX_SDP_BYTES, OfferError, check_publish_offer
+from ..media.show import ShowBusy, ShowEnded, ShowFull
+from ..store import ShowRecord
+from .errors import error, method_not_allowed, read_limited
+from .iceservers import link_headers
+from .keys import ONAIR, SETTINGS, STORE
+from .net import client_address
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = "5"
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Retry-After",
+}
+ENDED_STATES = {"ended", "published", "unpublished"}
+
+
+class Negotiations:
+    """Counts SDP negotiations in flight (each costs ICE gathering and DTLS setup)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def __enter__(self) -> Negotiations:
+        if self.in_flight >= self.limit:
+            raise error(
+                503,
+                "too many connections are being set up right now; retry in a moment",
+                {"Retry-After": "1", **CORS},
+            )
+        self.in_flight += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.in_flight -= 1
+
+
+NEGOTIATIONS = web.AppKey("negotiations", Negotiations)
+SESSIONS_PER_IP = web.AppKey("sessions_per_ip", Counter)
+
+
+async def _offer(request: web.Request) -> str:
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        raise error(415, "send the SDP offer with Content-Type: application/sdp", CORS)
+    body = await read_limited(request, MAX_SDP_BYTES)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(400, "the SDP offer is not UTF-8 text", CORS) from None
+
+
+async def _show(request: web.Request) -> ShowRecord:
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show", CORS)
+    return show
+
+
+def _created(request: web.Request, location: str, answer: str) -> web.Response:
+    headers = {**CORS, "Location": location, "ETag": '"1"'}
+    response = web.Response(
+        status=201, text=answer, content_type="application/sdp", headers=headers
+    )
+    for link in link_headers(request.app[SETTINGS]):
+        response.headers.add("Link", link)
+    return response
+
+
+async def options(request: web.Request) -> web.Response:
+    """OPTIONS: CORS preflight, and the ICE servers a client should use, as Link headers."""
+    response = web.Response(status=204, headers={**CORS, "Accept-Post": "application/sdp"})
+    for link in link_headers(request.app[SETTINGS]):
+        response.headers.add("Link", link)
+    return response
+
+
+# -- WHIP ---------------------------------------------------------------------------------
+
+
+async def whip_post(request: web.Request) -> web.Response:
+    """POST /whip/{show}: the host publishes; 201 with the answer and a session Location."""
+    show = await _show(request)
+    auth = request.headers.get("Authorization", "")
+    key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not key or not await request.app[STORE].check_stream_key(show.id, key):
+        raise error(
+            401,
+            "wrong or missing stream key (Authorization: Bearer <stream key>)",
+            {"WWW-Authenticate": 'Bearer realm="whip"', **CORS},
+        )
+    if show.state in ENDED_STATES:
+        raise error(409, "this show has ended; create a new show to go live again", CORS)
+    offer = await _offer(request)
+    try:
+        check_publish_offer(offer)
+    except OfferError as exc:
+        raise error(exc.status, exc.message, CORS) from None
+    onair = request.app[ONAIR]
+    with request.app[NEGOTIATIONS]:
+        created = onair.get(show.id) is None
+        live = onair.start(show.id)
+        try:
+            publisher = await live.publish(offer)
+        except ShowBusy:
+            raise error(
+                409,
+                "this show already has a live publisher; stop it first (or wait 2 s after "
+                "it goes silent to take over)",
+                CORS,
+            ) from None
+        except ShowEnded:
+            raise error(409, "this show has ended", CORS) from None
+        except OfferError as exc:
+            raise error(exc.status, exc.message, CORS) from None
+        except TimeoutError:
+            raise error(503, "negotiation timed out", {"Retry-After": "1", **CORS}) from None
+        finally:
+            if created and live.publisher is None:
+                # Nothing went on air: put the show back as it was.
+                await onair.abandon(show.id, show.state)
+    log.info("show %s: publisher %s (%s)", show.id, publisher.id, publisher.video_codec)
+    return _created(request, f"/whip/{show.id}/{publisher.id}", publisher.answer_sdp)
+
+
+async def whip_delete(request: web.Request) -> web.Response:
+    """DELETE /whip/{show}/{session}: the publisher stops streaming, which ends the show."""
+    live = request.app[ONAIR].get(request.match_info["show"])
+    session = request.match_info["session"]
+    if (
+        live is None
+        or live.publisher is None
+        or not hmac.compare_digest(live.publisher.id, session)
+    ):
+        raise error(404, "no such WHIP session", CORS)
+    await request.app[ONAIR].end(live.id)
+    return web.Response(status=200, headers=CORS)
+
+
+async def whip_patch(request: web.Request) -> web.Response:
+    """PATCH (trickle ICE): not supported; clients fall back to the candidates in the offer."""
+    raise method_not_allowed(
+        request, ["DELETE", "OPTIONS"], "trickle ICE is not supported: gather before posting"
+    )
+
+
+# -- WHEP ---------------------------------------------------------------------------------
+
+
+async def whep_post(request: web.Request) -> web.Response:
+    """POST /whep/{show}: a viewer plays the program; 201 with the answer."""
+    show = await _show(request)
+    onair = request.app[ONAIR]
+    live = onair.get(show.id)
+    if live is None or live.ended:
+        if show.state == "scheduled":
+            message = "the show has not started yet"
+        else:
+            message = "the show is not live (it has ended)"
+        raise error(409, message, CORS)
+    offer = await _offer(request)
+    settings = request.app[SETTINGS]
+    address = client_address(request, settings.trusted_proxy)
+    per_ip = request.app[SESSIONS_PER_IP]
+    if per_ip[address] >= settings.max_sessions_per_ip:
+        raise error(
+            429, "too many sessions from your address", {"Retry-After": RETRY_AFTER, **CORS}
+        )
+    with request.app[NEGOTIATIONS]:
+        try:
+            viewer = await live.play(offer, address=address)
+        except ShowFull:
+            raise error(
+                503,
+                "this show is full right now; retrying shortly",
+                {"Retry-After": RETRY_AFTER, **CORS},
+            ) from None
+        except ShowEnded:
+            raise error(409, "the show is not live (it has ended)", CORS) from None
+        except OfferError as exc:
+            raise error(exc.status, exc.message, CORS) from None
+        except TimeoutError:
+            raise error(503, "negotiation timed out", {"Retry-After": "1", **CORS}) from None
+    per_ip[address] += 1
+
+    def released() -> None:
+        per_ip[address] -= 1
+        if per_ip[address] <= 0:
+            del per_ip[address]
+        onair.viewers_changed(show.id)
+
+    assert viewer.subscriber is not None
+    viewer.subscriber.on_close.append(released)
+    onair.viewers_changed(show.id)
+    return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp)
+
+
+async def whep_delete(request: web.Request) -> web.Response:
+    """DELETE /whep/{show}/{session}: the viewer leaves."""
+    live = request.app[ONAIR].get(request.match_info["show"])
+    viewer = live.viewers.get(request.match_info["session"]) if live else None
+    if viewer is None:
+        raise error(404, "no such WHEP session", CORS)
+    await viewer.close()
+    return web.Response(status=200, headers=CORS)
+
+
+async def session_patch(request: web.Request) -> web.Response:
+    """PATCH on a WHEP session: no trickle ICE."""
+    return await whip_patch(request)
+
+
+def setup(app: web.Application) -> None:
+    """Register the signalling routes and their per-app state."""
+    settings = app[SETTINGS]
+    app[NEGOTIATIONS] = Negotiations(settings.max_negotiations)
+    app[SESSIONS_PER_IP] = Counter()
+    r = app.router
+    for kind, post, delete in (("whip", whip_post, whip_delete), ("whep", whep_post, whep_delete)):
+        r.add_post(f"/{kind}/{{show}}", post)
+        r.add_route("OPTIONS", f"/{kind}/{{show}}", options)
+        r.add_delete(f"/{kind}/{{show}}/{{session}}", delete)
+        r.add_patch(f"/{kind}/{{show}}/{{session}}", whip_patch)
+        r.add_route("OPTIONS", f"/{kind}/{{show}}/{{session}}", options)

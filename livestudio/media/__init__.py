@@ -1,0 +1,4 @@
+"""The live pipeline: ingest → compose → encode once → broadcast.
+
+Imports nothing from http/ or store/.
+"""

@@ -1,0 +1,191 @@
+"""One fan-out point per show: encoded packets in, bounded per-subscriber queues out.
+
+Every WebRTC viewer, the recorder and the HLS packager subscribe here. The encoder never
+waits for a subscriber (DESIGN 5): a full queue is emptied and that subscriber alone waits
+for the next keyframe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+VIDEO_QUEUE_PACKETS = 30
+"About a second of video at 30 fps: more is latency, not smoothness."
+AUDIO_QUEUE_PACKETS = 50
+"About a second of 20 ms audio packets."
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One consumer of the program: a bounded queue of video and audio packets."""
+
+    name: str
+    video: asyncio.Queue[av.Packet | None]
+    audio: asyncio.Queue[av.Packet | None]
+    waiting_for_keyframe: bool = True
+    "Video is withheld until a keyframe: a decoder cannot start anywhere else."
+    video_drops: int = 0
+    "Times this subscriber overflowed and skipped to the next keyframe."
+    audio_drops: int = 0
+    packets_delivered: int = 0
+    closed: bool = False
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """End both tracks: their recv() raises MediaStreamError."""
+        if self.closed:
+            return
+        self.closed = True
+        for queue in (self.video, self.audio):
+            _clear(queue)
+            queue.put_nowait(None)
+        for callback in self.on_close:
+            callback()
+
+
+def _clear(queue: asyncio.Queue[av.Packet | None]) -> None:
+    while not queue.empty():
+        queue.get_nowait()
+
+
+class Broadcast:
+    """Packets of one program, fanned out to subscribers, with a GOP cache.
+
+    Runs on the event loop: the encoder thread hands packets over with
+    `loop.call_soon_threadsafe(broadcast.publish_video, packet)`.
+    """
+
+    def __init__(
+        self,
+        request_keyframe: Callable[[], None],
+        video_queue: int = VIDEO_QUEUE_PACKETS,
+        audio_queue: int = AUDIO_QUEUE_PACKETS,
+    ) -> None:
+        self._request_keyframe = request_keyframe
+        self._video_queue = video_queue
+        self._audio_queue = audio_queue
+        self.subscribers: list[Subscriber] = []
+        self.gop: list[av.Packet] = []
+        "Video packets since the last keyframe (for the recorder and HLS, never for WebRTC)."
+        self.gop_audio: deque[av.Packet] = deque(maxlen=500)
+        "Audio packets covering the GOP cache, so a cached start has sound too."
+        self.video_packets = 0
+        self.keyframes = 0
+        self.ended = False
+
+    def subscribe(self, name: str, from_gop_cache: bool = False) -> Subscriber:
+        """Add a subscriber.
+
+        A WebRTC viewer starts at the *next* keyframe (one is requested now): a replayed
+        GOP would be played at normal speed and leave it behind live for good. The recorder
+        asks `from_gop_cache=True` and starts at once with the cached keyframe.
+        """
+        video_size = self._video_queue
+        if from_gop_cache:
+            video_size = max(video_size, len(self.gop) + self._video_queue)
+        sub = Subscriber(
+            name=name,
+            video=asyncio.Queue(maxsize=video_size),
+            audio=asyncio.Queue(maxsize=max(self._audio_queue, len(self.gop_audio) + 1)),
+        )
+        if self.ended:
+            sub.close()
+            return sub
+        if from_gop_cache and self.gop:
+            sub.waiting_for_keyframe = False
+            first_pts = self.gop[0].pts
+            for packet in self.gop:
+                sub.video.put_nowait(packet)
+            start = _seconds(self.gop[0]) if first_pts is not None else 0.0
+            for packet in self.gop_audio:
+                if _seconds(packet) >= start:
+                    sub.audio.put_nowait(packet)
+        else:
+            self._request_keyframe()
+        self.subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Remove and close a subscriber."""
+        if sub in self.subscribers:
+            self.subscribers.remove(sub)
+        sub.close()
+
+    def publish_video(self, packet: av.Packet) -> None:
+        """Hand one encoded video packet to every subscriber."""
+        self.video_packets += 1
+        if packet.is_keyframe:
+            self.keyframes += 1
+            self.gop = [packet]
+        else:
+            self.gop.append(packet)
+        for sub in self.subscribers:
+            if sub.waiting_for_keyframe:
+                if not packet.is_keyframe:
+                    continue
+                sub.waiting_for_keyframe = False
+            if sub.video.full():
+                # Too slow: this subscriber alone skips to the next keyframe.
+                _clear(sub.video)
+                sub.video_drops += 1
+                if not packet.is_keyframe:
+                    sub.waiting_for_keyframe = True
+                    self._request_keyframe()
+                    continue
+            sub.video.put_nowait(packet)
+            sub.packets_delivered += 1
+
+    def publish_audio(self, packet: av.Packet) -> None:
+        """Hand one encoded audio packet to every subscriber (oldest dropped when full)."""
+        self.gop_audio.append(packet)
+        if self.gop:
+            start = _seconds(self.gop[0])
+            while self.gop_audio and _seconds(self.gop_audio[0]) < start - 0.1:
+                self.gop_audio.popleft()
+        for sub in self.subscribers:
+            if sub.audio.full():
+                sub.audio.get_nowait()
+                sub.audio_drops += 1
+            sub.audio.put_nowait(packet)
+
+    def end(self) -> None:
+        """The program is over: close every subscriber."""
+        self.ended = True
+        for sub in list(self.subscribers):
+            sub.close()
+        self.subscribers.clear()
+
+
+def _seconds(packet: av.Packet) -> float:
+    if packet.pts is None or packet.time_base is None:
+        return 0.0
+    return float(packet.pts * packet.time_base)
+
+
+class PacketTrack(MediaStreamTrack):
+    """An aiortc track that yields already-encoded packets: the sender only packetizes them."""
+
+    def __init__(self, kind: str, subscriber: Subscriber) -> None:
+        super().__init__()
+        self.kind = kind
+        self._subscriber = subscriber
+        self._queue = subscriber.video if kind == "video" else subscriber.audio
+        self.packets_yielded = 0
+
+    async def recv(self) -> av.Packet:
+        """The next packet of this subscriber; MediaStreamError once the program ends."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            self._queue.put_nowait(None)  # the other waiter (if any) must see the end too
+            self.stop()
+            raise MediaStreamError
+        self.packets_yielded += 1
+        return packet

@@ -1,0 +1,124 @@
+"""The host's peer connection: inbound camera and mic tracks feed the show's program."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+import av
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .ice import IcePolicy, announce_public_ip, install
+from .program import Program
+from .sdp import OfferError, check_publish_offer
+
+log = logging.getLogger(__name__)
+
+NEGOTIATION_TIMEOUT = 10.0
+"Seconds to gather candidates and answer; a stuck negotiation must not pin a slot forever."
+CONNECT_TIMEOUT = 30.0
+"A publisher that never connects is dropped after this long."
+
+
+class Publisher:
+    """One WHIP session: an aiortc peer connection whose tracks feed `program`."""
+
+    def __init__(
+        self,
+        program: Program,
+        ice: IcePolicy,
+        on_gone: Callable[[Publisher], None],
+    ) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self.program = program
+        self._ice = ice
+        self._on_gone = on_gone
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.created_at = time.monotonic()
+        self.last_media_at: float | None = None
+        self.video_frames = 0
+        self.audio_frames = 0
+        self.video_codec = ""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.answer_sdp = ""
+        "The SDP answer (candidates included) once negotiated."
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def silent_for(self) -> float:
+        """Seconds since this publisher last delivered media (or since it was created)."""
+        return time.monotonic() - (self.last_media_at or self.created_at)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Negotiate: returns the answer SDP, candidates included (non-trickle)."""
+        check_publish_offer(offer_sdp)
+        install(self._ice)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except (ValueError, KeyError, IndexError) as exc:
+            raise OfferError(f"the SDP offer could not be parsed: {exc}") from exc
+        for transceiver in self.pc.getTransceivers():
+            transceiver.direction = "recvonly"
+        answer = await self.pc.createAnswer()
+        await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video" and transceiver._codecs:
+                self.video_codec = transceiver._codecs[0].mimeType
+        self._spawn(self._connect_deadline())
+        self.answer_sdp = announce_public_ip(self.pc.localDescription.sdp, self._ice.public_ip)
+        return self.answer_sdp
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._spawn(self._consume(track))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        # aiortc decodes in its own thread; here we only hand frames over.
+        try:
+            while True:
+                frame = await track.recv()
+                self.last_media_at = time.monotonic()
+                if isinstance(frame, av.VideoFrame):
+                    self.video_frames += 1
+                    self.program.feed_video(frame)
+                elif isinstance(frame, av.AudioFrame):
+                    self.audio_frames += 1
+                    self.program.feed_audio(frame)
+        except MediaStreamError:
+            pass
+
+    async def _connect_deadline(self) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT)
+        if self.pc.connectionState not in ("connected", "closed"):
+            log.info("publisher %s never connected; dropping it", self.id)
+            await self.close()
+
+    async def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        log.info("publisher %s: %s", self.id, state)
+        if state in ("failed", "closed"):
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the peer connection and stop feeding the program (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+        self._on_gone(self)

@@ -1,0 +1,250 @@
+"""The program thread: one per show, it turns the latest source frame and audio into packets.
+
+Every program tick (1/fps) it takes the newest decoded frame from ingest (repeating the
+last one on short stalls, a slate after STALL_SECONDS), fits it to the fixed program size,
+composites the overlay scene and encodes it once; every 20 ms it emits an Opus frame of
+the host's audio or silence. Timestamps come from the show's one ProgramClock. None of it
+runs on the event loop (DESIGN 4): packets are handed over with call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from .clock import AUDIO_RATE, VIDEO_TIME_BASE, ProgramClock
+from .compose import Compositor
+from .encode import AUDIO_FRAME_SAMPLES, OpusEncoder, ProgramEncoder, VideoSettings
+from .frames import copy_frame, program_size, slate, to_program
+from .keyframes import KeyframeRequests
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 2.0
+"No new source frame for this long: viewers get the slate and silence."
+MAX_AUDIO_BUFFER = AUDIO_RATE // 5
+"200 ms of host audio at most: beyond that the oldest is dropped to keep latency low."
+
+
+@dataclass
+class ProgramStats:
+    """Counters read by /metrics and the studio."""
+
+    frames: int = 0
+    frames_from_source: int = 0
+    frames_repeated: int = 0
+    frames_slate: int = 0
+    frames_skipped: int = 0
+    audio_frames: int = 0
+    audio_silent: int = 0
+    encode_seconds_total: float = 0.0
+    last_encode_seconds: float = 0.0
+
+
+class Program:
+    """Source frames and audio in (any thread), encoded packets out (on the loop)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        box: VideoSettings,
+        on_video: Callable[[av.Packet], None],
+        on_audio: Callable[[av.Packet], None],
+        on_stall: Callable[[bool], None] | None = None,
+        name: str = "program",
+    ) -> None:
+        self._loop = loop
+        self._box = box
+        self._on_video = on_video
+        self._on_audio = on_audio
+        self._on_stall = on_stall
+        self.name = name
+        self.clock = ProgramClock()
+        self.compositor = Compositor()
+        self.keyframes = KeyframeRequests()
+        self.stats = ProgramStats()
+        self.settings: VideoSettings | None = None
+        "The program's encoding settings, fixed by the first source frame."
+        self._lock = threading.Lock()
+        self._latest: av.VideoFrame | None = None
+        self._latest_at = 0.0
+        self._audio_in: deque[av.AudioFrame] = deque(maxlen=64)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stalled = False
+        self.error: BaseException | None = None
+
+    # -- fed from the event loop (ingest) -------------------------------------------------
+
+    def feed_video(self, frame: av.VideoFrame) -> None:
+        """Offer a decoded source frame; only the newest is kept."""
+        with self._lock:
+            self._latest = frame
+            self._latest_at = time.monotonic()
+        self._wake.set()
+        if self._thread is None:
+            self._start(frame)
+
+    def feed_audio(self, frame: av.AudioFrame) -> None:
+        """Offer a decoded source audio frame."""
+        self._audio_in.append(frame)
+
+    @property
+    def running(self) -> bool:
+        """True while the program thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start(self, first: av.VideoFrame) -> None:
+        w, h = program_size(first.width, first.height, self._box.width, self._box.height)
+        self.settings = VideoSettings(
+            width=w,
+            height=h,
+            fps=self._box.fps,
+            bitrate=self._box.bitrate,
+            preset=self._box.preset,
+            keyframe_interval=self._box.keyframe_interval,
+        )
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (blocking for at most a frame's encode)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    # -- the program thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._loop_forever()
+        except BaseException as exc:  # the show must learn its program died
+            self.error = exc
+            log.exception("program %s failed", self.name)
+
+    def _loop_forever(self) -> None:
+        assert self.settings is not None
+        settings = self.settings
+        self._encoder = ProgramEncoder(settings)
+        self._opus = OpusEncoder()
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
+        self._pcm = np.zeros((0, 2), dtype=np.int16)
+        self._slate = slate(settings.width, settings.height)
+        self._keyint = max(1, round(settings.keyframe_interval * settings.fps))
+        self._since_keyframe = 0
+        self._last_source: av.VideoFrame | None = None
+        self._last_program: av.VideoFrame | None = None
+        self._last_pts = -1
+        interval = 1.0 / settings.fps
+        last_video_s = -1.0
+        repeating = False
+        audio_pts = 0
+        self.clock.start()
+        while not self._stop.is_set():
+            self._wake.clear()
+            now_s = self.clock.seconds()
+            next_audio_s = audio_pts / AUDIO_RATE
+            if now_s >= next_audio_s:
+                self._emit_audio(audio_pts)
+                audio_pts += AUDIO_FRAME_SAMPLES
+                continue
+            with self._lock:
+                fresh = self._latest is not None and self._latest is not self._last_source
+            # Video is driven by the source: a new frame goes out as soon as it arrives
+            # (no tick to wait for, no aliasing between two 30 fps clocks), at most at
+            # ~fps; without one the last frame repeats, first after 1.5 intervals.
+            if fresh:
+                due = last_video_s + 0.9 * interval
+            else:
+                due = last_video_s + (interval if repeating else 1.5 * interval)
+            if now_s >= due:
+                repeating = not fresh
+                last_video_s = now_s
+                self._emit_video(now_s)
+                continue
+            self._wake.wait(min(due, next_audio_s) - now_s)
+
+    def _emit_audio(self, pts: int) -> None:
+        self._pcm = self._take_audio(self._resampler, self._pcm)
+        if len(self._pcm) >= AUDIO_FRAME_SAMPLES:
+            chunk = self._pcm[:AUDIO_FRAME_SAMPLES]
+            self._pcm = self._pcm[AUDIO_FRAME_SAMPLES:]
+        else:
+            # Continuous audio, always (DESIGN 2): silence when the host has none.
+            chunk = np.zeros((AUDIO_FRAME_SAMPLES, 2), dtype=np.int16)
+            self.stats.audio_silent += 1
+            if self._stalled:
+                self._pcm = self._pcm[:0]
+        samples = np.ascontiguousarray(chunk).reshape(1, -1)
+        for packet in self._opus.encode(samples, pts):
+            self._loop.call_soon_threadsafe(self._on_audio, packet)
+        self.stats.audio_frames += 1
+
+    def _emit_video(self, now_s: float) -> None:
+        settings = self.settings
+        assert settings is not None
+        pts = max(int(now_s * 90000), self._last_pts + 1)
+        self._last_pts = pts
+        with self._lock:
+            source, source_at = self._latest, self._latest_at
+        stalled = time.monotonic() - source_at > STALL_SECONDS
+        if stalled != self._stalled:
+            self._stalled = stalled
+            if self._on_stall is not None:
+                self._loop.call_soon_threadsafe(self._on_stall, stalled)
+        if stalled or source is None:
+            frame = copy_frame(self._slate)
+            self.stats.frames_slate += 1
+        elif source is self._last_source and self._last_program is not None:
+            frame = self._last_program
+            if self.compositor.has_scene:
+                frame = copy_frame(frame)
+            self.stats.frames_repeated += 1
+        else:
+            frame = to_program(source, settings.width, settings.height)
+            self._last_source, self._last_program = source, frame
+            if self.compositor.has_scene:
+                # keep the clean frame for repeats; draw on a copy
+                frame = copy_frame(frame)
+            self.stats.frames_from_source += 1
+
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        frame = self.compositor.compose(frame, pts, pts / 90000)
+
+        keyframe = self.keyframes.due() or self._since_keyframe + 1 >= self._keyint
+        started = time.perf_counter()
+        packets = self._encoder.encode(frame, keyframe=keyframe)
+        elapsed = time.perf_counter() - started
+        self.stats.last_encode_seconds = elapsed
+        self.stats.encode_seconds_total += elapsed
+        self.stats.frames += 1
+        for packet in packets:
+            if packet.is_keyframe:
+                self._since_keyframe = 0
+                if not keyframe:
+                    self.keyframes.natural_keyframe()
+            else:
+                self._since_keyframe += 1
+            self._loop.call_soon_threadsafe(self._on_video, packet)
+
+    def _take_audio(self, resampler: av.AudioResampler, pcm: np.ndarray) -> np.ndarray:
+        chunks = [pcm]
+        while self._audio_in:
+            frame = self._audio_in.popleft()
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1, 2))
+        pcm = np.concatenate(chunks) if len(chunks) > 1 else pcm
+        if len(pcm) > MAX_AUDIO_BUFFER:
+            pcm = pcm[-MAX_AUDIO_BUFFER // 2 :]
+        return pcm

@@ -1,0 +1,97 @@
+"""Checking offers before aiortc sees them, so a bad one gets a clear 4xx instead of a 500."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_SDP_BYTES = 64 * 1024
+"Real offers are 2-10 kB; anything much larger is not an offer."
+
+
+class OfferError(ValueError):
+    """An offer we cannot or will not answer; `status` is the HTTP status to give."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class MediaSection:
+    """One m= line of an offer: its kind, direction and codec names (upper case)."""
+
+    kind: str
+    direction: str = "sendrecv"
+    codecs: list[str] = field(default_factory=list)
+    h264_packetization_modes: set[str] = field(default_factory=set)
+
+
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/", re.IGNORECASE)
+_FMTP = re.compile(r"^a=fmtp:(\d+) (.*)$", re.IGNORECASE)
+_DIRECTIONS = {"sendrecv", "sendonly", "recvonly", "inactive"}
+
+
+def parse_offer(text: str) -> list[MediaSection]:
+    """Parse just enough of an SDP offer to decide whether we can answer it."""
+    if len(text.encode()) > MAX_SDP_BYTES:
+        raise OfferError("the SDP offer is too large", 413)
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    if not lines or not lines[0].startswith("v=0"):
+        raise OfferError("the body is not an SDP offer (it must start with v=0)")
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        raise OfferError("the SDP offer has no DTLS fingerprint (a=fingerprint)")
+    sections: list[MediaSection] = []
+    payload_names: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("m="):
+            parts = line[2:].split()
+            if len(parts) < 3:
+                raise OfferError(f"malformed media line: {line[:80]!r}")
+            sections.append(MediaSection(kind=parts[0].lower()))
+            payload_names = {}
+        elif sections:
+            current = sections[-1]
+            if line[2:] in _DIRECTIONS and line.startswith("a="):
+                current.direction = line[2:]
+            elif m := _RTPMAP.match(line):
+                name = m.group(2).upper()
+                payload_names[m.group(1)] = name
+                current.codecs.append(name)
+            elif (m := _FMTP.match(line)) and payload_names.get(m.group(1)) == "H264":
+                mode = re.search(r"packetization-mode=(\d)", m.group(2))
+                current.h264_packetization_modes.add(mode.group(1) if mode else "0")
+    if not sections:
+        raise OfferError("the SDP offer has no media sections")
+    return sections
+
+
+def check_publish_offer(text: str) -> list[MediaSection]:
+    """A WHIP offer: must send video in VP8 or H.264 (what aiortc decodes)."""
+    sections = parse_offer(text)
+    video = [s for s in sections if s.kind == "video" and s.direction in ("sendonly", "sendrecv")]
+    if not video:
+        raise OfferError("the offer sends no video: publish a camera track (sendonly)", 422)
+    codecs = set(video[0].codecs)
+    if not codecs & {"VP8", "H264"}:
+        offered = ", ".join(sorted(codecs - {"RTX", "RED", "ULPFEC"})) or "none"
+        raise OfferError(
+            f"this server ingests VP8 or H.264 video; the offer has only {offered}", 422
+        )
+    return sections
+
+
+def check_play_offer(text: str) -> list[MediaSection]:
+    """A WHEP offer: must receive video in H.264 with packetization-mode 1."""
+    sections = parse_offer(text)
+    video = [s for s in sections if s.kind == "video" and s.direction in ("recvonly", "sendrecv")]
+    if not video:
+        raise OfferError("the offer receives no video: add a recvonly video transceiver", 422)
+    if "H264" not in video[0].codecs or "1" not in video[0].h264_packetization_modes:
+        raise OfferError(
+            "this browser does not offer H.264 (packetization-mode 1), which the stream "
+            "uses; try another browser or enable H.264 (OpenH264) in this one",
+            422,
+        )
+    return sections

@@ -1,0 +1,199 @@
+"""One live show: wires ingest → program (compose, encode) → broadcast → viewers.
+
+The show outlives its publisher's connection (DESIGN 8): a host who reloads the page or
+loses Wi-Fi comes back to the same program, the same clock and the same viewers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .broadcast import Broadcast
+from .encode import VideoSettings
+from .ice import IcePolicy
+from .ingest import Publisher
+from .program import Program
+from .viewer import Viewer
+
+log = logging.getLogger(__name__)
+
+REPLACE_SILENT_AFTER = 2.0
+"A publisher silent this long may be replaced by a new POST with the right key."
+
+
+class ShowBusy(Exception):
+    """A healthy publisher is already live."""
+
+
+class ShowFull(Exception):
+    """The viewer cap is reached."""
+
+
+class ShowEnded(Exception):
+    """The show has ended; nothing more can join it."""
+
+
+@dataclass(frozen=True)
+class ShowLimits:
+    """Per-show settings taken from the server's Settings."""
+
+    box: VideoSettings
+    grace_period: float = 60.0
+    max_viewers: int = 200
+    ice: IcePolicy = IcePolicy()  # noqa: RUF009 (frozen dataclass)
+
+
+StateListener = Callable[[str], None]
+"Called with 'live', 'reconnecting' or 'ended' on every state change."
+
+
+class LiveShow:
+    """A show that is on air (or waiting for its host to come back)."""
+
+    def __init__(self, show_id: str, limits: ShowLimits, on_state: StateListener) -> None:
+        self.id = show_id
+        self.limits = limits
+        self._on_state = on_state
+        self.state = "live"
+        loop = asyncio.get_running_loop()
+        self.program = Program(
+            loop,
+            limits.box,
+            on_video=self._on_video_packet,
+            on_audio=self._on_audio_packet,
+            on_stall=self._on_stall,
+            name=f"program-{show_id}",
+        )
+        self.broadcast = Broadcast(request_keyframe=self.program.keyframes.request)
+        self.publisher: Publisher | None = None
+        self.viewers: dict[str, Viewer] = {}
+        self._grace: asyncio.Task[None] | None = None
+        self._ended = asyncio.Event()
+
+    # -- packets from the program thread (on the loop) --------------------------------------
+
+    def _on_video_packet(self, packet: object) -> None:
+        self.broadcast.publish_video(packet)  # type: ignore[arg-type]
+
+    def _on_audio_packet(self, packet: object) -> None:
+        self.broadcast.publish_audio(packet)  # type: ignore[arg-type]
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state and self.state != "ended":
+            self.state = state
+            self._on_state(state)
+
+    def _on_stall(self, stalled: bool) -> None:
+        if stalled:
+            self._set_state("reconnecting")
+            self._start_grace()
+        elif self.publisher is not None:
+            self._cancel_grace()
+            self._set_state("live")
+
+    def _start_grace(self) -> None:
+        if self._grace is None or self._grace.done():
+            self._grace = asyncio.ensure_future(self._grace_timer())
+
+    def _cancel_grace(self) -> None:
+        if self._grace is not None and self._grace is not asyncio.current_task():
+            self._grace.cancel()
+        self._grace = None
+
+    async def _grace_timer(self) -> None:
+        await asyncio.sleep(self.limits.grace_period)
+        log.info("show %s: host did not come back within %ss", self.id, self.limits.grace_period)
+        await self.end()
+
+    @property
+    def ended(self) -> bool:
+        """True once the show is over."""
+        return self.state == "ended"
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish(self, offer_sdp: str) -> Publisher:
+        """Accept a host's offer; a silent previous publisher is replaced, a healthy one wins."""
+        if self.ended:
+            raise ShowEnded
+        old = self.publisher
+        if old is not None:
+            if old.silent_for < REPLACE_SILENT_AFTER:
+                raise ShowBusy
+            log.info(
+                "show %s: replacing publisher %s (silent %.1fs)", self.id, old.id, old.silent_for
+            )
+            self.publisher = None
+            await old.close()
+        publisher = Publisher(self.program, self.limits.ice, on_gone=self._publisher_gone)
+        self.publisher = publisher
+        try:
+            await publisher.answer(offer_sdp)
+        except BaseException:
+            self.publisher = None
+            await publisher.close()
+            raise
+        self._cancel_grace()
+        return publisher
+
+    def _publisher_gone(self, publisher: Publisher) -> None:
+        if self.publisher is publisher:
+            self.publisher = None
+            if not self.ended:
+                self._set_state("reconnecting")
+                self._start_grace()
+
+    # -- viewers ----------------------------------------------------------------------------
+
+    async def play(self, offer_sdp: str, address: str = "") -> Viewer:
+        """Add a WHEP viewer; it starts at the next (forced) keyframe."""
+        if self.ended:
+            raise ShowEnded
+        if len(self.viewers) >= self.limits.max_viewers:
+            raise ShowFull
+        settings = self.program.settings
+        viewer = Viewer(
+            self.broadcast,
+            self.program.keyframes.request,
+            self.limits.ice,
+            on_gone=self._viewer_gone,
+            address=address,
+            profile_level_id=settings.profile_level_id if settings else "42e01f",
+        )
+        self.viewers[viewer.id] = viewer
+        try:
+            await viewer.answer(offer_sdp)
+        except BaseException:
+            await viewer.close()
+            raise
+        return viewer
+
+    def _viewer_gone(self, viewer: Viewer) -> None:
+        self.viewers.pop(viewer.id, None)
+
+    # -- the end ----------------------------------------------------------------------------
+
+    async def end(self) -> None:
+        """End the show: close the publisher and every viewer, stop the program thread."""
+        if self.ended:
+            return
+        self._set_state("ended")
+        self._cancel_grace()
+        self.broadcast.end()
+        closers = [v.close() for v in list(self.viewers.values())]
+        if self.publisher is not None:
+            closers.append(self.publisher.close())
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*closers, return_exceptions=True)
+        await asyncio.to_thread(self.program.stop)
+        self._ended.set()
+
+    async def wait_ended(self) -> None:
+        """Wait until the show is over."""
+        await self._ended.wait()

@@ -1,0 +1,126 @@
+"""One WHEP viewer: a peer connection whose senders only packetize the shared packets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from .broadcast import Broadcast, PacketTrack, Subscriber
+from .ice import IcePolicy, announce_public_ip, install
+from .sdp import OfferError, check_play_offer
+
+log = logging.getLogger(__name__)
+
+NEGOTIATION_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 20.0
+"A viewer that never connects (closed tab, blocked UDP) is dropped after this long."
+
+
+def h264_capability(profile_level_id: str) -> RTCRtpCodecCapability:
+    """The one video codec we answer viewers with: H.264, packetization-mode 1."""
+    return RTCRtpCodecCapability(
+        mimeType="video/H264",
+        clockRate=90000,
+        parameters={
+            "level-asymmetry-allowed": "1",
+            "packetization-mode": "1",
+            "profile-level-id": profile_level_id,
+        },
+    )
+
+
+class Viewer:
+    """A WHEP session: subscribes to the broadcast and plays it to one browser."""
+
+    def __init__(
+        self,
+        broadcast: Broadcast,
+        request_keyframe: Callable[[], None],
+        ice: IcePolicy,
+        on_gone: Callable[[Viewer], None],
+        address: str = "",
+        profile_level_id: str = "42e01f",
+    ) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self.address = address
+        self.profile_level_id = profile_level_id
+        self._broadcast = broadcast
+        self._request_keyframe = request_keyframe
+        self._ice = ice
+        self._on_gone = on_gone
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.created_at = time.monotonic()
+        self.subscriber: Subscriber | None = None
+        self.tracks: list[PacketTrack] = []
+        self._closed = False
+        self.answer_sdp = ""
+        "The SDP answer (candidates included) once negotiated."
+        self._deadline: asyncio.Task[None] | None = None
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Negotiate and start sending the program from its next keyframe."""
+        check_play_offer(offer_sdp)
+        install(self._ice)
+        self.subscriber = self._broadcast.subscribe(f"viewer {self.id}")
+        # Transceivers made before the offer is applied are matched to its m-lines, so the
+        # codec preferences below take part in the negotiation: aiortc prefers VP8, but
+        # the packets are H.264, so viewers are answered with H.264 only.
+        for kind in ("video", "audio"):
+            track = PacketTrack(kind, self.subscriber)
+            transceiver = self.pc.addTransceiver(track, direction="sendonly")
+            if kind == "video":
+                transceiver.setCodecPreferences(
+                    [h264_capability("42e01f"), RTCRtpCodecCapability("video/rtx", 90000)]
+                )
+            # PLI/FIR land in RTCRtpSender._send_keyframe, which only flags the sender's
+            # own encoder; with packet tracks there is none. Send them to ours instead.
+            transceiver.sender._send_keyframe = self._request_keyframe  # type: ignore[method-assign]
+            self.tracks.append(track)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except (ValueError, KeyError, IndexError) as exc:
+            raise OfferError(f"the SDP offer could not be parsed: {exc}") from exc
+        except Exception as exc:  # aiortc's OperationError: no codec in common
+            raise OfferError(f"the offer cannot be answered: {exc}", 422) from exc
+        for transceiver in self.pc.getTransceivers():
+            for codec in transceiver._codecs:
+                if codec.mimeType.lower() == "video/h264":
+                    # aiortc only lists level 3.1; a bigger program answers its real level
+                    # (the answer must describe the SPS viewers will get).
+                    codec.parameters["profile-level-id"] = self.profile_level_id
+        answer = await self.pc.createAnswer()
+        await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
+        self._deadline = asyncio.ensure_future(self._connect_deadline())
+        self.answer_sdp = announce_public_ip(self.pc.localDescription.sdp, self._ice.public_ip)
+        return self.answer_sdp
+
+    async def _connect_deadline(self) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT)
+        if self.pc.connectionState != "connected":
+            log.info("viewer %s never connected; dropping it", self.id)
+            await self.close()
+
+    async def _on_connection_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            await self.close()
+
+    async def close(self) -> None:
+        """Unsubscribe and close the peer connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._deadline is not None and self._deadline is not asyncio.current_task():
+            self._deadline.cancel()
+        if self.subscriber is not None:
+            self._broadcast.unsubscribe(self.subscriber)
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+        self._on_gone(self)

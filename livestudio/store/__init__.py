@@ -1,0 +1,21 @@
+"""Persistence: one SQLite file through one Store; imports nothing from media/ or http/."""
+
+from livestudio.store.auth import ApiTokenRecord, generate_password
+from livestudio.store.base import NotFoundError, ValidationError
+from livestudio.store.db import Store
+from livestudio.store.schema import MIGRATIONS, SHOW_STATES
+from livestudio.store.shows import EventRecord, ShowRecord, normalize_starts_at, validate_title
+
+__all__ = [
+    "MIGRATIONS",
+    "SHOW_STATES",
+    "ApiTokenRecord",
+    "EventRecord",
+    "NotFoundError",
+    "ShowRecord",
+    "Store",
+    "ValidationError",
+    "generate_password",
+    "normalize_starts_at",
+    "validate_title",
+]

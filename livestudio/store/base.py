@@ -1,0 +1,100 @@
+"""The connection under the Store: pragmas, migrations and one serialized writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from livestudio.store.schema import migrate
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a write waits for another process's write (the CLI while the server runs)."""
+
+
+class ValidationError(ValueError):
+    """Input a user got wrong; the message says what and is safe to show them."""
+
+
+class NotFoundError(LookupError):
+    """The show, user or token asked for does not exist."""
+
+
+def sha256_hex(secret: str) -> str:
+    """Hash of a high-entropy secret (stream key, token): enough, since they are not guessable."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class StoreBase:
+    """One aiosqlite connection; every statement runs under one lock."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # Reads take the lock too: on a shared connection, a read awaited between another
+        # task's BEGIN and COMMIT would see (and act on) rows that may yet be rolled back.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Self:
+        """Open (creating it and its folder if needed) and migrate the database at `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves, so writes take the lock up front
+        # (BEGIN IMMEDIATE) and busy_timeout applies, instead of failing on lock upgrade.
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            # busy_timeout first, so switching to WAL waits for a busy writer too.
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection once statements in flight are done."""
+        async with self._lock:
+            await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction: the connection, committed on exit, rolled back on error."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                # On some errors SQLite has already rolled back; that is fine.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")

@@ -1,0 +1,109 @@
+"""The schema as a list of migrations; the database's `PRAGMA user_version` is how many ran."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+import aiosqlite
+
+SHOW_STATES = ("scheduled", "live", "reconnecting", "ended", "published", "unpublished", "deleted")
+"""Every state a show can be in (DESIGN: scheduled → live ⇄ reconnecting → ended → ...)."""
+
+# Append only: a migration that shipped is never edited, a new one is added at the end.
+# Show states are checked in Python, not with CHECK, so adding one needs no table rebuild.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE shows (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        starts_at TEXT,
+        state TEXT NOT NULL DEFAULT 'scheduled',
+        stream_key_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        went_live_at REAL,
+        ended_at REAL
+    );
+    CREATE INDEX shows_by_created_at ON shows (created_at);
+    CREATE TABLE show_events (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        pts INTEGER,
+        wall REAL NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX show_events_by_show ON show_events (show_id, id);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE setup_tokens (
+        token_hash TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        last_used_at REAL
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration script into single statements (one per line ending in `;`)."""
+    # Not executescript(): it COMMITs any open transaction first, and a migration must run
+    # inside the same BEGIN IMMEDIATE that re-read user_version.
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:60]!r}")
+    return statements
+
+
+async def user_version(db: aiosqlite.Connection) -> int:
+    """The schema version recorded in the database file."""
+    rows = list(await db.execute_fetchall("PRAGMA user_version"))
+    return int(rows[0][0])
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the schema up to date; return the version. Safe with several processes at once."""
+    target = len(MIGRATIONS)
+    current = await user_version(db)
+    if current > target:
+        raise RuntimeError(
+            f"the database schema is version {current}, newer than this LiveStudio ({target}):"
+            " upgrade LiveStudio"
+        )
+    if current == target:
+        return current
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: the server and the CLI may start on a new file
+        # together, and the second must not run the first's migrations again.
+        current = await user_version(db)
+        for number in range(current + 1, target + 1):
+            for statement in split_statements(MIGRATIONS[number - 1]):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+        await db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.OperationalError):
+            await db.execute("ROLLBACK")
+        raise
+    return target

@@ -1,0 +1,62 @@
+"""The live path end to end through the real HTTP endpoints, with aiortc clients."""
+
+from __future__ import annotations
+
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Encoder
+
+from .conftest import Studio
+from .utils import until, whep_play, whip_publish
+
+
+async def test_publish_and_three_viewers_decode_stamped_frames(studio: Studio, monkeypatch) -> None:
+    # The publisher is an aiortc client in this process and encodes, as a camera does;
+    # what matters is that no encoder owned by a *viewer's* sender ever encodes.
+    encoded_by: set[int] = set()
+    for cls in (H264Encoder, Vp8Encoder, OpusEncoder):
+        original = cls.encode
+
+        def counting(self, frame, force_keyframe=False, _orig=original):  # type: ignore[no-untyped-def]
+            encoded_by.add(id(self))
+            return _orig(self, frame, force_keyframe)
+
+        monkeypatch.setattr(cls, "encode", counting)
+
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    await until(
+        lambda: studio.onair.get(show_id) is not None and studio.onair.get(show_id).program.running,
+        10,
+    )
+    viewers = [await whep_play(studio.session, studio.url(f"/whep/{show_id}")) for _ in range(3)]
+    await until(lambda: all(len(v.stamps) >= 90 for v in viewers), 30)
+    first_sent_after = len(pub.video.sent)
+    await until(lambda: all(len(v.stamps) >= 150 for v in viewers), 30)
+    for v in viewers:
+        got = v.stamps
+        assert got == sorted(got), "stamps must increase"
+        assert len(set(got)) >= 0.95 * len(got), "repeats only on stalls"
+    # Between two points in time, each viewer decoded >= 80 % of what the publisher sent.
+    live = studio.onair.get(show_id)
+    assert live is not None
+    for v in viewers:
+        window = [s for s in v.stamps if s > first_sent_after - 60]
+        assert len(window) >= 0.8 * (max(window) - min(window) + 1)
+        loud = [r for r in v.audio_rms[-50:] if r > 500]
+        assert len(loud) >= 25, f"audio should be the tone, got rms {v.audio_rms[-10:]}"
+    # One encode, proven: every viewer track only yielded packets; no sender encoded.
+    assert len(live.viewers) == 3
+    for viewer in live.viewers.values():
+        assert viewer.tracks and all(t.packets_yielded > 0 for t in viewer.tracks)
+        for transceiver in viewer.pc.getTransceivers():
+            sender_encoder = transceiver.sender._RTCRtpSender__encoder
+            assert sender_encoder is not None, "the sender packetized through its codec"
+            assert id(sender_encoder) not in encoded_by, "a viewer's sender encoded a frame"
+    assert live.program.stats.frames > 0 and live.program._encoder.frames_encoded > 0
+    for v in viewers:
+        await v.close(studio.session)
+    await pub.close(studio.session)
+    await until(lambda: studio.onair.get(show_id) is None, 10)
+    show = await studio.store.get_show(show_id)
+    assert show is not None and show.state == "ended"

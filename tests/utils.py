@@ -1,0 +1,263 @@
+"""Fakes and helpers shared by the tests: stamped video, tones, WHIP/WHEP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+STAMP_BITS = 16
+STAMP_BLOCK = 24
+"Pixels per stamp bit: big blocks survive any sane H.264/VP8 quantiser."
+
+
+def stamp(y_plane: np.ndarray, number: int) -> None:
+    """Draw `number` as STAMP_BITS black/white blocks in the top rows of a Y plane."""
+    for bit in range(STAMP_BITS):
+        value = 235 if (number >> bit) & 1 else 16
+        x = bit * STAMP_BLOCK
+        y_plane[0:STAMP_BLOCK, x : x + STAMP_BLOCK] = value
+
+
+def read_stamp(frame: av.VideoFrame) -> int:
+    """Read back a number drawn by `stamp` (frame at any size: blocks are relative)."""
+    y = frame.to_ndarray(format="gray")
+    scale = frame.width / StampedVideoTrack.WIDTH_FOR_SCALE
+    number = 0
+    for bit in range(STAMP_BITS):
+        cx = int((bit * STAMP_BLOCK + STAMP_BLOCK / 2) * scale)
+        cy = int(STAMP_BLOCK / 2 * scale)
+        if y[cy - 2 : cy + 3, cx - 2 : cx + 3].mean() > 128:
+            number |= 1 << bit
+    return number
+
+
+class StampedVideoTrack(MediaStreamTrack):
+    """A camera that draws its frame number into every frame, at a real-time pace."""
+
+    kind = "video"
+    WIDTH_FOR_SCALE = 640
+
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 360,
+        fps: int = 30,
+        color: tuple[int, int, int] = (90, 60, 200),
+    ) -> None:
+        super().__init__()
+        self.width, self.height, self.fps = width, height, fps
+        self.count = 0
+        self.sent: list[int] = []
+        self.paused = False
+        self._start: float | None = None
+        base = np.zeros((height, width, 3), dtype=np.uint8)
+        base[:] = color
+        self._base = av.VideoFrame.from_ndarray(base, format="rgb24").reformat(format="yuv420p")
+        self._base_array = self._base.to_ndarray()
+
+    def resize(self, width: int, height: int) -> None:
+        """Change the resolution mid-stream, as browsers do."""
+        self.__init_size(width, height)
+
+    def __init_size(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        base = np.zeros((height, width, 3), dtype=np.uint8)
+        base[:] = (90, 60, 200)
+        self._base_array = (
+            av.VideoFrame.from_ndarray(base, format="rgb24").reformat(format="yuv420p").to_ndarray()
+        )
+
+    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        while True:
+            due = self._start + self.count / self.fps
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if not self.paused:
+                break
+            self.count += 1
+        array = self._base_array.copy()
+        n = self.count + 1  # 0 would be all-black and indistinguishable from a blank frame
+        # stamp scaled to the frame width, so read_stamp works after rescaling
+        scale = self.width / self.WIDTH_FOR_SCALE
+        block = max(2, int(STAMP_BLOCK * scale))
+        for bit in range(STAMP_BITS):
+            value = 235 if (n >> bit) & 1 else 16
+            x = int(bit * STAMP_BLOCK * scale)
+            array[0:block, x : x + block] = value
+        frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
+        frame.pts = self.count * (90000 // self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.sent.append(n)
+        self.count += 1
+        return frame
+
+
+class ToneAudioTrack(MediaStreamTrack):
+    """A microphone playing a sine tone (440 Hz by default), 20 ms frames at 48 kHz."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float = 440.0, amplitude: float = 0.3) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self.amplitude = amplitude
+        self._samples = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._samples / 48000
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t = (np.arange(960) + self._samples) / 48000
+        wave = (np.sin(2 * math.pi * self.frequency * t) * self.amplitude * 32767).astype(np.int16)
+        stereo = np.repeat(wave, 2).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
+        frame.sample_rate = 48000
+        frame.pts = self._samples
+        frame.time_base = fractions.Fraction(1, 48000)
+        self._samples += 960
+        return frame
+
+
+async def wait_for_ice(pc: RTCPeerConnection) -> None:
+    """aiortc gathers inside setLocalDescription; nothing more to wait for."""
+
+
+@dataclass
+class Publisher:
+    """An aiortc WHIP client."""
+
+    pc: RTCPeerConnection
+    video: StampedVideoTrack
+    audio: ToneAudioTrack
+    location: str
+
+    async def close(
+        self, session: aiohttp.ClientSession | None = None, delete: bool = True
+    ) -> None:
+        if delete and session is not None:
+            async with session.delete(self.location):
+                pass
+        await self.pc.close()
+
+
+async def whip_publish(
+    session: aiohttp.ClientSession,
+    url: str,
+    key: str,
+    video: StampedVideoTrack | None = None,
+    audio: ToneAudioTrack | None = None,
+    codec: str | None = None,
+) -> Publisher:
+    """Publish a stamped video and a tone over WHIP; returns once the answer is applied."""
+    pc = RTCPeerConnection()
+    video = video or StampedVideoTrack()
+    audio = audio or ToneAudioTrack()
+    vt = pc.addTransceiver(video, direction="sendonly")
+    pc.addTransceiver(audio, direction="sendonly")
+    if codec:
+        from aiortc.rtcrtpsender import RTCRtpSender
+
+        caps = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == codec]
+        vt.setCodecPreferences(caps)
+    await pc.setLocalDescription(await pc.createOffer())
+    async with session.post(
+        url,
+        data=pc.localDescription.sdp,
+        headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
+    ) as resp:
+        body = await resp.text()
+        if resp.status != 201:
+            await pc.close()
+            raise AssertionError(f"WHIP POST {resp.status}: {body}")
+        location = str(resp.url.join(aiohttp.client.URL(resp.headers["Location"])))
+    await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+    return Publisher(pc, video, audio, location)
+
+
+@dataclass
+class Player:
+    """An aiortc WHEP client that decodes what it receives."""
+
+    pc: RTCPeerConnection
+    location: str
+    answer: str
+    stamps: list[int] = field(default_factory=list)
+    frames: list[av.VideoFrame] = field(default_factory=list)
+    audio_rms: list[float] = field(default_factory=list)
+    keep_frames: int = 0
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    on_frame: Callable[[av.VideoFrame], None] | None = None
+
+    async def close(
+        self, session: aiohttp.ClientSession | None = None, delete: bool = True
+    ) -> None:
+        for t in self.tasks:
+            t.cancel()
+        if delete and session is not None:
+            async with session.delete(self.location):
+                pass
+        await self.pc.close()
+
+
+async def whep_play(session: aiohttp.ClientSession, url: str, keep_frames: int = 0) -> Player:
+    """Play over WHEP; received frames are decoded and their stamps recorded."""
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with session.post(
+        url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}
+    ) as resp:
+        body = await resp.text()
+        if resp.status != 201:
+            await pc.close()
+            raise AssertionError(f"WHEP POST {resp.status}: {body}")
+        location = str(resp.url.join(aiohttp.client.URL(resp.headers["Location"])))
+    player = Player(pc, location, body, keep_frames=keep_frames)
+
+    async def consume(track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    player.stamps.append(read_stamp(frame))
+                    if player.on_frame:
+                        player.on_frame(frame)
+                    if len(player.frames) < keep_frames:
+                        player.frames.append(frame)
+                else:
+                    samples = frame.to_ndarray().astype(np.float64)
+                    player.audio_rms.append(float(np.sqrt(np.mean(samples**2))))
+        except MediaStreamError:
+            pass
+
+    await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+    for transceiver in pc.getTransceivers():
+        player.tasks.append(asyncio.ensure_future(consume(transceiver.receiver.track)))
+    return player
+
+
+async def until(predicate: Callable[[], bool], within: float, interval: float = 0.05) -> None:
+    """Wait until predicate() holds; fail with a clear message after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(interval)
