@@ -53,29 +53,26 @@ class StampedVideoTrack(MediaStreamTrack):
         height: int = 360,
         fps: int = 30,
         color: tuple[int, int, int] = (90, 60, 200),
+        first: int = 1,
     ) -> None:
         super().__init__()
-        self.width, self.height, self.fps = width, height, fps
+        self.fps = fps
+        self.first = first
+        "The number stamped on the first frame (0 would be indistinguishable from black)."
+        self.color = color
         self.count = 0
         self.sent: list[int] = []
         self.paused = False
         self._start: float | None = None
-        base = np.zeros((height, width, 3), dtype=np.uint8)
-        base[:] = color
-        self._base = av.VideoFrame.from_ndarray(base, format="rgb24").reformat(format="yuv420p")
-        self._base_array = self._base.to_ndarray()
+        self.resize(width, height)
 
     def resize(self, width: int, height: int) -> None:
         """Change the resolution mid-stream, as browsers do."""
-        self.__init_size(width, height)
-
-    def __init_size(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         base = np.zeros((height, width, 3), dtype=np.uint8)
-        base[:] = (90, 60, 200)
-        self._base_array = (
-            av.VideoFrame.from_ndarray(base, format="rgb24").reformat(format="yuv420p").to_ndarray()
-        )
+        base[:] = self.color
+        rgb = av.VideoFrame.from_ndarray(base, format="rgb24")
+        self._base_array = rgb.reformat(format="yuv420p").to_ndarray()
 
     async def recv(self) -> av.VideoFrame:  # type: ignore[override]
         if self.readyState != "live":
@@ -89,7 +86,7 @@ class StampedVideoTrack(MediaStreamTrack):
                 break
             self.count += 1
         array = self._base_array.copy()
-        n = self.count + 1  # 0 would be all-black and indistinguishable from a blank frame
+        n = self.count + self.first
         # stamp scaled to the frame width, so read_stamp works after rescaling
         scale = self.width / self.WIDTH_FOR_SCALE
         block = max(2, int(STAMP_BLOCK * scale))
@@ -116,14 +113,19 @@ class ToneAudioTrack(MediaStreamTrack):
         self.amplitude = amplitude
         self._samples = 0
         self._start: float | None = None
+        self.paused = False
 
     async def recv(self) -> av.AudioFrame:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
-        due = self._start + self._samples / 48000
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        while True:
+            due = self._start + self._samples / 48000
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if not self.paused:
+                break
+            self._samples += 960
         t = (np.arange(960) + self._samples) / 48000
         wave = (np.sin(2 * math.pi * self.frequency * t) * self.amplitude * 32767).astype(np.int16)
         stereo = np.repeat(wave, 2).reshape(1, -1)
@@ -199,6 +201,8 @@ class Player:
     location: str
     answer: str
     stamps: list[int] = field(default_factory=list)
+    pts: list[int] = field(default_factory=list)
+    sizes: set[tuple[int, int]] = field(default_factory=set)
     frames: list[av.VideoFrame] = field(default_factory=list)
     audio_rms: list[float] = field(default_factory=list)
     keep_frames: int = 0
@@ -238,6 +242,8 @@ async def whep_play(session: aiohttp.ClientSession, url: str, keep_frames: int =
                 frame = await track.recv()
                 if isinstance(frame, av.VideoFrame):
                     player.stamps.append(read_stamp(frame))
+                    player.pts.append(frame.pts)
+                    player.sizes.add((frame.width, frame.height))
                     if player.on_frame:
                         player.on_frame(frame)
                     if len(player.frames) < keep_frames:

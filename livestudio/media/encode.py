@@ -45,11 +45,21 @@ class VideoSettings:
     bitrate: int = 2_000_000
     preset: str = "veryfast"
     keyframe_interval: float = 2.0
+    level: int = 0
+    """H.264 level_idc; 0: the smallest that fits.
+
+    A show uses its configured box's level, known before the first frame fixes the size,
+    so a viewer joining before that is answered with what its SPS will say."""
+
+    @property
+    def level_idc(self) -> int:
+        """The level written into the SPS."""
+        return self.level or h264_level(self.width, self.height, self.fps)
 
     @property
     def profile_level_id(self) -> str:
         """The SDP profile-level-id of the stream: constrained baseline at our level."""
-        return f"42e0{h264_level(self.width, self.height, self.fps):02x}"
+        return f"42e0{self.level_idc:02x}"
 
 
 def _mark_constrained_baseline(data: bytes) -> bytes:
@@ -79,7 +89,7 @@ class ProgramEncoder:
         self.frames_encoded = 0
         self.last_encode_seconds = 0.0
         keyint = max(1, round(settings.keyframe_interval * settings.fps))
-        level = h264_level(settings.width, settings.height, settings.fps)
+        level = settings.level_idc
         ctx = av.CodecContext.create("libx264", "w")
         ctx.width = settings.width
         ctx.height = settings.height

@@ -33,11 +33,13 @@ class Publisher:
         program: Program,
         ice: IcePolicy,
         on_gone: Callable[[Publisher], None],
+        on_media: Callable[[Publisher], None] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         self.program = program
         self._ice = ice
         self._on_gone = on_gone
+        self._on_media = on_media
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.created_at = time.monotonic()
         self.last_media_at: float | None = None
@@ -88,6 +90,8 @@ class Publisher:
         try:
             while True:
                 frame = await track.recv()
+                if self.last_media_at is None and self._on_media is not None:
+                    self._on_media(self)
                 self.last_media_at = time.monotonic()
                 if isinstance(frame, av.VideoFrame):
                     self.video_frames += 1

@@ -112,6 +112,7 @@ class Program:
             bitrate=self._box.bitrate,
             preset=self._box.preset,
             keyframe_interval=self._box.keyframe_interval,
+            level=self._box.level_idc,
         )
         self._thread = threading.Thread(target=self._run, name=f"{self.name}", daemon=True)
         self._thread.start()

@@ -131,7 +131,12 @@ class LiveShow:
             )
             self.publisher = None
             await old.close()
-        publisher = Publisher(self.program, self.limits.ice, on_gone=self._publisher_gone)
+        publisher = Publisher(
+            self.program,
+            self.limits.ice,
+            on_gone=self._publisher_gone,
+            on_media=self._publisher_media,
+        )
         self.publisher = publisher
         try:
             await publisher.answer(offer_sdp)
@@ -139,8 +144,14 @@ class LiveShow:
             self.publisher = None
             await publisher.close()
             raise
-        self._cancel_grace()
+        # The grace timer keeps running until media actually flows (_publisher_media).
         return publisher
+
+    def _publisher_media(self, publisher: Publisher) -> None:
+        # The host is back (first frame of a new connection): live again.
+        if self.publisher is publisher and not self.ended:
+            self._cancel_grace()
+            self._set_state("live")
 
     def _publisher_gone(self, publisher: Publisher) -> None:
         if self.publisher is publisher:
@@ -157,14 +168,13 @@ class LiveShow:
             raise ShowEnded
         if len(self.viewers) >= self.limits.max_viewers:
             raise ShowFull
-        settings = self.program.settings
         viewer = Viewer(
             self.broadcast,
             self.program.keyframes.request,
             self.limits.ice,
             on_gone=self._viewer_gone,
             address=address,
-            profile_level_id=settings.profile_level_id if settings else "42e01f",
+            profile_level_id=self.limits.box.profile_level_id,
         )
         self.viewers[viewer.id] = viewer
         try:

@@ -1,0 +1,120 @@
+"""Broadcast and keyframe-request units: joiners, slow subscribers, coalescing."""
+
+from __future__ import annotations
+
+import fractions
+
+import av
+
+from livestudio.media.broadcast import Broadcast, PacketTrack
+from livestudio.media.keyframes import KeyframeRequests
+
+
+def packet(pts: int, key: bool = False) -> av.Packet:
+    p = av.Packet(b"\x00\x00\x00\x01\x65" if key else b"\x00\x00\x00\x01\x41")
+    p.pts = p.dts = pts
+    p.time_base = fractions.Fraction(1, 90000)
+    p.is_keyframe = key
+    return p
+
+
+def audio(pts: int) -> av.Packet:
+    p = av.Packet(b"\xfc")
+    p.pts = p.dts = pts
+    p.time_base = fractions.Fraction(1, 48000)
+    return p
+
+
+def drain(queue) -> list[av.Packet]:  # type: ignore[no-untyped-def]
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
+async def test_joiner_starts_on_next_keyframe_and_requests_one() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1))
+    b.publish_video(packet(0, key=True))
+    b.publish_video(packet(3000))
+    sub = b.subscribe("viewer")
+    assert requests == [1], "a joiner asks for an IDR at once"
+    b.publish_video(packet(6000))
+    b.publish_video(packet(9000))
+    assert sub.video.empty(), "nothing before the first keyframe (no cached GOP for WebRTC)"
+    b.publish_video(packet(12000, key=True))
+    b.publish_video(packet(15000))
+    got = drain(sub.video)
+    assert [p.pts for p in got] == [12000, 15000]
+    assert got[0].is_keyframe
+
+
+async def test_recorder_subscriber_starts_from_gop_cache() -> None:
+    b = Broadcast(request_keyframe=lambda: None)
+    b.publish_video(packet(0, key=True))
+    b.publish_audio(audio(0))
+    b.publish_video(packet(3000))
+    b.publish_audio(audio(960))
+    sub = b.subscribe("recorder", from_gop_cache=True)
+    assert [p.pts for p in drain(sub.video)] == [0, 3000]
+    assert [p.pts for p in drain(sub.audio)] == [0, 960]
+
+
+async def test_slow_subscriber_drops_to_next_keyframe_fast_one_gets_everything() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1), video_queue=5)
+    fast = b.subscribe("fast")
+    slow = b.subscribe("slow")
+    fast_got: list[int] = []
+    b.publish_video(packet(0, key=True))
+    pts = 0
+    for _ in range(12):  # the slow one never reads
+        pts += 3000
+        b.publish_video(packet(pts))
+        fast_got += [p.pts for p in drain(fast.video)]
+    fast_got = [0, *fast_got] if fast_got[0] != 0 else fast_got
+    assert fast_got == list(range(0, pts + 1, 3000)), "the fast subscriber lost nothing"
+    assert slow.video_drops == 1 and slow.waiting_for_keyframe
+    assert slow.video.empty(), "the overflowing queue was emptied"
+    assert fast.video_drops == 0
+    requests.clear()
+    b.publish_video(packet(pts + 3000))
+    assert slow.video.empty()
+    b.publish_video(packet(pts + 6000, key=True))
+    got = drain(slow.video)
+    assert [p.pts for p in got] == [pts + 6000] and got[0].is_keyframe
+
+
+async def test_packet_track_yields_packets_then_ends() -> None:
+    b = Broadcast(request_keyframe=lambda: None)
+    sub = b.subscribe("viewer")
+    video = PacketTrack("video", sub)
+    b.publish_video(packet(0, key=True))
+    got = await video.recv()
+    assert isinstance(got, av.Packet) and got.pts == 0
+    b.end()
+    try:
+        await video.recv()
+    except Exception as exc:
+        assert type(exc).__name__ == "MediaStreamError"
+    else:
+        raise AssertionError("recv after the end must raise MediaStreamError")
+
+
+def test_keyframe_requests_coalesce() -> None:
+    now = [100.0]
+    k = KeyframeRequests(min_interval=0.5, now=lambda: now[0])
+    assert not k.due()
+    for _ in range(10):  # ten joiners at once
+        k.request()
+    assert k.due() and not k.due(), "one IDR serves the burst"
+    k.request()
+    now[0] += 0.2
+    assert not k.due(), "too soon after the last forced IDR"
+    now[0] += 0.31
+    assert k.due(), "the held request is served once the interval has passed"
+    assert k.forced == 2 and k.requested == 11
+    k.request()
+    k.natural_keyframe()
+    now[0] += 1
+    assert not k.due(), "a regular keyframe satisfied the request"

@@ -1,0 +1,104 @@
+"""The show outlives its publisher's connection: reconnects, reloads, resolution changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .conftest import Studio
+from .utils import StampedVideoTrack, until, whep_play, whip_publish
+
+
+async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    whip = studio.url(f"/whip/{show_id}")
+    first = await whip_publish(studio.session, whip, key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 30, 15)
+    live = studio.onair.get(show_id)
+    assert live is not None
+
+    # The host's connection drops (no DELETE): the show waits for them.
+    await first.pc.close()
+    await until(lambda: live.state == "reconnecting", 10)
+    assert (await studio.store.get_show(show_id)).state == "reconnecting"  # type: ignore[union-attr]
+    before = len(viewer.pts)
+    await asyncio.sleep(0.5)
+
+    # Back within the grace period, with a camera counting from 5000.
+    camera = StampedVideoTrack(first=5000)
+    second = await whip_publish(studio.session, whip, key, video=camera)
+    await until(lambda: any(s > 5000 for s in viewer.stamps), 15)
+    await until(lambda: live.state == "live", 5)
+    assert studio.onair.get(show_id) is live, "same show, same program"
+    assert len(live.viewers) == 1 and viewer.pc.connectionState == "connected"
+    pts = viewer.pts
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "program clock only increases"
+    assert len(pts) > before, "the viewer kept receiving during the gap (repeat, slate)"
+    assert (await studio.store.get_show(show_id)).state == "live"  # type: ignore[union-attr]
+    await viewer.close(studio.session)
+    await second.close(studio.session)
+
+
+async def test_reload_replaces_a_silent_publisher(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    whip = studio.url(f"/whip/{show_id}")
+    first = await whip_publish(studio.session, whip, key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.publisher is not None and live.publisher.video_frames > 10, 10)
+    # A reloaded page: the old connection is still up but sends nothing.
+    first.video.paused = first.audio.paused = True
+    await asyncio.sleep(0.2)
+    from .test_signalling import bearer, offer
+
+    async with studio.session.post(whip, data=await offer(), headers=bearer(key)) as r:
+        assert r.status == 409, "silent for < 2 s: still the healthy publisher"
+    await until(lambda: live.publisher is not None and live.publisher.silent_for >= 2.1, 10)
+    second = await whip_publish(studio.session, whip, key)
+    assert live.publisher is not None and live.publisher.video_frames == 0
+    await until(lambda: live.publisher is not None and live.publisher.video_frames > 10, 10)
+    assert first.pc.connectionState in ("closed", "failed") or live.publisher.pc is not first.pc
+    await second.close(studio.session)
+    await first.pc.close()
+
+
+async def test_source_resolution_change_keeps_program_size(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    camera = StampedVideoTrack(640, 360)
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key, video=camera)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 20, 15)
+    camera.resize(320, 180)  # a browser dropping its resolution
+    mark = camera.count
+    await until(lambda: any(s > mark + 20 for s in viewer.stamps), 15)
+    camera.resize(480, 360)  # a 4:3 camera: letterboxed
+    live = studio.onair.get(show_id)
+    assert live is not None and live.program.settings is not None
+    assert (live.program.settings.width, live.program.settings.height) == (640, 360)
+    frames_before = live.program.stats.frames
+    await until(lambda: live.program.stats.frames > frames_before + 20, 10)
+    assert viewer.sizes == {(640, 360)}, "one program size for the whole show"
+    await viewer.close(studio.session)
+    await pub.close(studio.session)
+
+
+async def test_stalled_source_gets_slate_and_silence(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 10, 15)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    pub.video.paused = pub.audio.paused = True
+    await until(lambda: live.program.stats.frames_slate > 10, 10)
+    await until(lambda: live.state == "reconnecting", 5)
+    n = len(viewer.audio_rms)
+    await until(lambda: len(viewer.audio_rms) > n + 20, 5)
+    assert max(viewer.audio_rms[-10:]) < 50, "silence while the host is away"
+    slate_stamp = viewer.stamps[-1]
+    assert viewer.pc.connectionState == "connected"
+    pub.video.paused = pub.audio.paused = False
+    await until(lambda: live.state == "live", 10)
+    await until(lambda: viewer.stamps[-1] != slate_stamp, 5)
+    await viewer.close(studio.session)
+    await pub.close(studio.session)
