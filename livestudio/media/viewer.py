@@ -119,8 +119,8 @@ class Viewer:
         self._closed = True
         if self._deadline is not None and self._deadline is not asyncio.current_task():
             self._deadline.cancel()
+        self._on_gone(self)  # first, so listeners of the subscription see the new count
         if self.subscriber is not None:
             self._broadcast.unsubscribe(self.subscriber)
         with contextlib.suppress(Exception):
             await self.pc.close()
-        self._on_gone(self)

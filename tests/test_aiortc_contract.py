@@ -1,0 +1,38 @@
+"""The aiortc internals the encode-once design relies on. If one moves, this fails by name.
+
+pyproject pins aiortc to the minor version these were checked against (~=1.16.0).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+
+def test_sender_packs_packets_instead_of_encoding() -> None:
+    source = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "isinstance(data, Frame)" in source and ".pack(data)" in source
+
+
+def test_sender_keyframe_hook_exists() -> None:
+    # PLI/FIR call self._send_keyframe(); viewer.py replaces it per sender.
+    assert callable(RTCRtpSender._send_keyframe)
+    assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+
+
+def test_h264_pack_takes_annexb_packets() -> None:
+    assert "_split_bitstream" in inspect.getsource(H264Encoder.pack)
+
+
+def test_transceiver_codecs_attribute() -> None:
+    # viewer.py sets the answered profile-level-id on transceiver._codecs.
+    assert "_codecs" in inspect.getsource(RTCRtpTransceiver.__init__)
+
+
+def test_aioice_host_address_lookup() -> None:
+    # ice.py replaces aioice.ice.get_host_addresses to apply the ICE policy.
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)

@@ -1,0 +1,48 @@
+"""The live events WebSocket: state changes and viewer counts, resumable by last event id."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from .conftest import Studio
+from .utils import until, whep_play, whip_publish
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict:  # type: ignore[type-arg]
+    while True:
+        msg = await ws.receive_json(timeout=15)
+        if msg["type"] == kind:
+            return msg
+
+
+async def test_state_and_viewers_then_resume(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    async with studio.session.ws_connect(studio.url(f"/live/{show_id}/events")) as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello["type"] == "snapshot" and hello["state"] == "scheduled"
+        pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+        live_event = await next_event(ws, "state")
+        assert live_event["state"] == "live"
+        viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+        count = await next_event(ws, "viewers")
+        assert count["viewers"] == 1
+        last_seen = count["id"]
+    # While this page is away, the viewer leaves and the show ends.
+    await viewer.close(studio.session)
+    await until(lambda: len(studio.onair.get(show_id).viewers) == 0, 5)  # type: ignore[union-attr]
+    await pub.close(studio.session)
+    await until(lambda: studio.onair.get(show_id) is None, 10)
+    url = studio.url(f"/live/{show_id}/events?last_event_id={last_seen}")
+    async with studio.session.ws_connect(url) as ws:
+        missed = [await ws.receive_json(timeout=5) for _ in range(2)]
+    assert [e["id"] for e in missed] == [last_seen + 1, last_seen + 2], "no gap, no duplicate"
+    assert missed[0] == {**missed[0], "type": "viewers", "viewers": 0}
+    assert missed[1]["type"] == "state" and missed[1]["state"] == "ended"
+
+
+async def test_events_errors(studio: Studio) -> None:
+    async with studio.session.get(studio.url("/live/nosuch/events")) as r:
+        assert r.status == 404
+    show_id, _ = await studio.create_show()
+    async with studio.session.get(studio.url(f"/live/{show_id}/events?last_event_id=x")) as r:
+        assert r.status == 400

@@ -1,0 +1,68 @@
+"""Which addresses answers carry: public IP, interface allow-list, loopback."""
+
+from __future__ import annotations
+
+import re
+
+import ifaddr
+
+from livestudio.media.ice import IcePolicy, announce_public_ip, host_addresses
+
+from .conftest import Studio
+from .test_signalling import SDP, offer
+
+
+def candidate_addresses(sdp: str) -> set[str]:
+    return set(re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", sdp))
+
+
+def other_addresses() -> set[str]:
+    return {
+        ip.ip
+        for a in ifaddr.get_adapters()
+        for ip in a.ips
+        if isinstance(ip.ip, str) and not ip.ip.startswith("127.")
+    }
+
+
+async def whep_answer(studio: Studio) -> str:
+    show_id, _ = await studio.create_show()
+    studio.onair.start(show_id)  # on air, no publisher needed to answer a viewer
+    async with studio.session.post(
+        studio.url(f"/whep/{show_id}"), data=await offer("play"), headers=SDP
+    ) as r:
+        assert r.status == 201, await r.text()
+        answer = await r.text()
+    await studio.onair.end(show_id)
+    return answer
+
+
+async def test_public_ip_replaces_host_candidates(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    studio: Studio = await studio_factory(public_ip="203.0.113.7")
+    addresses = candidate_addresses(await whep_answer(studio))
+    assert addresses == {"203.0.113.7"}
+
+
+async def test_interface_allow_list_excludes_other_interfaces(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    studio: Studio = await studio_factory(ice_interfaces="nosuch0")
+    addresses = candidate_addresses(await whep_answer(studio))
+    assert addresses == {"127.0.0.1"}
+    assert not addresses & other_addresses()
+
+
+async def test_default_offers_loopback_and_interfaces(studio: Studio) -> None:
+    addresses = candidate_addresses(await whep_answer(studio))
+    assert "127.0.0.1" in addresses
+    assert other_addresses() <= addresses
+
+
+def test_policy_units() -> None:
+    assert "127.0.0.1" not in host_addresses(IcePolicy(loopback=False), True, False)
+    sdp = (
+        "a=candidate:1 1 udp 2130706431 10.0.0.5 40000 typ host\r\n"
+        "a=candidate:2 1 udp 2130706431 127.0.0.1 40001 typ host\r\n"
+        "a=candidate:3 1 udp 2130706431 10.0.0.6 40000 typ host\r\n"
+    )
+    out = announce_public_ip(sdp, "198.51.100.1")
+    assert candidate_addresses(out) == {"198.51.100.1"}
+    assert out.count("a=candidate") == 1, "same port twice collapses into one"
