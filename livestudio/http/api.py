@@ -9,6 +9,7 @@ from aiohttp import web
 from ..store import ShowRecord, ValidationError
 from .errors import error
 from .keys import ONAIR, SETTINGS, STORE
+from .openapi import openapi
 
 MAX_JSON = 64 * 1024
 
@@ -106,6 +107,7 @@ async def end_show(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Register the API routes."""
     r = app.router
+    r.add_get("/api/openapi.json", openapi)
     r.add_get("/api/shows", list_shows)
     r.add_post("/api/shows", create_show)
     r.add_get("/api/shows/{show}", get_show)
