@@ -45,7 +45,7 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for `settings`."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[signalling.cors])
     app[SETTINGS] = settings
     app[LOOP_LAG] = [0.0]
     app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpsender import RTCRtpSender
+
+from livestudio.http.signalling import NEGOTIATIONS
 
 from .conftest import Studio
 from .utils import until, whep_play, whip_publish
@@ -157,11 +157,16 @@ async def test_too_many_negotiations_and_per_ip_limit(studio_factory) -> None:  
         async with studio.session.post(url, data=sdp, headers=SDP) as r:
             return r.status, r.headers.get("Retry-After", "")
 
-    # two at once: one negotiates, the other is told to come back
-    results = await asyncio.gather(post(offers[0]), post(offers[1]))
-    statuses = sorted(status for status, _ in results)
-    assert statuses == [201, 503], results
-    assert all(retry for status, retry in results if status == 503)
+    negotiations = studio.app[NEGOTIATIONS]
+    # one negotiation is in flight (held open deterministically): the next must wait
+    negotiations.in_flight = 1
+    status, retry = await post(offers[0])
+    assert status == 503 and retry.isdigit()
+    negotiations.in_flight = 0
+    assert (await post(offers[1]))[0] == 201
+    async with studio.session.post(url, data="garbage", headers=SDP) as r:
+        assert r.status == 400
+    assert negotiations.in_flight == 0, "finished and failed negotiations free their slot"
     assert (await post(offers[2]))[0] == 201
     assert (await post(await offer("play")))[0] == 429, "third session from one address"
     live = studio.onair.get(show_id)

@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..media.sdp import MAX_SDP_BYTES, OfferError, check_publish_offer
 from ..media.show import ShowBusy, ShowEnded, ShowFull
@@ -40,7 +41,7 @@ class Negotiations:
             raise error(
                 503,
                 "too many connections are being set up right now; retry in a moment",
-                {"Retry-After": "1", **CORS},
+                {"Retry-After": "1"},
             )
         self.in_flight += 1
         return self
@@ -50,29 +51,45 @@ class Negotiations:
 
 
 NEGOTIATIONS = web.AppKey("negotiations", Negotiations)
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every WHIP/WHEP answer, errors included, readable by a page on another origin."""
+    if not request.path.startswith(("/whip/", "/whep/")):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(CORS)
+        raise
+    response.headers.update(CORS)
+    return response
+
+
 SESSIONS_PER_IP = web.AppKey("sessions_per_ip", Counter)
 
 
 async def _offer(request: web.Request) -> str:
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if ctype != "application/sdp":
-        raise error(415, "send the SDP offer with Content-Type: application/sdp", CORS)
+        raise error(415, "send the SDP offer with Content-Type: application/sdp")
     body = await read_limited(request, MAX_SDP_BYTES)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
-        raise error(400, "the SDP offer is not UTF-8 text", CORS) from None
+        raise error(400, "the SDP offer is not UTF-8 text") from None
 
 
 async def _show(request: web.Request) -> ShowRecord:
     show = await request.app[STORE].get_show(request.match_info["show"])
     if show is None or show.state == "deleted":
-        raise error(404, "no such show", CORS)
+        raise error(404, "no such show")
     return show
 
 
 def _created(request: web.Request, location: str, answer: str) -> web.Response:
-    headers = {**CORS, "Location": location, "ETag": '"1"'}
+    headers = {"Location": location, "ETag": '"1"'}
     response = web.Response(
         status=201, text=answer, content_type="application/sdp", headers=headers
     )
@@ -83,7 +100,7 @@ def _created(request: web.Request, location: str, answer: str) -> web.Response:
 
 async def options(request: web.Request) -> web.Response:
     """OPTIONS: CORS preflight, and the ICE servers a client should use, as Link headers."""
-    response = web.Response(status=204, headers={**CORS, "Accept-Post": "application/sdp"})
+    response = web.Response(status=204, headers={"Accept-Post": "application/sdp"})
     for link in link_headers(request.app[SETTINGS]):
         response.headers.add("Link", link)
     return response
@@ -101,15 +118,15 @@ async def whip_post(request: web.Request) -> web.Response:
         raise error(
             401,
             "wrong or missing stream key (Authorization: Bearer <stream key>)",
-            {"WWW-Authenticate": 'Bearer realm="whip"', **CORS},
+            {"WWW-Authenticate": 'Bearer realm="whip"'},
         )
     if show.state in ENDED_STATES:
-        raise error(409, "this show has ended; create a new show to go live again", CORS)
+        raise error(409, "this show has ended; create a new show to go live again")
     offer = await _offer(request)
     try:
         check_publish_offer(offer)
     except OfferError as exc:
-        raise error(exc.status, exc.message, CORS) from None
+        raise error(exc.status, exc.message) from None
     onair = request.app[ONAIR]
     with request.app[NEGOTIATIONS]:
         created = onair.get(show.id) is None
@@ -124,11 +141,11 @@ async def whip_post(request: web.Request) -> web.Response:
                 CORS,
             ) from None
         except ShowEnded:
-            raise error(409, "this show has ended", CORS) from None
+            raise error(409, "this show has ended") from None
         except OfferError as exc:
-            raise error(exc.status, exc.message, CORS) from None
+            raise error(exc.status, exc.message) from None
         except TimeoutError:
-            raise error(503, "negotiation timed out", {"Retry-After": "1", **CORS}) from None
+            raise error(503, "negotiation timed out", {"Retry-After": "1"}) from None
         finally:
             if created and live.publisher is None:
                 # Nothing went on air: put the show back as it was.
@@ -141,14 +158,14 @@ async def whip_delete(request: web.Request) -> web.Response:
     """DELETE /whip/{show}/{session}: the publisher stops streaming, which ends the show."""
     live = request.app[ONAIR].get(request.match_info["show"])
     session = request.match_info["session"]
-    if (
-        live is None
-        or live.publisher is None
-        or not hmac.compare_digest(live.publisher.id, session)
+    # A client may close its connection before it DELETEs (whip.js does): the session
+    # it names is then the publisher that just left, and the DELETE still ends the show.
+    if live is None or not any(
+        hmac.compare_digest(known, session) for known in live.publisher_ids()
     ):
-        raise error(404, "no such WHIP session", CORS)
+        raise error(404, "no such WHIP session")
     await request.app[ONAIR].end(live.id)
-    return web.Response(status=200, headers=CORS)
+    return web.Response(status=200)
 
 
 async def whip_patch(request: web.Request) -> web.Response:
@@ -171,15 +188,13 @@ async def whep_post(request: web.Request) -> web.Response:
             message = "the show has not started yet"
         else:
             message = "the show is not live (it has ended)"
-        raise error(409, message, CORS)
+        raise error(409, message)
     offer = await _offer(request)
     settings = request.app[SETTINGS]
     address = client_address(request, settings.trusted_proxy)
     per_ip = request.app[SESSIONS_PER_IP]
     if per_ip[address] >= settings.max_sessions_per_ip:
-        raise error(
-            429, "too many sessions from your address", {"Retry-After": RETRY_AFTER, **CORS}
-        )
+        raise error(429, "too many sessions from your address", {"Retry-After": RETRY_AFTER})
     with request.app[NEGOTIATIONS]:
         try:
             viewer = await live.play(offer, address=address)
@@ -187,14 +202,14 @@ async def whep_post(request: web.Request) -> web.Response:
             raise error(
                 503,
                 "this show is full right now; retrying shortly",
-                {"Retry-After": RETRY_AFTER, **CORS},
+                {"Retry-After": RETRY_AFTER},
             ) from None
         except ShowEnded:
-            raise error(409, "the show is not live (it has ended)", CORS) from None
+            raise error(409, "the show is not live (it has ended)") from None
         except OfferError as exc:
-            raise error(exc.status, exc.message, CORS) from None
+            raise error(exc.status, exc.message) from None
         except TimeoutError:
-            raise error(503, "negotiation timed out", {"Retry-After": "1", **CORS}) from None
+            raise error(503, "negotiation timed out", {"Retry-After": "1"}) from None
     per_ip[address] += 1
 
     def released() -> None:
@@ -212,16 +227,16 @@ async def whep_post(request: web.Request) -> web.Response:
 async def whep_delete(request: web.Request) -> web.Response:
     """DELETE /whep/{show}/{session}: the viewer leaves."""
     live = request.app[ONAIR].get(request.match_info["show"])
-    viewer = live.viewers.get(request.match_info["session"]) if live else None
+    session = request.match_info["session"]
+    viewer = live.viewers.get(session) if live else None
     if viewer is None:
-        raise error(404, "no such WHEP session", CORS)
+        if live is not None and session in live.recent_viewer_ids:
+            return web.Response(status=200)  # it had already left on its own
+        raise error(404, "no such WHEP session")
     await viewer.close()
-    return web.Response(status=200, headers=CORS)
+    return web.Response(status=200)
 
 
-async def session_patch(request: web.Request) -> web.Response:
-    """PATCH on a WHEP session: no trickle ICE."""
-    return await whip_patch(request)
 
 
 def setup(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,6 +72,9 @@ class LiveShow:
         self.broadcast = Broadcast(request_keyframe=self.program.keyframes.request)
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
+        self.recent_viewer_ids: deque[str] = deque(maxlen=1000)
+        "Viewers that left on their own, so their late DELETE is not a 404."
+        self._past_publisher_ids: deque[str] = deque(maxlen=8)
         self._grace: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
 
@@ -153,7 +157,13 @@ class LiveShow:
             self._cancel_grace()
             self._set_state("live")
 
+    def publisher_ids(self) -> list[str]:
+        """Sessions a WHIP DELETE may name: the current publisher and recent ones."""
+        current = [self.publisher.id] if self.publisher else []
+        return current + list(self._past_publisher_ids)
+
     def _publisher_gone(self, publisher: Publisher) -> None:
+        self._past_publisher_ids.append(publisher.id)
         if self.publisher is publisher:
             self.publisher = None
             if not self.ended:
@@ -186,6 +196,7 @@ class LiveShow:
 
     def _viewer_gone(self, viewer: Viewer) -> None:
         self.viewers.pop(viewer.id, None)
+        self.recent_viewer_ids.append(viewer.id)
 
     # -- the end ----------------------------------------------------------------------------
 

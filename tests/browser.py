@@ -1,0 +1,120 @@
+"""Helpers for real-browser tests: launch Debian's Chromium, serve test pages, collect logs.
+
+Never `playwright install`: the tests drive the system Chromium at CHROMIUM. If it is
+missing, browser tests fail (they never skip) with a message saying how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+
+CHROMIUM = os.environ.get("LIVESTUDIO_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--use-fake-device-for-media-stream",  # a synthetic camera and microphone
+    "--use-fake-ui-for-media-stream",  # grant camera/mic without a prompt
+    "--allow-loopback-in-peer-connection",  # ICE over 127.0.0.1 (the server offers it)
+    "--autoplay-policy=no-user-gesture-required",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+VENDOR = Path(__file__).parent / "vendor"
+
+
+def require_chromium() -> str:
+    """The Chromium executable; fails the test (never skips) when it is missing."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"browser tests need Chromium at {CHROMIUM} (Debian: `apt-get install -y chromium`, "
+            "or set LIVESTUDIO_TEST_CHROMIUM); `playwright install` is not used",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+@asynccontextmanager
+async def chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Browser]:
+    """A headless Chromium (the system one), closed on exit."""
+    executable = require_chromium()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass
+class PageLog:
+    """What a page printed and which requests it made, for assertions and failure messages."""
+
+    name: str
+    lines: list[str] = field(default_factory=list)
+    responses: list[tuple[str, str, int]] = field(default_factory=list)
+    "(method, url, status) of every response the page received."
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    "(method, url, error) of every request that got no usable response (e.g. CORS)."
+
+    def attach(self, page: Page) -> PageLog:
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.lines.append(f"pageerror: {exc}"))
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
+        return self
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        self.lines.append(f"console.{msg.type}: {msg.text}")
+
+    def _response(self, response: Response) -> None:
+        self.responses.append((response.request.method, response.url, response.status))
+
+    def _failed(self, request: Request) -> None:
+        self.failed.append((request.method, request.url, request.failure or "?"))
+
+    def __str__(self) -> str:
+        parts = [f"--- {self.name} page ---", *self.lines]
+        parts += [f"{m} {u} -> {s}" for m, u, s in self.responses]
+        parts += [f"{m} {u} FAILED {e}" for m, u, e in self.failed]
+        return "\n".join(parts)
+
+
+@asynccontextmanager
+async def static_site(
+    pages: Mapping[str, str], directories: Mapping[str, Path] | None = None
+) -> AsyncIterator[TestServer]:
+    """An HTTP server on 127.0.0.1 (a secure context for getUserMedia) serving test pages.
+
+    `pages` maps paths to HTML text; `directories` maps URL prefixes to folders (by default
+    `/vendor` → tests/vendor). Its origin differs from the studio server's (another port),
+    so the pages talk to the studio cross-origin, as a third-party client would.
+    """
+    app = web.Application()
+    for path, html in pages.items():
+
+        async def handler(_request: web.Request, html: str = html) -> web.Response:
+            return web.Response(
+                text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
+            )
+
+        app.router.add_get(path, handler)
+    for prefix, folder in (directories or {"/vendor": VENDOR}).items():
+        app.router.add_static(prefix, folder)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
