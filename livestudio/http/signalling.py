@@ -237,8 +237,6 @@ async def whep_delete(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-
-
 def setup(app: web.Application) -> None:
     """Register the signalling routes and their per-app state."""
     settings = app[SETTINGS]
