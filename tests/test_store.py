@@ -154,12 +154,12 @@ async def test_stream_key_check_and_rotate(store: Store) -> None:
 
 
 async def test_secrets_are_stored_hashed(store: Store, tmp_path: Path) -> None:
-    _, key = await store.create_show("Spring sale", None)
+    # Stream keys are kept (the studio reveals them to the host); login secrets are not.
     token = await store.create_api_token()
     setup = await store.create_setup_token()
     # The database file and its write-ahead log, where fresh rows live until a checkpoint.
     raw = b"".join(path.read_bytes() for path in (tmp_path / "db").iterdir())
-    for secret in (key, token, setup):
+    for secret in (token, setup):
         assert secret.encode() not in raw
 
 
@@ -311,3 +311,16 @@ async def test_meta_and_session_secret(tmp_path: Path) -> None:
         assert await store.session_secret() == secret
     async with await Store.open(path) as store:
         assert await store.session_secret() == secret
+
+
+async def test_stream_key_is_revealable_and_rotates(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        show, key = await store.create_show("Reveal", None)
+        assert await store.get_stream_key(show.id) == key
+        new = await store.rotate_stream_key(show.id)
+        assert await store.get_stream_key(show.id) == new != key
+        assert not await store.check_stream_key(show.id, key)
+        assert await store.get_stream_key("nope") is None
+    finally:
+        await store.close()

@@ -56,6 +56,11 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # The studio reveals a show's stream key to its logged-in host (like every streaming
+    # service's dashboard), so it is kept; the hash stays what WHIP checks against.
+    """
+    ALTER TABLE shows ADD COLUMN stream_key TEXT;
+    """,
 ]
 
 

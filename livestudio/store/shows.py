@@ -138,14 +138,16 @@ class ShowStore(StoreBase):
         stream_key = secrets.token_urlsafe(32)
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO shows (id, title, starts_at, state, stream_key_hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shows"
+                " (id, title, starts_at, state, stream_key_hash, stream_key, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.title,
                     record.starts_at,
                     record.state,
                     sha256_hex(stream_key),
+                    stream_key,
                     record.created_at,
                 ),
             )
@@ -173,13 +175,20 @@ class ShowStore(StoreBase):
             return False
         return hmac.compare_digest(sha256_hex(key), row["stream_key_hash"])
 
+    async def get_stream_key(self, show_id: str) -> str | None:
+        """The show's stream key, for its host's studio page (None if unknown)."""
+        row = await self._fetchone(
+            "SELECT stream_key FROM shows WHERE id = ? AND state != 'deleted'", (show_id,)
+        )
+        return row["stream_key"] if row else None
+
     async def rotate_stream_key(self, show_id: str) -> str:
         """Give the show a new stream key (the old one stops working) and return it."""
         stream_key = secrets.token_urlsafe(32)
         async with self._write() as db:
             cursor = await db.execute(
-                "UPDATE shows SET stream_key_hash = ? WHERE id = ?",
-                (sha256_hex(stream_key), show_id),
+                "UPDATE shows SET stream_key_hash = ?, stream_key = ? WHERE id = ?",
+                (sha256_hex(stream_key), stream_key, show_id),
             )
             if cursor.rowcount != 1:
                 raise NotFoundError(f"no show {show_id!r}")
