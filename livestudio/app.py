@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Settings
-from .http import api, signalling
+from .http import api, auth, pages, signalling
 from .http.events import EventHub, events_socket
 from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
@@ -49,8 +49,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[LOOP_LAG] = [0.0]
     app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
+    auth.setup(app, settings)
     signalling.setup(app)
     api.setup(app)
+    pages.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

@@ -64,7 +64,7 @@ async def studio_factory(tmp_path: Path) -> AsyncIterator[Any]:
         app = create_app(settings)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
-        session = aiohttp.ClientSession()
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         servers.append((server, session))
         return Studio(app, server, session, settings)
 

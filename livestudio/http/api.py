@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..store import ShowRecord, ValidationError
+from .auth import CSRF_HEADER, check_csrf, current_user
 from .errors import error
 from .keys import ONAIR, SETTINGS, STORE
 from .openapi import openapi
@@ -15,10 +16,20 @@ MAX_JSON = 64 * 1024
 
 
 async def require_host(request: web.Request) -> None:
-    """401 unless the request carries an API token (studio sessions are added with the studio)."""
+    """401 unless the request carries an API token or the studio's session cookie.
+
+    With the cookie, a state-changing request must also carry the session's CSRF token
+    in X-CSRF-Token: a page on another site can make the browser send the cookie, but
+    cannot read the token.
+    """
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    if token and await request.app[STORE].verify_api_token(token):
+    if token:
+        if await request.app[STORE].verify_api_token(token):
+            return
+    elif await current_user(request) is not None:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            await check_csrf(request, request.headers.get(CSRF_HEADER))
         return
     raise error(
         401,
@@ -104,6 +115,17 @@ async def end_show(request: web.Request) -> web.Response:
     return web.json_response(show_json(request, show))
 
 
+async def rotate_stream_key(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/stream-key: a new stream key (the old one stops working)."""
+    await require_host(request)
+    store = request.app[STORE]
+    show = await store.get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    key = await store.rotate_stream_key(show.id)
+    return web.json_response({"stream_key": key})
+
+
 def setup(app: web.Application) -> None:
     """Register the API routes."""
     r = app.router
@@ -112,3 +134,4 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/shows", create_show)
     r.add_get("/api/shows/{show}", get_show)
     r.add_post("/api/shows/{show}/end", end_show)
+    r.add_post("/api/shows/{show}/stream-key", rotate_stream_key)

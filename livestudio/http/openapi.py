@@ -96,6 +96,15 @@ SPEC: dict[str, Any] = {
             "parameters": SHOW_PARAM,
             "get": _op("One show", 200, _SHOW, errors=(404,)),
         },
+        "/api/shows/{show}/stream-key": {
+            "parameters": SHOW_PARAM,
+            "post": _op(
+                "Rotate the stream key (the old one stops working)",
+                200,
+                {"type": "object", "properties": {"stream_key": {"type": "string"}}},
+                errors=(404,),
+            ),
+        },
         "/api/shows/{show}/end": {
             "parameters": SHOW_PARAM,
             "post": _op("End a live show (End show)", 200, _SHOW, errors=(404, 409)),

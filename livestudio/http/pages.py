@@ -1,0 +1,277 @@
+"""HTML pages: home, login, the studio (host) and the viewer page. Jinja2, autoescaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from aiohttp import web
+
+from .. import __version__
+from ..store import ShowRecord, ValidationError
+from .auth import CSRF_FIELD, check_csrf, csrf_token, current_user, log_in, log_out, require_login
+from .errors import error
+from .iceservers import ice_servers
+from .keys import ONAIR, SETTINGS, STORE
+
+JINJA = web.AppKey("jinja", jinja2.Environment)
+
+
+def web_root() -> Path:
+    """The folder holding templates/ and static/ (the repo's web/, or the installed copy)."""
+    repo = Path(__file__).resolve().parent.parent.parent / "web"
+    if (repo / "templates").is_dir():
+        return repo
+    from importlib.resources import files
+
+    return Path(str(files("livestudio.web")))
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.strftime("%a %d %b %Y, %H:%M %Z").strip()
+
+
+def make_environment() -> jinja2.Environment:
+    """The template environment: autoescape on everything, so product and chat text is safe."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(web_root() / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["tojson_attr"] = lambda v: json.dumps(v)
+    return env
+
+
+async def render(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    """Render a template with what every page needs (user, CSRF token, base URL)."""
+    env = request.app[JINJA]
+    user = await current_user(request)
+    base = {
+        "user": user,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": await csrf_token(request) if user else "",
+        "base_url": request.app[SETTINGS].base_url,
+        "version": __version__,
+        "request_path": request.path,
+    }
+    html = env.get_template(template).render(**base, **context)
+    response = web.Response(text=html, content_type="text/html", status=status)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths after login (no open redirect)."""
+    if not target:
+        return "/studio"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/studio"
+    return target
+
+
+# -- public ---------------------------------------------------------------------------------
+
+
+async def home(request: web.Request) -> web.Response:
+    """GET /: live now and upcoming shows."""
+    shows = await request.app[STORE].list_shows()
+    onair = request.app[ONAIR]
+    live = [s for s in shows if onair.get(s.id) is not None]
+    upcoming = [s for s in shows if s.state == "scheduled"]
+    upcoming.sort(key=lambda s: s.starts_at or "9999")
+    return await render(request, "index.html", {"live": live, "upcoming": upcoming})
+
+
+async def viewer_page(request: web.Request) -> web.Response:
+    """GET /live/{show}: the viewer link. No login."""
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        return await render(request, "not_found.html", {"what": "show"}, status=404)
+    settings = request.app[SETTINGS]
+    live = request.app[ONAIR].get(show.id)
+    state = live.state if live and not live.ended else show.state
+    config = {
+        "show": show.id,
+        "state": state,
+        "title": show.title,
+        "startsAt": show.starts_at,
+        "whep": f"/whep/{show.id}",
+        "events": f"/live/{show.id}/events",
+        "iceServers": ice_servers(settings),
+    }
+    return await render(
+        request,
+        "live.html",
+        {
+            "show": show,
+            "state": state,
+            "config": config,
+            "page_url": f"{settings.base_url}/live/{show.id}",
+        },
+    )
+
+
+# -- login ----------------------------------------------------------------------------------
+
+
+async def login_form(request: web.Request) -> web.Response:
+    """GET /login."""
+    if await current_user(request):
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
+    return await render(
+        request,
+        "login.html",
+        {
+            "next": _safe_next(request.query.get("next")),
+            "message": "",
+            "login_csrf": await csrf_token(request),
+        },
+    )
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    """POST /login: a login form with the pre-login CSRF token (no login CSRF either)."""
+    form = await request.post()
+    await check_csrf(request, str(form.get(CSRF_FIELD, "")))
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    if username and password and await log_in(request, username, password):
+        raise web.HTTPSeeOther(target)
+    return await render(
+        request,
+        "login.html",
+        {
+            "next": target,
+            "message": "Wrong username or password.",
+            "login_csrf": await csrf_token(request),
+        },
+        status=401,
+    )
+
+
+async def logout(request: web.Request) -> web.Response:
+    """POST /logout."""
+    form = await request.post()
+    await check_csrf(request, str(form.get(CSRF_FIELD, "")))
+    await log_out(request)
+    raise web.HTTPSeeOther("/login")
+
+
+# -- studio ---------------------------------------------------------------------------------
+
+
+async def studio(request: web.Request) -> web.Response:
+    """GET /studio: the host's shows, and a form to create one."""
+    await require_login(request)
+    shows = await request.app[STORE].list_shows()
+    onair = request.app[ONAIR]
+    states = {s.id: (onair.get(s.id).state if onair.get(s.id) else s.state) for s in shows}  # type: ignore[union-attr]
+    return await render(request, "studio.html", {"shows": shows, "states": states, "message": ""})
+
+
+async def studio_create_show(request: web.Request) -> web.Response:
+    """POST /studio/shows: the create-show form."""
+    await require_login(request)
+    form = await request.post()
+    await check_csrf(request, str(form.get(CSRF_FIELD, "")))
+    title = str(form.get("title", ""))
+    starts_at = str(form.get("starts_at", "")).strip() or None
+    offset = str(form.get("tz_offset", "")).strip()
+    if starts_at and offset and len(starts_at) <= 16:
+        # <input type=datetime-local> has no zone: the page sends the browser's offset.
+        starts_at = _with_offset(starts_at, offset)
+    try:
+        show, _ = await request.app[STORE].create_show(title, starts_at)
+    except ValidationError as exc:
+        shows = await request.app[STORE].list_shows()
+        states = {s.id: s.state for s in shows}
+        return await render(
+            request, "studio.html", {"shows": shows, "states": states, "message": str(exc)}, 422
+        )
+    raise web.HTTPSeeOther(f"/studio/shows/{show.id}")
+
+
+def _with_offset(local: str, minutes_west: str) -> str:
+    """'2026-12-01T18:00' + JS getTimezoneOffset() (minutes west of UTC) → ISO with zone."""
+    try:
+        west = int(minutes_west)
+    except ValueError:
+        return local
+    sign = "-" if west > 0 else "+"
+    west = abs(west)
+    return f"{local}{sign}{west // 60:02d}:{west % 60:02d}"
+
+
+async def _studio_show(request: web.Request) -> ShowRecord:
+    await require_login(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    return show
+
+
+async def studio_show(request: web.Request) -> web.Response:
+    """GET /studio/shows/{show}: go live, watch the health, end the show."""
+    show = await _studio_show(request)
+    settings = request.app[SETTINGS]
+    key = await request.app[STORE].get_stream_key(show.id) or ""
+    live = request.app[ONAIR].get(show.id)
+    state = live.state if live and not live.ended else show.state
+    config = {
+        "show": show.id,
+        "state": state,
+        "whip": f"/whip/{show.id}",
+        "events": f"/live/{show.id}/events",
+        "streamKey": key,
+        "iceServers": ice_servers(settings),
+        "gracePeriod": settings.grace_period,
+        "wentLiveAt": show.went_live_at,
+        "csrf": await csrf_token(request),
+    }
+    return await render(
+        request,
+        "studio_show.html",
+        {
+            "show": show,
+            "state": state,
+            "config": config,
+            "stream_key": key,
+            "whip_url": f"{settings.base_url}/whip/{show.id}",
+            "viewer_url": f"{settings.base_url}/live/{show.id}",
+            "tls": settings.tls_cert is not None,
+        },
+    )
+
+
+def setup(app: web.Application) -> None:
+    """Register the page routes and static files."""
+    app[JINJA] = make_environment()
+    r = app.router
+    r.add_get("/", home)
+    r.add_get("/login", login_form)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout)
+    r.add_get("/studio", studio)
+    r.add_post("/studio/shows", studio_create_show)
+    r.add_get("/studio/shows/{show}", studio_show)
+    r.add_get("/live/{show}", viewer_page)
+    r.add_static("/static", web_root() / "static")

@@ -1,0 +1,214 @@
+"""The studio and the viewer page in a real Chromium: go live from /studio, watch /live/{show}."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+from .browser import PageLog, chromium
+from .conftest import Studio
+from .media_files import LEFT_RGB, RIGHT_RGB, write_tone, write_y4m
+
+PASSWORD = "correct horse battery"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+PROBE_JS = """() => {
+  const v = document.getElementById("video");
+  if (!v.videoWidth) return {width: 0};
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0);
+  const at = (x, y) => Array.from(
+    g.getImageData(Math.floor(x * c.width), Math.floor(y * c.height), 1, 1).data.slice(0, 3));
+  return {width: v.videoWidth, height: v.videoHeight, left: at(0.25, 0.4), right: at(0.75, 0.4),
+          currentTime: v.currentTime, muted: v.muted};
+}"""
+
+STATS_JS = """async () => {
+  const s = window.livestudio && window.livestudio.session;
+  if (!s) return null;
+  const out = {connection: s.pc.connectionState, location: s.location};
+  (await s.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp") out[r.kind] = {
+      framesDecoded: r.framesDecoded || 0, totalAudioEnergy: r.totalAudioEnergy || 0,
+      packetsReceived: r.packetsReceived || 0};
+  });
+  return out;
+}"""
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], within: float, what: str, log: PageLog | None = None
+) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what`."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what} (within {within}s); last: {last}\n{log or ''}")
+
+
+def close_to(rgb: list[int], expected: tuple[int, int, int], tolerance: int = 45) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(rgb, expected, strict=True))
+
+
+async def log_in(page: Page, base: str) -> None:
+    await page.goto(f"{base}/studio")
+    assert "/login" in page.url, "the studio asks for a login first"
+    await page.fill("input[name=username]", "admin")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/studio")
+
+
+async def media_browser(tmp_path: Path, *extra: str) -> Any:
+    clip = write_y4m(tmp_path / "clip.y4m")
+    tone = write_tone(tmp_path / "tone.wav")
+    return chromium(
+        [
+            f"--use-file-for-fake-video-capture={clip}",
+            f"--use-file-for-fake-audio-capture={tone}",
+            *extra,
+        ]
+    )
+
+
+async def test_go_live_from_studio_and_watch(studio: Studio, tmp_path: Path) -> None:
+    await studio.store.create_admin("admin", PASSWORD)
+    base = studio.url("").rstrip("/")
+    async with await media_browser(tmp_path) as browser:
+        browser: Browser  # type: ignore[no-redef]
+        host = await browser.new_page()
+        host_log = PageLog("studio").attach(host)
+        await log_in(host, base)
+        await host.fill("input[name=title]", "Spring <collection> & co")
+        await host.click("#create-show button[type=submit]")
+        await host.wait_for_url(f"{base}/studio/shows/*")
+        show_id = host.url.rsplit("/", 1)[1]
+        assert await host.text_content("h1") is not None
+        assert "Spring <collection> & co" in (await host.text_content("h1") or ""), "escaped"
+
+        # The viewer opens the link before the show starts.
+        viewer = await browser.new_page()
+        viewer_log = PageLog("viewer").attach(viewer)
+        await viewer.goto(f"{base}/live/{show_id}")
+        await viewer.evaluate("window.noReload = 1")
+        assert "not started" in (await viewer.text_content("#message") or "")
+        assert await viewer.is_visible("#unmute")
+
+        await eventually(lambda: host.is_enabled("#go-live"), 15, "devices ready", host_log)
+        await host.click("#go-live")
+        await eventually(
+            lambda: host.evaluate(
+                "document.getElementById('status').textContent.includes('You are live')"
+            ),
+            20,
+            "host is live",
+            host_log,
+        )
+
+        # It starts playing by itself, showing the clip's colours.
+        async def colours() -> Any:
+            p = await viewer.evaluate(PROBE_JS)
+            ok = p["width"] and close_to(p["left"], LEFT_RGB) and close_to(p["right"], RIGHT_RGB)
+            return p if ok else None
+
+        probe = await eventually(colours, 20, "viewer shows the clip's colours", viewer_log)
+        assert (probe["width"], probe["height"]) == (640, 360)
+        first = await viewer.evaluate(STATS_JS)
+        await viewer.click("#unmute")  # a tap: audio plays out, so its energy counts
+        assert not await viewer.evaluate("document.getElementById('video').muted")
+
+        async def rising() -> Any:
+            now = await viewer.evaluate(STATS_JS)
+            return (
+                now["video"]["framesDecoded"] > first["video"]["framesDecoded"] + 20
+                and now["audio"]["totalAudioEnergy"] > first["audio"]["totalAudioEnergy"]
+                and now
+            )
+
+        await eventually(rising, 15, "frames decoded and audio energy rising", viewer_log)
+        badge = await host.text_content("#viewers")
+        assert badge == "1", f"the studio counts its viewer: {badge}"
+        assert "×" in (await host.text_content("#outgoing") or ""), "outgoing stats shown"
+
+        # The server drops the viewer's session behind its back: the page recovers alone.
+        location = (await viewer.evaluate(STATS_JS))["location"]
+        async with studio.session.delete(location) as r:
+            assert r.status == 200
+        started = time.monotonic()
+
+        async def recovered() -> Any:
+            s = await viewer.evaluate(STATS_JS)
+            return (
+                s
+                and s["location"] != location
+                and s["connection"] == "connected"
+                and s.get("video", {}).get("framesDecoded", 0) > 5
+            )
+
+        await eventually(recovered, 5, "viewer recovered after its session was deleted", viewer_log)
+        assert time.monotonic() - started <= 5
+        assert await viewer.evaluate("window.noReload") == 1, "no page reload"
+
+        # End show (confirmed) → the viewer page says so.
+        host.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await host.click("#end-show")
+        await eventually(
+            lambda: viewer.evaluate(
+                "document.getElementById('message').textContent.includes('ended')"
+            ),
+            10,
+            "viewer told the show ended",
+            viewer_log,
+        )
+    show = await studio.store.get_show(show_id)
+    assert show is not None and show.state == "ended"
+
+
+async def test_insecure_context_explains_why_no_camera(studio: Studio) -> None:
+    await studio.store.create_admin("admin", PASSWORD)
+    show_id, _ = await studio.create_show("Over plain HTTP")
+    port = studio.server.port
+    async with chromium(["--host-resolver-rules=MAP studio.test 127.0.0.1"]) as browser:
+        page = await browser.new_page()
+        log = PageLog("studio.test").attach(page)
+        base = f"http://studio.test:{port}"
+        await log_in(page, base)
+        await page.goto(f"{base}/studio/shows/{show_id}")
+        assert not await page.evaluate("window.isSecureContext")
+        await eventually(lambda: page.is_visible("#insecure"), 5, "explanation shown", log)
+        text = await page.text_content("#insecure") or ""
+        assert "HTTPS" in text and "--tls-cert" in text and "reverse proxy" in text
+        assert await page.is_disabled("#go-live")
+
+
+async def test_viewer_page_on_a_phone_is_portrait(studio: Studio) -> None:
+    show_id, _ = await studio.create_show("Phone layout")
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with chromium() as browser:
+        context = await browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+        )
+        page = await context.new_page()
+        await page.goto(studio.url(f"/live/{show_id}"))
+        video = await page.locator("#video").bounding_box()
+        side = await page.locator("aside.side").bounding_box()
+        assert video and side
+        assert video["width"] >= 380, "the video spans the phone's width"
+        assert side["y"] >= video["y"] + video["height"] - 1, "video on top, details below"
+        await page.screenshot(path=str(ARTIFACTS / "viewer-phone-390x844.png"), full_page=True)
+        og = await page.get_attribute("meta[property='og:title']", "content")
+        assert og == "Phone layout"

@@ -1,0 +1,173 @@
+// The viewer page: plays the show over WHEP, follows its state, recovers by itself.
+import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
+
+const config = JSON.parse(document.getElementById("config").textContent);
+const video = document.getElementById("video");
+const message = document.getElementById("message");
+const countdown = document.getElementById("countdown");
+const overlay = document.getElementById("overlay");
+const badge = document.getElementById("state-badge");
+const viewersEl = document.getElementById("viewers");
+const unmute = document.getElementById("unmute");
+
+const STALL_MS = 2500; // the program always carries audio: no bytes for this long = stalled
+let state = config.state;
+let session = null;
+let connecting = false;
+let retryTimer = null;
+let disconnectedSince = null;
+let lastBytes = 0;
+let lastBytesAt = 0;
+
+// For tests and the curious: what the page is doing.
+window.livestudio = {
+  get session() { return session; },
+  get state() { return state; },
+  recoveries: 0,
+};
+
+function say(text) {
+  message.textContent = text;
+  overlay.hidden = !text && !countdown.textContent;
+}
+
+function setState(next) {
+  state = next;
+  badge.textContent = next;
+  badge.className = `badge state-${next}`;
+  if (next === "live" || next === "reconnecting") {
+    countdown.textContent = "";
+    if (next === "reconnecting") say("The host will be right back…");
+    else if (session && session.pc.connectionState === "connected") say("");
+    ensurePlaying();
+  } else if (next === "ended" || next === "published" || next === "unpublished") {
+    stop();
+    say("This show has ended. Thanks for watching!");
+  } else if (next === "scheduled") {
+    say("The show has not started yet. It will play here by itself.");
+  }
+}
+
+function retry(ms) {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(ensurePlaying, ms);
+}
+
+async function ensurePlaying() {
+  if (session || connecting || !(state === "live" || state === "reconnecting")) return;
+  if (!canPlayH264()) {
+    say("This browser cannot play the stream: it has no H.264 video decoder. Try Chrome, Safari, Edge or Firefox with OpenH264 enabled.");
+    return;
+  }
+  connecting = true;
+  if (!session) say("Connecting…");
+  try {
+    session = await play(config.whep, video, config.iceServers);
+    lastBytes = 0;
+    lastBytesAt = performance.now();
+    session.pc.addEventListener("connectionstatechange", check);
+    say(state === "reconnecting" ? "The host will be right back…" : "");
+  } catch (err) {
+    if (err instanceof SignalError) {
+      if (err.status === 409) {
+        say(err.message.includes("not started") ? "The show has not started yet. It will play here by itself." : "This show is not live.");
+      } else if (err.status === 503 || err.status === 429) {
+        const wait = Math.max(1, err.retryAfter || 5);
+        say(`This show is full right now. Trying again in ${wait} s…`);
+        retry(wait * 1000);
+      } else if (err.status === 422) {
+        say(err.message);
+      } else {
+        say(`Could not start playback (${err.status}). Retrying…`);
+        retry(3000);
+      }
+    } else {
+      say("Connection problem. Retrying…");
+      retry(2000);
+    }
+  } finally {
+    connecting = false;
+  }
+}
+
+function stop() {
+  clearTimeout(retryTimer);
+  if (!session) return;
+  const old = session;
+  session = null;
+  old.pc.close();
+  hangUp(old.location);
+}
+
+// Recover without a reload: drop the session (DELETE it) and post a new offer.
+function recover(reason) {
+  if (!session) return;
+  window.livestudio.recoveries += 1;
+  console.info("recovering playback:", reason);
+  stop();
+  disconnectedSince = null;
+  if (state === "live" || state === "reconnecting") {
+    say("Reconnecting…");
+    ensurePlaying();
+  }
+}
+
+async function check() {
+  if (!session) return;
+  const pc = session.pc;
+  const s = pc.connectionState;
+  if (s === "failed" || s === "closed") return recover(`connection ${s}`);
+  const transport = pc.getReceivers()[0] && pc.getReceivers()[0].transport;
+  if (transport && (transport.state === "closed" || transport.state === "failed")) {
+    return recover(`transport ${transport.state}`);
+  }
+  if (s === "disconnected") {
+    disconnectedSince = disconnectedSince || performance.now();
+    if (performance.now() - disconnectedSince > 3000) return recover("disconnected > 3 s");
+  } else {
+    disconnectedSince = null;
+  }
+  if (s === "connected") {
+    let bytes = 0;
+    (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp") bytes += r.bytesReceived || 0; });
+    const now = performance.now();
+    if (bytes > lastBytes) {
+      lastBytes = bytes;
+      lastBytesAt = now;
+      if (message.textContent === "Connecting…" || message.textContent === "Reconnecting…") say("");
+    } else if (now - lastBytesAt > STALL_MS && session && session.pc === pc) {
+      return recover("no media");
+    }
+  } else if (performance.now() - lastBytesAt > 15000 && s !== "connecting" && s !== "new") {
+    return recover("never connected");
+  }
+}
+setInterval(check, 500);
+
+unmute.addEventListener("click", () => {
+  video.muted = false;
+  video.play().catch(() => {});
+  unmute.hidden = true;
+});
+video.addEventListener("volumechange", () => { unmute.hidden = !video.muted; });
+
+function tickCountdown() {
+  if (state !== "scheduled" || !config.startsAt) return;
+  const left = (new Date(config.startsAt) - Date.now()) / 1000;
+  countdown.textContent = left > 0 ? `Starts in ${clock(left)}` : "Starting soon…";
+  overlay.hidden = false;
+}
+setInterval(tickCountdown, 1000);
+tickCountdown();
+
+events(config.events, (event) => {
+  if (event.type === "snapshot" || event.type === "state") {
+    if (event.state && event.state !== state) setState(event.state);
+    else if (event.type === "snapshot") setState(event.state || state);
+  }
+  if (typeof event.viewers === "number") {
+    viewersEl.textContent = `${event.viewers} watching`;
+  }
+});
+setState(state);
+window.addEventListener("pagehide", stop);

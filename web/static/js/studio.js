@@ -1,0 +1,242 @@
+// The studio: pick devices, preview, go live over WHIP, watch the health, end the show.
+import { SignalError, clock, events, hangUp, publish } from "./signal.js";
+
+const config = JSON.parse(document.getElementById("config").textContent);
+const $ = (id) => document.getElementById(id);
+const preview = $("preview");
+const cameraSelect = $("camera");
+const micSelect = $("microphone");
+const goLive = $("go-live");
+const endShow = $("end-show");
+const status = $("status");
+
+let stream = null;
+let session = null;
+let wantLive = false; // the host pressed Go live and has not ended the show
+let lostSince = null;
+let republishing = false;
+let wentLiveAt = config.wentLiveAt ? config.wentLiveAt * 1000 : null;
+let lastStats = null;
+
+window.livestudio = { get session() { return session; }, get wantLive() { return wantLive; }, republishes: 0 };
+
+function say(text, kind = "") {
+  status.textContent = text;
+  status.className = `status ${kind}`;
+}
+
+function setState(state) {
+  $("state-badge").textContent = state;
+  $("state-badge").className = `badge state-${state}`;
+  $("live-state").textContent = state;
+  endShow.disabled = !(state === "live" || state === "reconnecting");
+  if (state === "live" && !wentLiveAt) wentLiveAt = Date.now();
+  if (state === "ended") {
+    wantLive = false;
+    goLive.disabled = true;
+    say("The show has ended.");
+  }
+}
+
+async function openDevices() {
+  const constraints = {
+    video: cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : { width: 1280, height: 720 },
+    audio: micSelect.value ? { deviceId: { exact: micSelect.value } } : true,
+  };
+  const next = await navigator.mediaDevices.getUserMedia(constraints);
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+  stream = next;
+  preview.srcObject = stream;
+  if (session) {
+    // Swap tracks on the live connection: viewers see the new camera without a renegotiation.
+    for (const sender of session.pc.getSenders()) {
+      const track = stream.getTracks().find((t) => sender.track && t.kind === sender.track.kind);
+      if (track) await sender.replaceTrack(track);
+    }
+  }
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind] of [[cameraSelect, "videoinput"], [micSelect, "audioinput"]]) {
+    const current = select.value;
+    select.replaceChildren();
+    devices.filter((d) => d.kind === kind).forEach((d, i) => {
+      const option = new Option(d.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${i + 1}`, d.deviceId);
+      select.append(option);
+    });
+    if (current) select.value = current;
+  }
+}
+
+async function startPublishing() {
+  session = await publish(config.whip, config.streamKey, stream, config.iceServers);
+  session.pc.addEventListener("connectionstatechange", watchConnection);
+}
+
+async function onGoLive() {
+  goLive.disabled = true;
+  wantLive = true;
+  say("Going live…");
+  try {
+    await startPublishing();
+    say("You are live.", "ok");
+  } catch (err) {
+    wantLive = false;
+    goLive.disabled = false;
+    say(err instanceof SignalError ? `Could not go live: ${err.message}` : `Could not go live: ${err}`, "error");
+  }
+}
+
+function watchConnection() {
+  if (!session || !wantLive) return;
+  const s = session.pc.connectionState;
+  if (s === "connected") {
+    lostSince = null;
+    say("You are live.", "ok");
+  } else if (s === "failed" || s === "closed" || s === "disconnected") {
+    lostSince = lostSince || performance.now();
+  }
+}
+
+// If the connection drops, publish again by ourselves while the show waits for us (the
+// server replaces a publisher that has been silent for 2 s).
+async function republishIfLost() {
+  if (!wantLive || !session || republishing || lostSince === null) return;
+  const s = session.pc.connectionState;
+  const lostFor = performance.now() - lostSince;
+  if (s === "connected") { lostSince = null; return; }
+  if (s === "disconnected" && lostFor < 3000) return;
+  republishing = true;
+  window.livestudio.republishes += 1;
+  say(`Connection lost: reconnecting (the show waits up to ${Math.round(config.gracePeriod)} s)…`, "warn");
+  const old = session;
+  old.pc.close();
+  try {
+    await startPublishing();
+    lostSince = null;
+    say("Reconnected: you are live again.", "ok");
+  } catch (err) {
+    session = old; // keep trying from the old (closed) one
+    if (err instanceof SignalError && (err.status === 409 || err.status === 401 || err.status === 404)) {
+      if (!err.message.includes("already has a live publisher")) {
+        wantLive = false;
+        say(`Could not reconnect: ${err.message}`, "error");
+      }
+    }
+  } finally {
+    republishing = false;
+  }
+}
+setInterval(republishIfLost, 1000);
+
+async function updateStats() {
+  if (wentLiveAt) $("elapsed").textContent = clock((Date.now() - wentLiveAt) / 1000);
+  if (!session) return;
+  const report = await session.pc.getStats();
+  let video = null, pair = null;
+  report.forEach((r) => {
+    if (r.type === "outbound-rtp" && r.kind === "video") video = r;
+    if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") pair = r;
+  });
+  if (video) {
+    const now = performance.now();
+    let kbps = 0;
+    if (lastStats) kbps = ((video.bytesSent - lastStats.bytes) * 8) / (now - lastStats.at);
+    lastStats = { bytes: video.bytesSent, at: now };
+    const size = video.frameWidth ? `${video.frameWidth}×${video.frameHeight}` : "–";
+    const fps = video.framesPerSecond ? `${Math.round(video.framesPerSecond)} fps` : "";
+    $("outgoing").textContent = `${size} ${fps} ${Math.round(kbps)} kbit/s`;
+    if (video.qualityLimitationReason && video.qualityLimitationReason !== "none") {
+      $("outgoing").textContent += ` (limited by ${video.qualityLimitationReason})`;
+    }
+  }
+  const state = session.pc.connectionState;
+  const rtt = pair && pair.currentRoundTripTime ? ` · RTT ${Math.round(pair.currentRoundTripTime * 1000)} ms` : "";
+  $("health").textContent = `${state}${rtt}`;
+}
+setInterval(updateStats, 1000);
+
+async function onEndShow() {
+  if (!confirm("End the show for everyone? This cannot be undone.")) return;
+  endShow.disabled = true;
+  const response = await fetch(`/api/shows/${config.show}/end`, {
+    method: "POST",
+    headers: { "X-CSRF-Token": config.csrf },
+  });
+  if (!response.ok) {
+    endShow.disabled = false;
+    say(`Could not end the show: ${(await response.text()).trim()}`, "error");
+    return;
+  }
+  wantLive = false;
+  if (session) { session.pc.close(); hangUp(session.location); session = null; }
+  setState("ended");
+}
+
+async function onRotateKey() {
+  if (!confirm("Make a new stream key? OBS will need the new one; the old one stops working.")) return;
+  const response = await fetch(`/api/shows/${config.show}/stream-key`, {
+    method: "POST",
+    headers: { "X-CSRF-Token": config.csrf },
+  });
+  if (response.ok) {
+    config.streamKey = (await response.json()).stream_key;
+    $("stream-key").value = config.streamKey;
+    say("New stream key made.", "ok");
+  } else {
+    say(`Could not rotate the key: ${(await response.text()).trim()}`, "error");
+  }
+}
+
+for (const button of document.querySelectorAll("[data-copy]")) {
+  button.addEventListener("click", async () => {
+    const input = $(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch (_) {
+      input.type = "text";
+      input.select();
+      document.execCommand("copy");
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+  });
+}
+$("reveal-key").addEventListener("click", () => {
+  const input = $("stream-key");
+  input.type = input.type === "password" ? "text" : "password";
+  $("reveal-key").textContent = input.type === "password" ? "Reveal" : "Hide";
+});
+$("rotate-key").addEventListener("click", onRotateKey);
+goLive.addEventListener("click", onGoLive);
+endShow.addEventListener("click", onEndShow);
+cameraSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`, "error")));
+micSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`, "error")));
+
+events(config.events, (event) => {
+  if (event.state) setState(event.state);
+  if (typeof event.viewers === "number") $("viewers").textContent = String(event.viewers);
+});
+
+async function init() {
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    $("insecure").hidden = false;
+    $("insecure-origin").textContent = location.origin;
+    say("The camera needs HTTPS (see above).", "error");
+    return;
+  }
+  if (config.state === "ended" || config.state === "published" || config.state === "unpublished") {
+    say("This show has ended.");
+    return;
+  }
+  try {
+    await openDevices();
+    await listDevices();
+    goLive.disabled = false;
+    say("Ready. Check your camera and sound, then press Go live.");
+  } catch (err) {
+    say(`Camera or microphone unavailable: ${err.name || err}. Allow access in the browser and reload.`, "error");
+  }
+}
+init();
