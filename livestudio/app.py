@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import ssl
@@ -14,7 +15,8 @@ from .http import api, auth, pages, signalling
 from .http.events import EventHub, events_socket
 from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
-from .http.onair import OnAir
+from .http.onair import OnAir, publish_recording
+from .media.record import finalize
 from .store import Store
 
 log = logging.getLogger("livestudio")
@@ -24,11 +26,15 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.recordings_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
-    # A previous process that died mid-show cannot resume it: its program is gone.
+    # A previous process that died mid-show cannot resume it: its program is gone. What
+    # it recorded is finalized (the torn last fragment left out) and published.
     for show in await store.list_shows():
         if show.state in ("live", "reconnecting"):
             log.warning("show %s was left %s by a previous run; ending it", show.id, show.state)
             await store.set_show_state(show.id, "ended")
+            folder = settings.recordings_dir / show.id
+            recording = await asyncio.to_thread(finalize, folder)
+            await publish_recording(store, None, show.id, recording)
     app[STORE] = store
     yield
     await store.close()
@@ -76,7 +82,6 @@ async def _first_run_login(settings: Settings) -> list[str]:
 
 def run_server(settings: Settings) -> None:
     """`livestudio serve`: print where the studio is and serve until interrupted."""
-    import asyncio
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

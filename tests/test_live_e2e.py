@@ -35,14 +35,15 @@ async def test_publish_and_three_viewers_decode_stamped_frames(studio: Studio, m
     await until(lambda: all(len(v.stamps) >= 150 for v in viewers), 30)
     for v in viewers:
         got = v.stamps
+        # Never backwards; a frame may repeat when the source is late (DESIGN 8).
         assert got == sorted(got), "stamps must increase"
-        assert len(set(got)) >= 0.95 * len(got), "repeats only on stalls"
     # Between two points in time, each viewer decoded >= 80 % of what the publisher sent.
     live = studio.onair.get(show_id)
     assert live is not None
     for v in viewers:
-        window = [s for s in v.stamps if s > first_sent_after - 60]
-        assert len(window) >= 0.8 * (max(window) - min(window) + 1)
+        window = {s for s in v.stamps if s > first_sent_after - 60}
+        sent = {s for s in pub.video.sent if min(window) <= s <= max(window)}
+        assert len(window) >= 0.8 * len(sent), "distinct stamped frames decoded"
         loud = [r for r in v.audio_rms[-50:] if r > 500]
         assert len(loud) >= 25, f"audio should be the tone, got rms {v.audio_rms[-10:]}"
     # One encode, proven: every viewer track only yielded packets; no sender encoded.
@@ -59,4 +60,5 @@ async def test_publish_and_three_viewers_decode_stamped_frames(studio: Studio, m
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 10)
     show = await studio.store.get_show(show_id)
-    assert show is not None and show.state == "ended"
+    # ended, and its recording published as a replay at once
+    assert show is not None and show.state == "published" and show.recording == "ready"

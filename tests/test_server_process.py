@@ -38,7 +38,7 @@ async def test_show_create_while_server_runs_then_publish(tmp_path: Path) -> Non
             await pub.close(session)
 
         listed = server.cli("show", "list")
-        assert show_id in listed.stdout and "ended" in listed.stdout
+        assert show_id in listed.stdout and "published" in listed.stdout
     finally:
         server.stop()
     second = ServerProcess(tmp_path)

@@ -10,6 +10,7 @@ from typing import Any
 from ..config import Settings
 from ..media.encode import VideoSettings
 from ..media.ice import IcePolicy
+from ..media.record import RecordingResult
 from ..media.show import LiveShow, ShowLimits
 from ..store import Store
 from .events import EventHub
@@ -35,6 +36,7 @@ def limits_from(settings: Settings) -> ShowLimits:
             interfaces=settings.ice_interfaces,
             public_ip=settings.public_ip,
         ),
+        recordings_dir=settings.recordings_dir,
     )
 
 
@@ -59,10 +61,16 @@ class OnAir:
         live = self.shows.get(show_id)
         if live is not None and not live.ended:
             return live
-        live = LiveShow(show_id, self.limits, on_state=lambda s: self._state_changed(show_id, s))
+        live = LiveShow(
+            show_id,
+            self.limits,
+            on_state=lambda s: self._state_changed(show_id, s),
+            on_recording_error=lambda message: self._recording_failed(show_id, message),
+        )
         self.shows[show_id] = live
         self.hub.snapshots[show_id] = lambda: self.snapshot(show_id)
         self._spawn(self.store.set_show_state(show_id, "live"))
+        self._spawn(self.store.set_recording(show_id, "recording"))
         self.hub.publish(show_id, "state", state="live")
         return live
 
@@ -80,10 +88,17 @@ class OnAir:
         if state == "ended":
             live = self.shows.get(show_id)
             if live is not None:
-                self._spawn(self._forget_when_ended(show_id, live))
+                self._spawn(self._finish(show_id, live))
 
-    async def _forget_when_ended(self, show_id: str, live: LiveShow) -> None:
+    def _recording_failed(self, show_id: str, message: str) -> None:
+        self._spawn(self.store.set_recording(show_id, "failed", error=message))
+        self.hub.publish(show_id, "recording", error=message)
+
+    async def _finish(self, show_id: str, live: LiveShow) -> None:
+        """After the end: finalize the recording and publish the replay at once."""
         await live.end()
+        await live.wait_ended()
+        await publish_recording(self.store, self.hub, show_id, live.recording)
         if self.shows.get(show_id) is live:
             del self.shows[show_id]
 
@@ -120,6 +135,7 @@ class OnAir:
         live = self.shows.get(show_id)
         if live is not None:
             await live.end()
+            await live.wait_ended()
         else:
             await self.store.set_show_state(show_id, "ended")
 
@@ -130,3 +146,20 @@ class OnAir:
                 await self.shows[show_id].end()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def publish_recording(
+    store: Store, hub: EventHub | None, show_id: str, recording: RecordingResult | None
+) -> None:
+    """Mark the show's recording and, if it plays, publish the replay (O(1): the playlist
+    over the fragments already written is all it takes)."""
+    if recording is None or not recording.playable:
+        await store.set_recording(show_id, "none", error=recording.error if recording else None)
+        return
+    status = "failed" if recording.error else "ready"
+    await store.set_recording(
+        show_id, status, duration=recording.duration, error=recording.error or None
+    )
+    await store.set_show_state(show_id, "published")
+    if hub is not None:
+        hub.publish(show_id, "state", state="published", replay=f"/replay/{show_id}")

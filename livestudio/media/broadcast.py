@@ -75,6 +75,10 @@ class Broadcast:
         "Video packets since the last keyframe (for the recorder and HLS, never for WebRTC)."
         self.gop_audio: deque[av.Packet] = deque(maxlen=500)
         "Audio packets covering the GOP cache, so a cached start has sound too."
+        self.gop_aac: deque[av.Packet] = deque(maxlen=200)
+        self._sinks: list[
+            tuple[Callable[[av.Packet], None], Callable[[av.Packet], None] | None]
+        ] = []
         self.video_packets = 0
         self.keyframes = 0
         self.ended = False
@@ -111,6 +115,30 @@ class Broadcast:
         self.subscribers.append(sub)
         return sub
 
+    def add_sink(
+        self,
+        on_video: Callable[[av.Packet], None],
+        on_aac: Callable[[av.Packet], None] | None = None,
+    ) -> None:
+        """A consumer that takes packets by callback (the recorder): it starts at once
+        from the GOP cache, so its first packet is the cached keyframe, and it gets the
+        AAC rendition too. Callbacks run on the loop and must only hand packets over."""
+        for packet in self.gop:
+            on_video(packet)
+        if on_aac is not None and self.gop:
+            start = _seconds(self.gop[0])
+            for packet in self.gop_aac:
+                if _seconds(packet) >= start:
+                    on_aac(packet)
+        self._sinks.append((on_video, on_aac))
+
+    def publish_aac(self, packet: av.Packet) -> None:
+        """An AAC packet for the sinks (WebRTC viewers get Opus)."""
+        self.gop_aac.append(packet)
+        for _, on_aac in self._sinks:
+            if on_aac is not None:
+                on_aac(packet)
+
     def unsubscribe(self, sub: Subscriber) -> None:
         """Remove and close a subscriber."""
         if sub in self.subscribers:
@@ -125,6 +153,8 @@ class Broadcast:
             self.gop = [packet]
         else:
             self.gop.append(packet)
+        for on_video, _ in self._sinks:
+            on_video(packet)
         for sub in self.subscribers:
             if sub.waiting_for_keyframe:
                 if not packet.is_keyframe:
@@ -157,6 +187,7 @@ class Broadcast:
     def end(self) -> None:
         """The program is over: close every subscriber."""
         self.ended = True
+        self._sinks.clear()
         for sub in list(self.subscribers):
             sub.close()
         self.subscribers.clear()

@@ -166,3 +166,46 @@ class OpusEncoder:
             packet.time_base = AUDIO_TIME_BASE
             packets.append(packet)
         return packets
+
+
+class AacEncoder:
+    """Program audio → AAC-LC for the recording and HLS (Safari/iOS play it), encoded once.
+
+    Takes the same 20 ms PCM chunks as Opus and re-blocks them into AAC's 1024-sample
+    frames, stamped on the program clock by sample count.
+    """
+
+    def __init__(self, bitrate: int = 128000) -> None:
+        ctx = av.CodecContext.create("aac", "w")
+        ctx.sample_rate = AUDIO_RATE
+        ctx.layout = "stereo"
+        ctx.format = "fltp"
+        ctx.bit_rate = bitrate
+        ctx.time_base = AUDIO_TIME_BASE
+        ctx.open()
+        self._ctx = ctx
+        self.extradata: bytes = bytes(ctx.extradata or b"")
+        "The AudioSpecificConfig a muxer needs before the first packet."
+        self._buffer = np.zeros((2, 0), dtype=np.float32)
+        self._next_pts: int | None = None
+
+    def encode(self, samples: np.ndarray, pts: int) -> list[av.Packet]:
+        """Add interleaved stereo s16 samples (shape (1, 2n)) stamped `pts`; return packets."""
+        if self._next_pts is None:
+            self._next_pts = pts
+        planar = samples.reshape(-1, 2).T.astype(np.float32) / 32768.0
+        self._buffer = np.concatenate([self._buffer, planar], axis=1)
+        packets: list[av.Packet] = []
+        while self._buffer.shape[1] >= 1024:
+            block, self._buffer = self._buffer[:, :1024], self._buffer[:, 1024:]
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(block), format="fltp", layout="stereo"
+            )
+            frame.sample_rate = AUDIO_RATE
+            frame.pts = self._next_pts
+            frame.time_base = AUDIO_TIME_BASE
+            self._next_pts += 1024
+            for packet in self._ctx.encode(frame):
+                packet.time_base = AUDIO_TIME_BASE
+                packets.append(packet)
+        return packets

@@ -22,7 +22,7 @@ import numpy as np
 
 from .clock import AUDIO_RATE, VIDEO_TIME_BASE, ProgramClock
 from .compose import Compositor
-from .encode import AUDIO_FRAME_SAMPLES, OpusEncoder, ProgramEncoder, VideoSettings
+from .encode import AUDIO_FRAME_SAMPLES, AacEncoder, OpusEncoder, ProgramEncoder, VideoSettings
 from .frames import copy_frame, program_size, slate, to_program
 from .keyframes import KeyframeRequests
 
@@ -60,12 +60,17 @@ class Program:
         on_audio: Callable[[av.Packet], None],
         on_stall: Callable[[bool], None] | None = None,
         name: str = "program",
+        on_aac: Callable[[av.Packet], None] | None = None,
     ) -> None:
         self._loop = loop
         self._box = box
         self._on_video = on_video
         self._on_audio = on_audio
         self._on_stall = on_stall
+        self._on_aac = on_aac
+        self._aac = AacEncoder() if on_aac is not None else None
+        self.aac_extradata = self._aac.extradata if self._aac else b""
+        "AAC AudioSpecificConfig (known before the first packet) for muxers."
         self.name = name
         self.clock = ProgramClock()
         self.compositor = Compositor()
@@ -189,6 +194,9 @@ class Program:
         samples = np.ascontiguousarray(chunk).reshape(1, -1)
         for packet in self._opus.encode(samples, pts):
             self._loop.call_soon_threadsafe(self._on_audio, packet)
+        if self._aac is not None and self._on_aac is not None:
+            for packet in self._aac.encode(samples, pts):
+                self._loop.call_soon_threadsafe(self._on_aac, packet)
         self.stats.audio_frames += 1
 
     def _emit_video(self, now_s: float) -> None:

@@ -12,12 +12,14 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .broadcast import Broadcast
 from .encode import VideoSettings
 from .ice import IcePolicy
 from .ingest import Publisher
 from .program import Program
+from .record import Recorder, RecordingResult, finalize
 from .viewer import Viewer
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class ShowLimits:
     grace_period: float = 60.0
     max_viewers: int = 200
     ice: IcePolicy = IcePolicy()  # noqa: RUF009 (frozen dataclass)
+    recordings_dir: Path | None = None
+    "Where each show's recording folder goes; None: shows are not recorded."
 
 
 StateListener = Callable[[str], None]
@@ -55,12 +59,20 @@ StateListener = Callable[[str], None]
 class LiveShow:
     """A show that is on air (or waiting for its host to come back)."""
 
-    def __init__(self, show_id: str, limits: ShowLimits, on_state: StateListener) -> None:
+    def __init__(
+        self,
+        show_id: str,
+        limits: ShowLimits,
+        on_state: StateListener,
+        on_recording_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.id = show_id
         self.limits = limits
         self._on_state = on_state
+        self._on_recording_error = on_recording_error
         self.state = "live"
         loop = asyncio.get_running_loop()
+        self._loop = loop
         self.program = Program(
             loop,
             limits.box,
@@ -68,8 +80,21 @@ class LiveShow:
             on_audio=self._on_audio_packet,
             on_stall=self._on_stall,
             name=f"program-{show_id}",
+            on_aac=self._on_aac_packet if limits.recordings_dir else None,
         )
         self.broadcast = Broadcast(request_keyframe=self.program.keyframes.request)
+        self.recorder: Recorder | None = None
+        self.recording: RecordingResult | None = None
+        "What the recording holds, once the show has ended."
+        if limits.recordings_dir is not None:
+            # The recorder is one more subscriber of the broadcast, from the GOP cache.
+            self.recorder = Recorder(
+                limits.recordings_dir / show_id,
+                on_error=self._recording_error_from_thread,
+                name=f"recorder-{show_id}",
+            )
+            self.recorder.set_audio_config(self.program.aac_extradata)
+            self.broadcast.add_sink(self.recorder.put_video, self.recorder.put_audio)
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
         self.recent_viewer_ids: deque[str] = deque(maxlen=1000)
@@ -85,6 +110,13 @@ class LiveShow:
 
     def _on_audio_packet(self, packet: object) -> None:
         self.broadcast.publish_audio(packet)  # type: ignore[arg-type]
+
+    def _on_aac_packet(self, packet: object) -> None:
+        self.broadcast.publish_aac(packet)  # type: ignore[arg-type]
+
+    def _recording_error_from_thread(self, message: str) -> None:
+        if self._on_recording_error is not None:
+            self._loop.call_soon_threadsafe(self._on_recording_error, message)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -213,6 +245,16 @@ class LiveShow:
         with contextlib.suppress(Exception):
             await asyncio.gather(*closers, return_exceptions=True)
         await asyncio.to_thread(self.program.stop)
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.close)
+            self.recording = await asyncio.to_thread(finalize, self.recorder.folder)
+            if self.recorder.error:
+                self.recording = RecordingResult(
+                    self.recording.folder,
+                    self.recording.duration,
+                    self.recording.playable,
+                    self.recorder.error,
+                )
         self._ended.set()
 
     async def wait_ended(self) -> None:

@@ -61,6 +61,54 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE shows ADD COLUMN stream_key TEXT;
     """,
+    # The catalog. Prices are decimal TEXT with exactly the currency's minor digits
+    # ("1299.00" EUR, "1299" JPY): exact, readable in the sqlite shell, never a float.
+    # Products are never deleted, only marked (deleted_at), so past shows' running orders
+    # and chapters still name them; rowids are therefore never reused either.
+    """
+    CREATE TABLE products (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        price TEXT NOT NULL,
+        compare_at_price TEXT,
+        currency TEXT NOT NULL,
+        url TEXT,
+        stock INTEGER,
+        sku TEXT,
+        image TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        deleted_at REAL
+    );
+    CREATE UNIQUE INDEX products_by_sku ON products (sku)
+        WHERE sku IS NOT NULL AND deleted_at IS NULL;
+    CREATE TABLE show_products (
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        product_id INTEGER NOT NULL REFERENCES products (id),
+        position INTEGER NOT NULL,
+        PRIMARY KEY (show_id, product_id)
+    );
+    CREATE INDEX show_products_by_product ON show_products (product_id);
+    CREATE TABLE brand (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        accent TEXT NOT NULL,
+        corner TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        logo TEXT,
+        updated_at REAL
+    );
+    """,
+    # The recording of a show: 'none' until the first keyframe is written, then
+    # 'recording', 'ready' (a replay can be published) or 'failed' (e.g. disk full; what
+    # was written before stays playable). duration in seconds of recorded media.
+    """
+    ALTER TABLE shows ADD COLUMN recording TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE shows ADD COLUMN duration REAL;
+    ALTER TABLE shows ADD COLUMN recording_error TEXT;
+    """,
 ]
 
 

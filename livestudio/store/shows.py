@@ -34,6 +34,12 @@ class ShowRecord:
     went_live_at: float | None
     "When the show first went live."
     ended_at: float | None
+    recording: str = "none"
+    "none, recording, ready or failed."
+    duration: float | None = None
+    "Seconds of recorded media, once the recording is finalized."
+    recording_error: str | None = None
+    "Why the recording stopped early (e.g. disk full), for the studio."
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,10 @@ class EventRecord:
     data: dict[str, Any]
 
 
-_SHOW_COLUMNS = "id, title, starts_at, state, created_at, went_live_at, ended_at"
+_SHOW_COLUMNS = (
+    "id, title, starts_at, state, created_at, went_live_at, ended_at,"
+    " recording, duration, recording_error"
+)
 
 
 def validate_title(title: object) -> str:
@@ -107,6 +116,9 @@ def _show(row: sqlite3.Row) -> ShowRecord:
         created_at=row["created_at"],
         went_live_at=row["went_live_at"],
         ended_at=row["ended_at"],
+        recording=row["recording"],
+        duration=row["duration"],
+        recording_error=row["recording_error"],
     )
 
 
@@ -181,6 +193,24 @@ class ShowStore(StoreBase):
             "SELECT stream_key FROM shows WHERE id = ? AND state != 'deleted'", (show_id,)
         )
         return row["stream_key"] if row else None
+
+    async def set_recording(
+        self,
+        show_id: str,
+        status: str,
+        *,
+        duration: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record what the recorder did: recording, ready (with duration), failed, none."""
+        if status not in ("none", "recording", "ready", "failed"):
+            raise ValidationError(f"unknown recording status {status!r}")
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE shows SET recording = ?, duration = COALESCE(?, duration),"
+                " recording_error = COALESCE(?, recording_error) WHERE id = ?",
+                (status, duration, error, show_id),
+            )
 
     async def rotate_stream_key(self, show_id: str) -> str:
         """Give the show a new stream key (the old one stops working) and return it."""
