@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Settings
-from .http import api, auth, pages, signalling
+from .http import api, auth, pages, replay, signalling
 from .http.events import EventHub, events_socket
 from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     signalling.setup(app)
     api.setup(app)
     pages.setup(app)
+    replay.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

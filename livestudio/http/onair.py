@@ -10,7 +10,7 @@ from typing import Any
 from ..config import Settings
 from ..media.encode import VideoSettings
 from ..media.ice import IcePolicy
-from ..media.record import RecordingResult
+from ..media.record import RecordingResult, remux_for_download
 from ..media.show import LiveShow, ShowLimits
 from ..store import Store
 from .events import EventHub
@@ -99,6 +99,10 @@ class OnAir:
         await live.end()
         await live.wait_ended()
         await publish_recording(self.store, self.hub, show_id, live.recording)
+        if live.recording is not None and live.recording.playable:
+            # The replay plays from the fragments already; a progressive MP4 for
+            # download follows in the background (until then the fMP4 is served).
+            self._spawn(asyncio.to_thread(remux_for_download, live.recording.folder))
         if self.shows.get(show_id) is live:
             del self.shows[show_id]
 

@@ -41,6 +41,12 @@ def _when(value: str | None) -> str:
     return moment.strftime("%a %d %b %Y, %H:%M %Z").strip()
 
 
+def _duration(seconds: float | None) -> str:
+    s = int(seconds or 0)
+    h, m, r = s // 3600, (s % 3600) // 60, s % 60
+    return f"{h}:{m:02d}:{r:02d}" if h else f"{m}:{r:02d}"
+
+
 def make_environment() -> jinja2.Environment:
     """The template environment: autoescape on everything, so product and chat text is safe."""
     env = jinja2.Environment(
@@ -51,6 +57,8 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["date"] = lambda ts: dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %b %Y")
+    env.filters["duration"] = _duration
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
     return env
 
@@ -97,7 +105,11 @@ async def home(request: web.Request) -> web.Response:
     live = [s for s in shows if onair.get(s.id) is not None]
     upcoming = [s for s in shows if s.state == "scheduled"]
     upcoming.sort(key=lambda s: s.starts_at or "9999")
-    return await render(request, "index.html", {"live": live, "upcoming": upcoming})
+    replays = [s for s in shows if s.state == "published"]
+    replays.sort(key=lambda s: s.went_live_at or s.created_at, reverse=True)
+    return await render(
+        request, "index.html", {"live": live, "upcoming": upcoming, "replays": replays}
+    )
 
 
 async def viewer_page(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 RECORDING = "recording.mp4"
 PLAYLIST = "index.m3u8"
 POSTER = "poster.jpg"
+DOWNLOAD = "download.mp4"
 POSTER_AFTER = 2.0
 "Seconds into the show of the keyframe used as the replay's poster (the first one after)."
 MAX_BACKLOG = 30 * 20
@@ -148,6 +149,7 @@ class Recorder:
         pending_audio: list[av.Packet] = []
         poster_done = False
         first_pts: int | None = None
+        first_keyframe: av.Packet | None = None
         try:
             while True:
                 kind, item = self._queue.get()
@@ -167,6 +169,7 @@ class Recorder:
                         continue
                     out, video, audio = self._open(item, asc)
                     first_pts = item.pts
+                    first_keyframe = item
                     # Audio from before the first keyframe is dropped: the file starts on it.
                     start = float((item.pts or 0) * VIDEO_TIME_BASE)
                     for packet in pending_audio:
@@ -187,8 +190,9 @@ class Recorder:
                 out.close()
             except (OSError, av.FFmpegError) as exc:
                 self._fail(exc)
-        if not poster_done and out is not None:
-            log.info("recording %s: no keyframe after %ss for a poster", self.folder, POSTER_AFTER)
+        if not poster_done and first_keyframe is not None:
+            # A show shorter than POSTER_AFTER: its first frame will do.
+            self._poster(first_keyframe)
 
     def _open(
         self, keyframe: av.Packet, asc: bytes
@@ -225,8 +229,7 @@ class Recorder:
 
     def _poster(self, keyframe: av.Packet) -> bool:
         try:
-            decoder = av.CodecContext.create("h264", "r")
-            frames = decoder.decode(av.Packet(bytes(keyframe)))
+            frames = _decode_one(bytes(keyframe))
             if not frames:
                 return False
             frame = frames[0]
@@ -259,6 +262,29 @@ class Recorder:
                 return
 
 
+def remux_for_download(folder: Path) -> None:
+    """The fragmented recording → a progressive MP4 (moov first) for download. Background."""
+    source = folder / RECORDING
+    target = folder / (DOWNLOAD + ".tmp")
+    if not source.exists() or (folder / DOWNLOAD).exists():
+        return
+    try:
+        with (
+            av.open(str(source)) as inp,
+            av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        ):
+            mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+            for packet in inp.demux():
+                if packet.dts is None:
+                    continue
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+        target.replace(folder / DOWNLOAD)
+    except (OSError, av.FFmpegError) as exc:
+        log.warning("no download MP4 for %s: %s", folder.name, exc)
+        target.unlink(missing_ok=True)
+
+
 def _describe(exc: BaseException) -> str:
     import errno
 
@@ -270,10 +296,17 @@ def _describe(exc: BaseException) -> str:
 
 def _size_from_sps(annexb: bytes) -> tuple[int, int]:
     """Frame size of the first SPS, decoded by libavcodec (robust to every SPS variant)."""
-    decoder = av.CodecContext.create("h264", "r")
-    for frame in decoder.decode(av.Packet(annexb)):
+    for frame in _decode_one(annexb):
         return frame.width, frame.height
     raise ValueError("the first keyframe could not be decoded")
+
+
+def _decode_one(annexb: bytes) -> list[av.VideoFrame]:
+    """Decode a lone keyframe (flushing: a decoder may hold a frame back otherwise)."""
+    decoder = av.CodecContext.create("h264", "r")
+    frames = list(decoder.decode(av.Packet(annexb)))
+    frames += decoder.decode(None)
+    return frames
 
 
 __all__ = [
@@ -284,4 +317,5 @@ __all__ = [
     "Recorder",
     "RecordingResult",
     "finalize",
+    "remux_for_download",
 ]

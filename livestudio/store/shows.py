@@ -212,6 +212,12 @@ class ShowStore(StoreBase):
                 (status, duration, error, show_id),
             )
 
+    async def delete_show(self, show_id: str) -> None:
+        """Remove the show and everything recorded about it (events cascade)."""
+        async with self._write() as db:
+            await db.execute("DELETE FROM show_events WHERE show_id = ?", (show_id,))
+            await db.execute("DELETE FROM shows WHERE id = ?", (show_id,))
+
     async def rotate_stream_key(self, show_id: str) -> str:
         """Give the show a new stream key (the old one stops working) and return it."""
         stream_key = secrets.token_urlsafe(32)

@@ -1,0 +1,193 @@
+"""Replays: the page, the media files (HLS playlist, fMP4 by range, poster, download) and
+the host's publish / unpublish / delete.
+
+Media URLs take a show id and one of a few fixed file names, never a path from the
+request, and the resolved file must lie inside the recordings dir (no `..`, no encoded
+slashes, no symlinks out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from aiohttp import web
+
+from ..media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING
+from ..store import ShowRecord
+from .api import require_host, show_json
+from .auth import current_user
+from .errors import error
+from .keys import ONAIR, SETTINGS, STORE
+from .pages import render
+
+log = logging.getLogger(__name__)
+
+MEDIA_FILES = {
+    PLAYLIST: ("application/vnd.apple.mpegurl", "no-cache"),
+    RECORDING: ("video/mp4", "public, max-age=31536000, immutable"),
+    POSTER: ("image/jpeg", "public, max-age=3600"),
+    DOWNLOAD: ("video/mp4", "public, max-age=31536000, immutable"),
+}
+SHOW_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+
+
+def media_path(recordings_dir: Path, show_id: str, name: str) -> Path | None:
+    """The file for (show, name) if it is one of ours, exists, and stays inside the dir."""
+    if not SHOW_ID.match(show_id) or name not in MEDIA_FILES:
+        return None
+    root = recordings_dir.resolve()
+    path = recordings_dir / show_id / name
+    try:
+        real = path.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError, OSError):
+        return None
+    if real.parent != root / show_id or real.name != name or not real.is_file():
+        return None
+    if path.is_symlink() or (recordings_dir / show_id).is_symlink():
+        return None
+    return real
+
+
+async def _visible_show(request: web.Request) -> ShowRecord:
+    """A show whose replay this request may see: published, or any to its logged-in host."""
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such replay")
+    if show.state != "published" and await current_user(request) is None:
+        raise error(404, "no such replay")
+    return show
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """GET /media/{show}/{file}: replay media, with Range support (206/416) from FileResponse."""
+    show = await _visible_show(request)
+    name = request.match_info["file"]
+    path = media_path(request.app[SETTINGS].recordings_dir, show.id, name)
+    if path is None:
+        raise error(404, "no such file")
+    content_type, cache = MEDIA_FILES[name]
+    response = web.FileResponse(path, headers={"Cache-Control": cache})
+    response.content_type = content_type
+    if name == DOWNLOAD:
+        response.headers["Content-Disposition"] = f'attachment; filename="{show.id}.mp4"'
+    return response
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """GET /replay/{show}/download: the progressive MP4 if remuxed yet, else the fMP4."""
+    show = await _visible_show(request)
+    root = request.app[SETTINGS].recordings_dir
+    name = DOWNLOAD if media_path(root, show.id, DOWNLOAD) else RECORDING
+    path = media_path(root, show.id, name)
+    if path is None:
+        raise error(404, "this show has no recording")
+    response = web.FileResponse(path)
+    response.content_type = "video/mp4"
+    response.headers["Content-Disposition"] = f'attachment; filename="{show.id}.mp4"'
+    return response
+
+
+async def replay_page(request: web.Request) -> web.Response:
+    """GET /replay/{show}."""
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    visible = show is not None and show.state != "deleted"
+    if visible and show is not None and show.state != "published":
+        visible = await current_user(request) is not None and show.recording in (
+            "ready",
+            "failed",
+        )
+    if not visible or show is None:
+        return await render(request, "not_found.html", {"what": "replay"}, status=404)
+    settings = request.app[SETTINGS]
+    events = await request.app[STORE].list_events(show.id)
+    chapters = [
+        {"seconds": round(e.pts / 90000, 3), "title": str(e.data.get("name", "")), "data": e.data}
+        for e in events
+        if e.kind == "pin" and e.pts is not None
+    ]
+    has_poster = media_path(settings.recordings_dir, show.id, POSTER) is not None
+    config = {
+        "show": show.id,
+        "playlist": f"/media/{show.id}/{PLAYLIST}",
+        "chapters": chapters,
+        "events": [
+            {"kind": e.kind, "seconds": e.pts / 90000, "data": e.data}
+            for e in events
+            if e.pts is not None
+        ],
+    }
+    return await render(
+        request,
+        "replay.html",
+        {
+            "show": show,
+            "config": config,
+            "chapters": chapters,
+            "poster": f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png",
+            "page_url": f"{settings.base_url}/replay/{show.id}",
+        },
+    )
+
+
+# -- the host's actions ------------------------------------------------------------------------
+
+
+async def _host_show(request: web.Request) -> ShowRecord:
+    await require_host(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    return show
+
+
+async def publish(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/publish: make the replay public again."""
+    show = await _host_show(request)
+    if show.recording not in ("ready", "failed"):
+        raise error(409, "this show has no recording to publish")
+    if show.state not in ("ended", "published", "unpublished"):
+        raise error(409, f"the show is {show.state}: it can be published once it has ended")
+    await request.app[STORE].set_show_state(show.id, "published")
+    return web.json_response(show_json(request, await _reload(request, show.id)))
+
+
+async def unpublish(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/unpublish: hide the replay (files kept)."""
+    show = await _host_show(request)
+    if show.state not in ("published", "unpublished"):
+        raise error(409, f"the show is {show.state}, not published")
+    await request.app[STORE].set_show_state(show.id, "unpublished")
+    return web.json_response(show_json(request, await _reload(request, show.id)))
+
+
+async def delete_show(request: web.Request) -> web.Response:
+    """DELETE /api/shows/{show}: the show's files and rows go; a live show is refused."""
+    show = await _host_show(request)
+    if request.app[ONAIR].get(show.id) is not None or show.state in ("live", "reconnecting"):
+        raise error(409, "this show is live: end it before deleting it")
+    folder = request.app[SETTINGS].recordings_dir / show.id
+    if SHOW_ID.match(show.id) and folder.is_dir() and not folder.is_symlink():
+        await asyncio.to_thread(shutil.rmtree, folder)
+    await request.app[STORE].delete_show(show.id)
+    return web.Response(status=204)
+
+
+async def _reload(request: web.Request, show_id: str) -> ShowRecord:
+    show = await request.app[STORE].get_show(show_id)
+    assert show is not None
+    return show
+
+
+def setup(app: web.Application) -> None:
+    """Register the replay routes."""
+    r = app.router
+    r.add_get("/replay/{show}", replay_page)
+    r.add_get("/replay/{show}/download", download)
+    r.add_get("/media/{show}/{file}", media)
+    r.add_post("/api/shows/{show}/publish", publish)
+    r.add_post("/api/shows/{show}/unpublish", unpublish)
+    r.add_delete("/api/shows/{show}", delete_show)
