@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Settings
-from .http import api, auth, pages, replay, signalling
+from .http import api, auth, pages, products, replay, signalling
 from .http.events import EventHub, events_socket
 from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
@@ -58,6 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     auth.setup(app, settings)
     signalling.setup(app)
     api.setup(app)
+    products.setup(app)
     pages.setup(app)
     replay.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)

@@ -52,6 +52,77 @@ def _op(summary: str, ok: int, schema: dict[str, Any] | None = None, **extra: An
 
 SHOW_PARAM = [{"name": "show", "in": "path", "required": True, "schema": {"type": "string"}}]
 
+# The catalog (livestudio/http/products.py). Prices are decimal strings, never numbers.
+_MONEY = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "examples": ["1299.00"]}
+_PRODUCT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string", "maxLength": 200},
+        "description": {"type": "string", "maxLength": 5000},
+        "price": _MONEY,
+        "compare_at_price": {"type": ["string", "null"]},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "price_display": {"type": "string", "examples": ["1.299,00 €"]},
+        "compare_at_price_display": {"type": ["string", "null"]},
+        "url": {"type": ["string", "null"], "format": "uri"},
+        "stock": {"type": ["integer", "null"], "minimum": 0},
+        "sku": {"type": ["string", "null"]},
+        "image": {"type": ["string", "null"]},
+        "image_url": {"type": ["string", "null"]},
+        "thumbnail_url": {"type": ["string", "null"]},
+        "created_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+        "deleted_at": {"type": ["number", "null"]},
+    },
+}
+_PRODUCT_INPUT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "description": {"type": "string"},
+        "price": {"type": ["string", "number"]},
+        "compare_at_price": {"type": ["string", "number", "null"]},
+        "currency": {"type": "string"},
+        "url": {"type": ["string", "null"]},
+        "stock": {"type": ["integer", "null"], "minimum": 0},
+        "sku": {"type": ["string", "null"]},
+        "image": {"type": "null", "description": "PATCH only: null removes the image"},
+    },
+}
+_PRODUCTS = {"type": "object", "properties": {"products": {"type": "array", "items": _PRODUCT}}}
+_BRAND = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 100},
+        "accent": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
+        "corner": {
+            "type": "string",
+            "enum": ["top-left", "top-right", "bottom-left", "bottom-right"],
+        },
+        "locale": {"type": "string", "examples": ["de_DE"]},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "logo": {"type": ["string", "null"]},
+        "logo_url": {"type": ["string", "null"]},
+        "logo_thumbnail_url": {"type": ["string", "null"]},
+    },
+}
+_IMAGE_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"image": {"type": "string", "format": "binary"}},
+            }
+        },
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+        "image/webp": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+_PRODUCT_PARAM = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "LiveStudio API", "version": __version__},
@@ -95,6 +166,19 @@ SPEC: dict[str, Any] = {
         "/api/shows/{show}": {
             "parameters": SHOW_PARAM,
             "get": _op("One show", 200, _SHOW, errors=(404,)),
+            "delete": _op(
+                "Delete a show: its recording files and rows (a live show is refused)",
+                204,
+                errors=(404, 409),
+            ),
+        },
+        "/api/shows/{show}/publish": {
+            "parameters": SHOW_PARAM,
+            "post": _op("Publish the replay (again)", 200, _SHOW, errors=(404, 409)),
+        },
+        "/api/shows/{show}/unpublish": {
+            "parameters": SHOW_PARAM,
+            "post": _op("Hide the replay (files kept)", 200, _SHOW, errors=(404, 409)),
         },
         "/api/shows/{show}/stream-key": {
             "parameters": SHOW_PARAM,
@@ -108,6 +192,145 @@ SPEC: dict[str, Any] = {
         "/api/shows/{show}/end": {
             "parameters": SHOW_PARAM,
             "post": _op("End a live show (End show)", 200, _SHOW, errors=(404, 409)),
+        },
+        "/api/products": {
+            "get": _op(
+                "The catalog, newest first (deleted products hidden)",
+                200,
+                _PRODUCTS,
+                parameters=[
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": False,
+                        "description": "search name, SKU and description (case-insensitive)",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            ),
+            "post": _op(
+                "Create a product (currency defaults to the brand's)",
+                201,
+                _PRODUCT,
+                errors=(400, 413, 422),
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": _PRODUCT_INPUT}},
+                },
+            ),
+        },
+        "/api/products/{id}": {
+            "parameters": _PRODUCT_PARAM,
+            "get": _op("One product (404 once deleted)", 200, _PRODUCT, errors=(404,)),
+            "patch": _op(
+                'Change the fields sent, e.g. {"stock": 3}',
+                200,
+                _PRODUCT,
+                errors=(400, 404, 413, 422),
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": _PRODUCT_INPUT}},
+                },
+            ),
+            "delete": _op(
+                "Delete (hidden from the catalog, kept in past shows' history)", 204, errors=(404,)
+            ),
+        },
+        "/api/products/{id}/image": {
+            "parameters": _PRODUCT_PARAM,
+            "post": _op(
+                "Upload the product image (JPEG, PNG or WebP, at most 10 MB and 40 megapixels)",
+                200,
+                _PRODUCT,
+                errors=(400, 404, 413, 415),
+                requestBody=_IMAGE_BODY,
+            ),
+        },
+        "/api/products.csv": {
+            "get": {
+                **_op("The catalog as CSV (formula cells neutralized)", 200),
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    "401": _ERROR,
+                },
+            },
+        },
+        "/api/products/import": {
+            "post": _op(
+                "Import a CSV, all rows or none; 422 lists every bad row",
+                200,
+                {
+                    "type": "object",
+                    "properties": {
+                        "created": {"type": "integer"},
+                        "updated": {"type": "integer"},
+                    },
+                },
+                errors=(400, 409, 413, 415, 422),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "images": {
+                                        "type": "array",
+                                        "items": {"type": "string", "format": "binary"},
+                                    },
+                                },
+                            }
+                        },
+                    },
+                },
+            ),
+        },
+        "/api/shows/{show}/products": {
+            "parameters": SHOW_PARAM,
+            "get": _op("The show's running order", 200, _PRODUCTS, errors=(404,)),
+            "put": _op(
+                "Replace the running order",
+                200,
+                _PRODUCTS,
+                errors=(400, 404, 422),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "products": {"type": "array", "items": {"type": "integer"}}
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/api/brand": {
+            "get": _op("Brand settings", 200, _BRAND),
+            "put": _op(
+                "Change the brand settings sent (logo: null removes the logo)",
+                200,
+                _BRAND,
+                errors=(400, 413, 422),
+                requestBody={"required": True, "content": {"application/json": {"schema": _BRAND}}},
+            ),
+        },
+        "/api/brand/logo": {
+            "post": _op(
+                "Upload the logo (JPEG, PNG or WebP)",
+                200,
+                _BRAND,
+                errors=(400, 413, 415),
+                requestBody=_IMAGE_BODY,
+            ),
         },
     },
 }

@@ -3,6 +3,7 @@
 from livestudio.store.auth import ApiTokenRecord, generate_password
 from livestudio.store.base import NotFoundError, ValidationError
 from livestudio.store.db import Store
+from livestudio.store.products import ProductRecord
 from livestudio.store.schema import MIGRATIONS, SHOW_STATES
 from livestudio.store.shows import EventRecord, ShowRecord, normalize_starts_at, validate_title
 
@@ -12,6 +13,7 @@ __all__ = [
     "ApiTokenRecord",
     "EventRecord",
     "NotFoundError",
+    "ProductRecord",
     "ShowRecord",
     "Store",
     "ValidationError",

@@ -52,7 +52,7 @@ class StoreBase:
             db.row_factory = aiosqlite.Row
             # busy_timeout first, so switching to WAL waits for a busy writer too.
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA journal_mode = WAL")
+            await _set_wal(db)
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await migrate(db)
@@ -98,3 +98,19 @@ class StoreBase:
                     await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+
+async def _set_wal(db: aiosqlite.Connection) -> None:
+    """Switch to WAL, retrying: the switch needs an exclusive lock that busy_timeout does
+    not always wait for (two processes creating a new file at once)."""
+    delay = 0.01
+    for _ in range(40):
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    await db.execute("PRAGMA journal_mode = WAL")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 
 from livestudio.store.auth import AuthStore
+from livestudio.store.brand import BrandStore
+from livestudio.store.products import ProductStore
 from livestudio.store.shows import ShowStore
 
 _SESSION_SECRET_KEY = "session_secret"
 
 
-class Store(ShowStore, AuthStore):
+class Store(ShowStore, AuthStore, ProductStore, BrandStore):
     """LiveStudio's SQLite database (WAL, one serialized writer); open with `Store.open`."""
 
     async def get_meta(self, key: str) -> str | None:

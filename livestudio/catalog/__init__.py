@@ -1,0 +1,27 @@
+"""The product catalog's domain rules: money, validation, images, CSV. No aiohttp, no SQL."""
+
+from livestudio.catalog.errors import FieldError, InvalidInput
+from livestudio.catalog.money import (
+    PRICE_MAX,
+    format_price,
+    is_currency,
+    minor_units,
+    parse_price,
+    validate_currency,
+    validate_locale,
+)
+from livestudio.catalog.validation import ProductFields, parse_product
+
+__all__ = [
+    "PRICE_MAX",
+    "FieldError",
+    "InvalidInput",
+    "ProductFields",
+    "format_price",
+    "is_currency",
+    "minor_units",
+    "parse_price",
+    "parse_product",
+    "validate_currency",
+    "validate_locale",
+]

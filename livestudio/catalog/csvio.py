@@ -1,0 +1,283 @@
+"""CSV import (all-or-nothing, every bad row reported) and export (safe in spreadsheets)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from livestudio.catalog.errors import FieldError, InvalidInput
+from livestudio.catalog.images import ImageError, PreparedImage, is_image_key, key_of_name
+from livestudio.catalog.validation import EDITABLE, ProductFields, parse_product
+
+COLUMNS = (
+    "sku",
+    "name",
+    "description",
+    "price",
+    "compare_at_price",
+    "currency",
+    "url",
+    "stock",
+    "image",
+)
+"""Export columns, in order; an import may use any subset that identifies its products."""
+MAX_ROWS = 5000
+MAX_ERRORS = 200
+"""Row errors reported at most (a wrong file would otherwise list every row)."""
+_NUMERIC = {"price", "compare_at_price", "stock"}
+_ALIASES = {"image_url": "image", "compare_at": "compare_at_price", "product_url": "url"}
+# OWASP's list: a cell starting with one of these is run as a formula by Excel, LibreOffice
+# and Google Sheets (tab and CR too, since some strip them first).
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
+_ESCAPED = re.compile(r"'+[=+\-@\t\r]")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong with one row (`row` counts lines from 1, the header being row 1)."""
+
+    row: int
+    column: str | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The error as the API reports it."""
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """A data row: its line number and its cells by column (only the header's columns)."""
+
+    row: int
+    cells: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One validated row: create (product_id None) or update that product."""
+
+    row: int
+    product_id: int | None
+    fields: ProductFields
+    set_image: bool
+    "Whether the row's image column says anything (else the image is left alone)."
+    image: str | None
+    "The image key, or None for no image."
+
+
+class CsvImportError(ValueError):
+    """The file cannot be imported; `errors` says where and why."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in the CSV; nothing was imported")
+        self.errors = errors[:MAX_ERRORS]
+        self.total = len(errors)
+
+
+def neutralize(cell: str) -> str:
+    """`cell` made inert for spreadsheets: a leading = + - @ tab or CR gets a ' before it.
+
+    Cells already starting with quotes before such a character get one more, so that
+    `restore` gives back exactly the original text.
+    """
+    return "'" + cell if _NEEDS_QUOTE.match(cell) else cell
+
+
+def restore(cell: str) -> str:
+    """The inverse of `neutralize`: drop one ' before a formula character."""
+    return cell[1:] if _ESCAPED.match(cell) else cell
+
+
+def _plain(amount: Decimal | None) -> str:
+    return "" if amount is None else format(amount, "f")
+
+
+def export_csv(products: Iterable[tuple[ProductFields, str | None]]) -> str:
+    """CSV text (UTF-8 BOM, CRLF) of (product, image URL) pairs, every cell neutralized."""
+    out = io.StringIO()
+    # The BOM is how Excel knows the file is UTF-8 (else "Café" opens as "CafÃ©").
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for product, image_url in products:
+        cells = [
+            product.sku or "",
+            product.name,
+            product.description,
+            _plain(product.price),
+            _plain(product.compare_at_price),
+            product.currency,
+            product.url or "",
+            "" if product.stock is None else str(product.stock),
+            image_url or "",
+        ]
+        writer.writerow([neutralize(cell) for cell in cells])
+    return out.getvalue()
+
+
+def _column(header: str) -> str:
+    name = re.sub(r"[\s-]+", "_", header.strip().lower())
+    return _ALIASES.get(name, name)
+
+
+def read_rows(text: str) -> tuple[list[CsvRow], list[RowError]]:
+    """Parse CSV text into rows and the problems of broken rows and formula cells.
+
+    A bad header raises CsvImportError at once: without it no row can be read.
+    """
+    text = text.removeprefix("\ufeff")
+    first_line = text.split("\n", 1)[0]
+    # Spreadsheets in many European locales save with ";" since "," is their decimal mark.
+    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    errors: list[RowError] = []
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CsvImportError([RowError(1, None, f"the header is not valid CSV: {exc}")]) from None
+    if header is None or not any(cell.strip() for cell in header):
+        raise CsvImportError([RowError(1, None, "the file is empty: a header row is needed")])
+    columns = [_column(cell) for cell in header]
+    for index, column in enumerate(columns):
+        if column not in COLUMNS:
+            errors.append(
+                RowError(1, header[index][:40], f"unknown column (known: {', '.join(COLUMNS)})")
+            )
+        elif columns.index(column) != index:
+            errors.append(RowError(1, column, "the column appears twice"))
+    if "sku" not in columns and not {"name", "price"} <= set(columns):
+        errors.append(
+            RowError(1, None, "the header needs name and price columns (or sku, to update)")
+        )
+    if errors:
+        raise CsvImportError(errors)
+    rows: list[CsvRow] = []
+    while True:
+        row_number = reader.line_num + 1
+        try:
+            record = next(reader, None)
+        except csv.Error as exc:
+            errors.append(RowError(row_number, None, f"broken CSV from here on: {exc}"))
+            break
+        if record is None:
+            break
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(rows) >= MAX_ROWS:
+            errors.append(RowError(row_number, None, f"too many rows (at most {MAX_ROWS})"))
+            break
+        if len(record) != len(columns):
+            errors.append(
+                RowError(row_number, None, f"expected {len(columns)} cells, found {len(record)}")
+            )
+            continue
+        cells: dict[str, str] = {}
+        for column, cell in zip(columns, record, strict=True):
+            if column not in _NUMERIC and _FORMULA.match(cell):
+                errors.append(
+                    RowError(
+                        row_number,
+                        column,
+                        f"starts with {cell[0]!r}, which spreadsheets run as a formula;"
+                        " put a ' before it to keep it as text",
+                    )
+                )
+            cells[column] = restore(cell)
+        rows.append(CsvRow(row_number, cells))
+    return rows, errors
+
+
+def image_reference(cell: str) -> str:
+    """The file name an image cell points to: a bare name, or this studio's media URL."""
+    text = cell.strip()
+    if "://" in text or text.startswith("/"):
+        parts = urlsplit(text)
+        path = unquote(parts.path)
+        if parts.scheme not in ("http", "https", "") or not path.startswith("/media/products/"):
+            raise FieldError(
+                "image",
+                "remote images are not downloaded: upload the file with the CSV"
+                " (multipart) and put its file name here",
+            )
+        return path.removeprefix("/media/products/")
+    return text
+
+
+def resolve_image(
+    cell: str,
+    uploads: Mapping[str, PreparedImage | ImageError],
+    is_stored: Callable[[str], bool],
+) -> str:
+    """The image key an image cell means, or FieldError."""
+    name = image_reference(cell)
+    upload = uploads.get(name)
+    if isinstance(upload, PreparedImage):
+        return upload.key
+    if isinstance(upload, ImageError):
+        raise FieldError("image", f"{name}: {upload}")
+    key = key_of_name(name) or (name if is_image_key(name) else None)
+    if key is None or not is_stored(key):
+        raise FieldError("image", f"{name[:80]!r} is neither an uploaded file nor a stored image")
+    return key
+
+
+def plan_import(
+    rows: list[CsvRow],
+    existing: Mapping[str, tuple[int, ProductFields]],
+    default_currency: str,
+    resolve: Callable[[str], str],
+    read_errors: Iterable[RowError] = (),
+) -> list[ImportItem]:
+    """Validate every row against the catalog (`existing` by SKU); CsvImportError if any is bad.
+
+    A row whose SKU names an existing product updates the columns the file has; any other
+    row creates a product. `read_errors` (from read_rows) are reported along, in row order.
+    """
+    errors: list[RowError] = list(read_errors)
+    items: list[ImportItem] = []
+    seen_skus: dict[str, int] = {}
+    for row in rows:
+        raw = {key: value for key, value in row.cells.items() if key in EDITABLE}
+        sku = row.cells.get("sku", "").strip()
+        if sku:
+            if sku in seen_skus:
+                errors.append(RowError(row.row, "sku", f"{sku!r} is also on row {seen_skus[sku]}"))
+                continue
+            seen_skus[sku] = row.row
+        target = existing.get(sku) if sku else None
+        try:
+            if target is None:
+                fields = parse_product(raw, None, default_currency)
+            else:
+                fields = parse_product(raw, target[1])
+        except InvalidInput as exc:
+            errors.extend(RowError(row.row, e.field, e.message) for e in exc.errors)
+            continue
+        image: str | None = None
+        set_image = "image" in row.cells
+        if set_image and row.cells["image"].strip():
+            try:
+                image = resolve(row.cells["image"])
+            except FieldError as exc:
+                errors.append(RowError(row.row, "image", exc.message))
+                continue
+        items.append(
+            ImportItem(
+                row=row.row,
+                product_id=None if target is None else target[0],
+                fields=fields,
+                set_image=set_image or target is None,
+                image=image,
+            )
+        )
+    if errors:
+        raise CsvImportError(sorted(errors, key=lambda e: e.row))
+    return items

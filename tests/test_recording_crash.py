@@ -1,0 +1,116 @@
+"""Crash safety (DESIGN 9): kill -9 mid-show, restart, and the replay is there."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import av
+
+from livestudio.media.record import RECORDING
+
+from .server import ServerProcess
+from .utils import StampedVideoTrack, until, whip_publish
+
+
+def ffprobe_errors(path: Path) -> str:
+    ffprobe = shutil.which("ffprobe")
+    assert ffprobe, "ffprobe is needed (Debian: apt-get install -y ffmpeg)"
+    result = subprocess.run(
+        [ffprobe, "-v", "error", "-show_entries", "format=duration", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stderr.strip()
+
+
+def new_show(server: ServerProcess) -> tuple[str, str]:
+    out = server.cli("show", "create", "Crash test")
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(": ", 1) for line in out.stdout.strip().splitlines())
+    return lines["Show"], lines["Stream key"]
+
+
+async def test_kill_9_mid_show_then_restart_publishes_the_replay(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path).start()
+    show_id, key = new_show(server)
+    try:
+        async with aiohttp.ClientSession() as session:
+            pub = await whip_publish(session, f"{server.base}/whip/{show_id}", key)
+            await until(lambda: len(pub.video.sent) >= 30, 15)
+            started = time.monotonic()
+            await asyncio.sleep(5.0)
+            live_seconds = time.monotonic() - started + 1.0
+            server.stop(signal.SIGKILL)
+            await pub.pc.close()
+    finally:
+        server.stop(signal.SIGKILL)
+    recording = tmp_path / "recordings" / show_id / RECORDING
+    assert recording.exists()
+
+    again = ServerProcess(tmp_path)
+    again.port = server.port
+    again.start()
+    try:
+        listed = again.cli("show", "list")
+        assert f"{show_id}" in listed.stdout and "published" in listed.stdout, listed.stdout
+        with av.open(str(recording)) as f:
+            duration = float(f.duration or 0) / av.time_base
+        assert duration >= 3.5 and duration >= live_seconds - 1.5 - 1.0, duration
+        assert ffprobe_errors(recording) == ""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{again.base}/replay/{show_id}") as r:
+                assert r.status == 200
+            async with session.get(f"{again.base}/media/{show_id}/index.m3u8") as r:
+                playlist = await r.text()
+                assert r.status == 200 and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+        extinf = sum(
+            float(line[8:].rstrip(","))
+            for line in playlist.splitlines()
+            if line.startswith("#EXTINF:")
+        )
+        assert extinf >= 3.5
+    finally:
+        again.stop()
+
+
+async def test_kill_before_the_first_keyframe_means_no_recording(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path).start()
+    show_id, key = new_show(server)
+    try:
+        async with aiohttp.ClientSession() as session:
+            camera = StampedVideoTrack()
+            camera.paused = True  # connected, but not a single frame yet
+            pub = await whip_publish(session, f"{server.base}/whip/{show_id}", key, video=camera)
+            pub.audio.paused = True
+            await until(lambda: "live" in server.cli("show", "list").stdout, 15)
+            server.stop(signal.SIGKILL)
+            await pub.pc.close()
+    finally:
+        server.stop(signal.SIGKILL)
+    again = ServerProcess(tmp_path)
+    again.port = server.port
+    again.start()
+    try:
+        listed = again.cli("show", "list").stdout
+        line = next(line for line in listed.splitlines() if show_id in line)
+        assert "ended" in line and "published" not in line, line
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{again.base}/replay/{show_id}") as r:
+                assert r.status == 404, "no broken replay"
+        from livestudio.store import Store
+
+        store = await Store.open(tmp_path / "data" / "livestudio.sqlite3")
+        try:
+            show = await store.get_show(show_id)
+            assert show is not None and show.recording == "none"
+        finally:
+            await store.close()
+    finally:
+        again.stop()
