@@ -36,3 +36,14 @@ def test_transceiver_codecs_attribute() -> None:
 def test_aioice_host_address_lookup() -> None:
     # ice.py replaces aioice.ice.get_host_addresses to apply the ICE policy.
     assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+
+
+def test_receiver_audio_jitter_buffer_prefetch() -> None:
+    # ingest.py lowers the audio jitter buffer's prefetch (4 x 20 ms) to keep A/V in sync.
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    source = inspect.getsource(RTCRtpReceiver.__init__)
+    assert "self.__jitter_buffer = JitterBuffer(capacity=16, prefetch=4)" in source
+    from aiortc.jitterbuffer import JitterBuffer
+
+    assert "_prefetch" in inspect.getsource(JitterBuffer.__init__)

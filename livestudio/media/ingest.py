@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 NEGOTIATION_TIMEOUT = 10.0
 "Seconds to gather candidates and answer; a stuck negotiation must not pin a slot forever."
 CONNECT_TIMEOUT = 30.0
+AUDIO_PREFETCH = 1
+"""Audio frames aiortc's jitter buffer holds before releasing one (its default is 4).
+
+Four 20 ms frames put host audio ~60 ms behind video; the program keeps its own small,
+self-trimming audio buffer, so one is enough here (tests/test_recording_sync.py)."""
 "A publisher that never connects is dropped after this long."
 
 
@@ -68,6 +73,9 @@ class Publisher:
             raise OfferError(f"the SDP offer could not be parsed: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
             transceiver.direction = "recvonly"
+            if transceiver.kind == "audio":
+                jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer
+                jitter._prefetch = AUDIO_PREFETCH
         answer = await self.pc.createAnswer()
         await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
         for transceiver in self.pc.getTransceivers():

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 STALL_SECONDS = 2.0
 "No new source frame for this long: viewers get the slate and silence."
 MAX_AUDIO_BUFFER = AUDIO_RATE // 5
+AUDIO_CUSHION = AUDIO_RATE // 200
+"5 ms of host audio kept in hand against arrival jitter (the rest of a standing backlog goes)."
+AUDIO_LEVEL_WINDOW = 50
+"Audio ticks (20 ms) over which the standing backlog is measured."
 "200 ms of host audio at most: beyond that the oldest is dropped to keep latency low."
 
 
@@ -45,6 +49,8 @@ class ProgramStats:
     frames_skipped: int = 0
     audio_frames: int = 0
     audio_silent: int = 0
+    audio_trimmed: int = 0
+    "Samples of host audio dropped to keep the backlog (latency, A/V offset) small."
     encode_seconds_total: float = 0.0
     last_encode_seconds: float = 0.0
 
@@ -82,6 +88,7 @@ class Program:
         self._latest: av.VideoFrame | None = None
         self._latest_at = 0.0
         self._audio_in: deque[av.AudioFrame] = deque(maxlen=64)
+        self._audio_levels: list[int] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -191,6 +198,7 @@ class Program:
             self.stats.audio_silent += 1
             if self._stalled:
                 self._pcm = self._pcm[:0]
+        self._trim_standing_audio()
         samples = np.ascontiguousarray(chunk).reshape(1, -1)
         for packet in self._opus.encode(samples, pts):
             self._loop.call_soon_threadsafe(self._on_audio, packet)
@@ -198,6 +206,22 @@ class Program:
             for packet in self._aac.encode(samples, pts):
                 self._loop.call_soon_threadsafe(self._on_aac, packet)
         self.stats.audio_frames += 1
+
+    def _trim_standing_audio(self) -> None:
+        """Drop audio that waits here for good, keeping a small cushion against jitter.
+
+        Host audio arrives in bursts and on its own clock: whatever backlog builds up
+        would otherwise stay for the whole show, as A/V offset and latency. Once a second,
+        the smallest level seen is the standing backlog; all but AUDIO_CUSHION of it goes.
+        """
+        self._audio_levels.append(len(self._pcm))
+        if len(self._audio_levels) < AUDIO_LEVEL_WINDOW:
+            return
+        standing = min(self._audio_levels)
+        self._audio_levels.clear()
+        if standing > AUDIO_CUSHION:
+            self._pcm = self._pcm[standing - AUDIO_CUSHION :]
+            self.stats.audio_trimmed += standing - AUDIO_CUSHION
 
     def _emit_video(self, now_s: float) -> None:
         settings = self.settings
