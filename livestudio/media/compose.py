@@ -6,11 +6,14 @@ first frame that carries a new scene, so show events are stamped with what viewe
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
 import av
+
+log = logging.getLogger(__name__)
 
 
 class Scene(Protocol):
@@ -31,7 +34,10 @@ class Compositor:
         self._lock = threading.Lock()
         self._scene: Scene | None = None
         self._pending_report: list[SceneShown] = []
+        self._failed: Scene | None = None
         self.frames = 0
+        self.draw_errors = 0
+        "Frames a scene failed to draw on (they went out as drawn so far)."
 
     def set_scene(self, scene: Scene | None, on_shown: SceneShown | None = None) -> None:
         """Show `scene` from the next frame on (None: clear); `on_shown(pts)` reports it."""
@@ -52,7 +58,14 @@ class Compositor:
             reports, self._pending_report = self._pending_report, []
         if scene is not None:
             frame.make_writable()
-            scene.draw(frame, seconds)
+            try:
+                scene.draw(frame, seconds)
+            except Exception:
+                # A broken overlay must not take the show down: log it once per scene.
+                self.draw_errors += 1
+                if self._failed is not scene:
+                    self._failed = scene
+                    log.exception("overlay scene failed to draw; frames go out without it")
         for report in reports:
             report(pts)
         self.frames += 1

@@ -74,7 +74,7 @@ class Publisher:
         for transceiver in self.pc.getTransceivers():
             transceiver.direction = "recvonly"
             if transceiver.kind == "audio":
-                jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer
+                jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
                 jitter._prefetch = AUDIO_PREFETCH
         answer = await self.pc.createAnswer()
         await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
