@@ -23,7 +23,7 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m livestudio serve` with its own data and recordings dirs."""
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, file_size_limit: int | None = None, **env: str) -> None:
         self.port = free_port()
         self.data_dir = tmp / "data"
         self.recordings_dir = tmp / "recordings"
@@ -34,6 +34,8 @@ class ServerProcess:
         }
         self.log = tmp / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.file_size_limit = file_size_limit
+        "RLIMIT_FSIZE for the server: a full disk, without filling one."
 
     @property
     def base(self) -> str:
@@ -70,6 +72,7 @@ class ServerProcess:
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=self._limits if self.file_size_limit else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -81,6 +84,12 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log.read_text()}")
+
+    def _limits(self) -> None:
+        import resource
+
+        assert self.file_size_limit is not None
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:

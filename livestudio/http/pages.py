@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -191,13 +193,48 @@ async def logout(request: web.Request) -> web.Response:
 # -- studio ---------------------------------------------------------------------------------
 
 
+def _disk(recordings_dir: Path) -> dict[str, str]:
+    """Space the recordings use and what is left on their disk, for the studio."""
+    used = 0
+    if recordings_dir.is_dir():
+        for path in recordings_dir.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                used += path.stat().st_size
+    try:
+        free = shutil.disk_usage(recordings_dir).free
+    except OSError:
+        free = 0
+    return {"used": _bytes(used), "free": _bytes(free)}
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 async def studio(request: web.Request) -> web.Response:
     """GET /studio: the host's shows, and a form to create one."""
     await require_login(request)
+    return await _studio_list(request, "", 200)
+
+
+async def _studio_list(request: web.Request, message: str, status: int) -> web.Response:
     shows = await request.app[STORE].list_shows()
     onair = request.app[ONAIR]
-    states = {s.id: (onair.get(s.id).state if onair.get(s.id) else s.state) for s in shows}  # type: ignore[union-attr]
-    return await render(request, "studio.html", {"shows": shows, "states": states, "message": ""})
+    states = {}
+    for s in shows:
+        live = onair.get(s.id)
+        states[s.id] = live.state if live is not None else s.state
+    disk = await asyncio.to_thread(_disk, request.app[SETTINGS].recordings_dir)
+    return await render(
+        request,
+        "studio.html",
+        {"shows": shows, "states": states, "message": message, "disk": disk},
+        status=status,
+    )
 
 
 async def studio_create_show(request: web.Request) -> web.Response:
@@ -214,11 +251,7 @@ async def studio_create_show(request: web.Request) -> web.Response:
     try:
         show, _ = await request.app[STORE].create_show(title, starts_at)
     except ValidationError as exc:
-        shows = await request.app[STORE].list_shows()
-        states = {s.id: s.state for s in shows}
-        return await render(
-            request, "studio.html", {"shows": shows, "states": states, "message": str(exc)}, 422
-        )
+        return await _studio_list(request, str(exc), 422)
     raise web.HTTPSeeOther(f"/studio/shows/{show.id}")
 
 
@@ -270,6 +303,13 @@ async def studio_show(request: web.Request) -> web.Response:
             "whip_url": f"{settings.base_url}/whip/{show.id}",
             "viewer_url": f"{settings.base_url}/live/{show.id}",
             "tls": settings.tls_cert is not None,
+            "recording": {
+                "none": "not started",
+                "recording": "recording",
+                "ready": f"ready ({_duration(show.duration)})",
+                "failed": f"stopped: {show.recording_error or 'error'}",
+            }.get(show.recording, show.recording),
+            "replay_url": f"/replay/{show.id}" if show.recording in ("ready", "failed") else "",
         },
     )
 

@@ -36,6 +36,8 @@ class Mp4Index:
     fragments: list[Fragment] = field(default_factory=list)
     video_track: int = 1
     timescale: int = 90000
+    torn_at: int | None = None
+    "Offset of an incomplete box at the end (a crash or a full disk mid-write), if any."
 
     @property
     def duration(self) -> float:
@@ -198,7 +200,8 @@ def _scan(f: BinaryIO, index: Mp4Index) -> Mp4Index:
         elif box_size == 0:
             box_size = size - pos
         if box_size < 8 or pos + box_size > size:
-            break  # torn at the end: a crash mid-write
+            index.torn_at = pos  # torn at the end: a crash or a full disk mid-write
+            break
         if kind == "moov":
             f.seek(pos + 8)
             index.video_track, index.timescale = _moov_video(f.read(box_size - 8))

@@ -74,6 +74,11 @@ def finalize(folder: Path) -> RecordingResult:
     if not path.exists():
         return RecordingResult(folder, 0.0, False)
     index: Mp4Index = scan(path)
+    if index.torn_at is not None:
+        # Cut the half-written box so every tool reads the file cleanly; a moof whose
+        # mdat never came is cut too (the playlist ends before it anyway).
+        with path.open("r+b") as f:
+            f.truncate(index.end)
     if not index.playable:
         return RecordingResult(folder, 0.0, False)
     playlist = hls_playlist(index, RECORDING)

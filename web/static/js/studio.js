@@ -31,7 +31,10 @@ function setState(state) {
   $("live-state").textContent = state;
   endShow.disabled = !(state === "live" || state === "reconnecting");
   if (state === "live" && !wentLiveAt) wentLiveAt = Date.now();
-  if (state === "ended") {
+  if (state === "live" && $("recording").textContent === "not started") {
+    $("recording").textContent = "recording";
+  }
+  if (state === "ended" || state === "published") {
     wantLive = false;
     goLive.disabled = true;
     say("The show has ended.");
@@ -215,6 +218,13 @@ cameraSelect.addEventListener("change", () => openDevices().catch((e) => say(`${
 micSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`, "error")));
 
 events(config.events, (event) => {
+  if (event.type === "recording" && event.error) {
+    $("recording").textContent = `stopped: ${event.error}`;
+    say(`Recording stopped: ${event.error}`, "error");
+  }
+  if (event.replay) {
+    $("recording").replaceChildren("ready · ", Object.assign(document.createElement("a"), { href: event.replay, textContent: "replay" }));
+  }
   if (event.state) setState(event.state);
   if (typeof event.viewers === "number") $("viewers").textContent = String(event.viewers);
 });
