@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Settings
-from .http import api, auth, pages, products, replay, signalling
+from .http import api, auth, onair_api, pages, products, replay, signalling
 from .http.events import EventHub, events_socket
+from .http.images import IMAGES
 from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
 from .http.onair import OnAir, publish_recording
+from .http.products import PRODUCT_CHANGED
 from .media.record import finalize
 from .store import Store
 
@@ -43,7 +45,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 async def _onair(app: web.Application) -> AsyncIterator[None]:
     hub = EventHub()
     app[EVENTS] = hub
-    app[ONAIR] = OnAir(app[SETTINGS], app[STORE], hub)
+    onair = OnAir(app[SETTINGS], app[STORE], hub, images=app[IMAGES].library)
+    app[ONAIR] = onair
+    app[PRODUCT_CHANGED].append(onair.product_changed)
     yield
     hub.close_all()
     await app[ONAIR].close()
@@ -59,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     signalling.setup(app)
     api.setup(app)
     products.setup(app)
+    onair_api.setup(app)
     pages.setup(app)
     replay.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)

@@ -47,3 +47,10 @@ def test_receiver_audio_jitter_buffer_prefetch() -> None:
     from aiortc.jitterbuffer import JitterBuffer
 
     assert "_prefetch" in inspect.getsource(JitterBuffer.__init__)
+
+
+def test_sender_keeps_last_rtp_timestamp_and_adds_an_origin_to_pts() -> None:
+    # broadcast.PacketTrack learns each viewer's RTP origin from these.
+    run = inspect.getsource(RTCRtpSender._run_rtp)
+    assert "timestamp = uint32_add(timestamp_origin, enc_frame.timestamp)" in run
+    assert "self.__rtp_timestamp = packet.timestamp" in run

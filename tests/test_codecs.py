@@ -56,3 +56,24 @@ async def test_host_codec_and_viewer_sps(studio: Studio, host_codec: str, monkey
     assert viewer_sps[0].lower() == plid.group(1).lower()
     await viewer.close(studio.session)
     await pub.close(studio.session)
+
+
+async def test_session_clock_maps_rtp_to_program_pts(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 10, 15)
+    async with studio.session.get(viewer.location) as r:
+        clock = await r.json()
+    assert clock["clockRate"] == 90000 and isinstance(clock["rtpOrigin"], int)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    session = viewer.location.rsplit("/", 1)[1]
+    track = next(t for t in live.viewers[session].tracks if t.kind == "video")
+    sender = track.sender
+    # The sender's RTP timestamps are origin + program pts.
+    sent = sender._RTCRtpSender__rtp_timestamp  # type: ignore[union-attr]
+    pts = (sent - clock["rtpOrigin"]) & 0xFFFFFFFF
+    assert abs(pts - live.program.clock.pts()) < 90000, "within a second of program time now"
+    await viewer.close(studio.session)
+    await pub.close(studio.session)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
+from ..catalog.images import ImageLibrary, image_name, thumbnail_name
 from ..config import Settings
 from ..media.encode import VideoSettings
 from ..media.ice import IcePolicy
@@ -14,6 +16,7 @@ from ..media.record import RecordingResult, remux_for_download
 from ..media.show import LiveShow, ShowLimits
 from ..store import Store
 from .events import EventHub
+from .stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,19 @@ def limits_from(settings: Settings) -> ShowLimits:
 class OnAir:
     """Creates LiveShows on first publish, mirrors their state into the store and events."""
 
-    def __init__(self, settings: Settings, store: Store, hub: EventHub) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        hub: EventHub,
+        images: ImageLibrary | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.hub = hub
+        self.images = images
+        self.stages: dict[str, Stage] = {}
+        "The overlay state of each show on air."
         self.limits = limits_from(settings)
         self.shows: dict[str, LiveShow] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -68,18 +80,47 @@ class OnAir:
             on_recording_error=lambda message: self._recording_failed(show_id, message),
         )
         self.shows[show_id] = live
+        old = self.stages.pop(show_id, None)
+        if old is not None:
+            old.close()
+        self.stages[show_id] = Stage(
+            show_id, live, self.store, self.hub, self._thumbnail, self._image
+        )
         self.hub.snapshots[show_id] = lambda: self.snapshot(show_id)
         self._spawn(self.store.set_show_state(show_id, "live"))
         self._spawn(self.store.set_recording(show_id, "recording"))
         self.hub.publish(show_id, "state", state="live")
         return live
 
+    def _thumbnail(self, key: str) -> Path | None:
+        return self.images.path(thumbnail_name(key)) if self.images else None
+
+    def _image(self, key: str) -> Path | None:
+        return self.images.path(image_name(key)) if self.images else None
+
+    def stage(self, show_id: str) -> Stage | None:
+        """The overlay state of a show on air."""
+        live = self.shows.get(show_id)
+        if live is None or live.ended:
+            return None
+        return self.stages.get(show_id)
+
+    async def product_changed(self, product_id: int) -> None:
+        """A product was edited (stock on air, price, deletion): redraw where it is pinned."""
+        for stage in list(self.stages.values()):
+            await stage.product_changed(product_id)
+
     def snapshot(self, show_id: str) -> dict[str, Any]:
         """What a page joining now needs to know."""
         live = self.shows.get(show_id)
         if live is None:
             return {"state": "ended", "viewers": 0}
-        return {"state": live.state, "viewers": len(live.viewers)}
+        stage = self.stages.get(show_id)
+        return {
+            "state": live.state,
+            "viewers": len(live.viewers),
+            **(stage.snapshot() if stage else {}),
+        }
 
     def _state_changed(self, show_id: str, state: str) -> None:
         log.info("show %s is %s", show_id, state)
@@ -105,6 +146,9 @@ class OnAir:
             self._spawn(asyncio.to_thread(remux_for_download, live.recording.folder))
         if self.shows.get(show_id) is live:
             del self.shows[show_id]
+            stage = self.stages.pop(show_id, None)
+            if stage is not None:
+                stage.close()
 
     def viewers_changed(self, show_id: str) -> None:
         """Tell pages the new viewer count (coalesced: only when it changed)."""

@@ -131,7 +131,19 @@ SPEC: dict[str, Any] = {
             "token": {"type": "http", "scheme": "bearer"},
             "session": {"type": "apiKey", "in": "cookie", "name": "livestudio_session"},
         },
-        "schemas": {"Show": _SHOW},
+        "schemas": {
+            "Show": _SHOW,
+            "OnAirEvent": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string"},
+                    "pts": {"type": "integer", "description": "program pts (1/90000 s)"},
+                    "wall": {"type": "number"},
+                    "product": {"type": ["integer", "null"]},
+                    "card": {"type": ["object", "null"]},
+                },
+            },
+        },
     },
     "security": [{"token": []}, {"session": []}],
     "paths": {
@@ -170,6 +182,67 @@ SPEC: dict[str, Any] = {
                 "Delete a show: its recording files and rows (a live show is refused)",
                 204,
                 errors=(404, 409),
+            ),
+        },
+        "/api/shows/{show}/pin": {
+            "parameters": SHOW_PARAM,
+            "post": _op(
+                "Pin a product: its card is burned into the video",
+                200,
+                {"$ref": "#/components/schemas/OnAirEvent"},
+                errors=(400, 404, 409, 422),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["product"],
+                                "properties": {"product": {"type": "integer"}},
+                            }
+                        }
+                    },
+                },
+            ),
+            "delete": _op(
+                "Unpin: the card goes off air",
+                200,
+                {"$ref": "#/components/schemas/OnAirEvent"},
+                errors=(404, 409),
+            ),
+        },
+        "/api/shows/{show}/sale": {
+            "parameters": SHOW_PARAM,
+            "post": _op(
+                "Start a flash sale: the product at a sale price with a countdown",
+                200,
+                {"$ref": "#/components/schemas/OnAirEvent"},
+                errors=(400, 404, 409, 422),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["product", "price", "seconds"],
+                                "properties": {
+                                    "product": {"type": "integer"},
+                                    "price": {"type": "string", "example": "19.90"},
+                                    "seconds": {"type": "integer", "minimum": 1},
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/api/shows/{show}/clicks": {
+            "parameters": SHOW_PARAM,
+            "get": _op(
+                "Buy clicks per product, live and in the replay",
+                200,
+                {"type": "object", "properties": {"clicks": {"type": "object"}}},
+                errors=(404,),
             ),
         },
         "/api/shows/{show}/publish": {

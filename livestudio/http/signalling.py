@@ -168,6 +168,23 @@ async def whip_delete(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+async def whep_clock(request: web.Request) -> web.Response:
+    """GET /whep/{show}/{session}: how this session's RTP timestamps map to program time.
+
+    `rtpOrigin` is the RTP timestamp of program pts 0 (null until the first frames went
+    out): a page reads the rtpTimestamp of the frame on screen (requestVideoFrameCallback)
+    and shows what the program showed at pts = rtpTimestamp - rtpOrigin (mod 2^32).
+    """
+    live = request.app[ONAIR].get(request.match_info["show"])
+    viewer = live.viewers.get(request.match_info["session"]) if live else None
+    if viewer is None:
+        raise error(404, "no such WHEP session")
+    return web.json_response(
+        {"rtpOrigin": viewer.rtp_origin, "clockRate": 90000},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 async def whip_patch(request: web.Request) -> web.Response:
     """PATCH (trickle ICE): not supported; clients fall back to the candidates in the offer."""
     raise method_not_allowed(
@@ -247,5 +264,7 @@ def setup(app: web.Application) -> None:
         r.add_post(f"/{kind}/{{show}}", post)
         r.add_route("OPTIONS", f"/{kind}/{{show}}", options)
         r.add_delete(f"/{kind}/{{show}}/{{session}}", delete)
+        if kind == "whep":
+            r.add_get("/whep/{show}/{session}", whep_clock)
         r.add_patch(f"/{kind}/{{show}}/{{session}}", whip_patch)
         r.add_route("OPTIONS", f"/{kind}/{{show}}/{{session}}", options)

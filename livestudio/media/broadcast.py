@@ -208,6 +208,15 @@ class PacketTrack(MediaStreamTrack):
         self._subscriber = subscriber
         self._queue = subscriber.video if kind == "video" else subscriber.audio
         self.packets_yielded = 0
+        self.sender: object | None = None
+        "The RTCRtpSender sending this track (set by the viewer), to learn its RTP origin."
+        self.rtp_origin: int | None = None
+        """RTP timestamp of program pts 0 on this viewer's stream: aiortc adds a random
+        origin to each packet's pts (90 kHz, like the program clock), so a page maps the
+        rtpTimestamp of the frame on screen to program pts with it."""
+        self._previous_pts: int | None = None
+        self.first_pts: int | None = None
+        "Pts of the first packet this track yielded (where the receiver's timestamps start)."
 
     async def recv(self) -> av.Packet:
         """The next packet of this subscriber; MediaStreamError once the program ends."""
@@ -219,4 +228,16 @@ class PacketTrack(MediaStreamTrack):
             self.stop()
             raise MediaStreamError
         self.packets_yielded += 1
+        if self.rtp_origin is None and self.sender is not None:
+            self._learn_origin()
+        self._previous_pts = packet.pts
+        if self.first_pts is None:
+            self.first_pts = packet.pts
         return packet
+
+    def _learn_origin(self) -> None:
+        # When recv() is called again the sender has sent the previous packet, and keeps
+        # that packet's RTP timestamp for its sender reports: origin = that - its pts.
+        sent = getattr(self.sender, "_RTCRtpSender__rtp_timestamp", None)
+        if sent is not None and self._previous_pts is not None:
+            self.rtp_origin = (sent - self._previous_pts) & 0xFFFFFFFF

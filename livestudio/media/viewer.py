@@ -83,6 +83,7 @@ class Viewer:
             # PLI/FIR land in RTCRtpSender._send_keyframe, which only flags the sender's
             # own encoder; with packet tracks there is none. Send them to ours instead.
             transceiver.sender._send_keyframe = self._request_keyframe  # type: ignore[method-assign]
+            track.sender = transceiver.sender
             self.tracks.append(track)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -101,6 +102,14 @@ class Viewer:
         self._deadline = asyncio.ensure_future(self._connect_deadline())
         self.answer_sdp = announce_public_ip(self.pc.localDescription.sdp, self._ice.public_ip)
         return self.answer_sdp
+
+    @property
+    def rtp_origin(self) -> int | None:
+        """RTP timestamp of program pts 0 in this viewer's video (None until known)."""
+        for track in self.tracks:
+            if track.kind == "video":
+                return track.rtp_origin
+        return None
 
     async def _connect_deadline(self) -> None:
         await asyncio.sleep(CONNECT_TIMEOUT)

@@ -109,6 +109,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE shows ADD COLUMN duration REAL;
     ALTER TABLE shows ADD COLUMN recording_error TEXT;
     """,
+    # Buy clicks through /go/, live and in the replay.
+    """
+    CREATE TABLE clicks (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        product_id INTEGER NOT NULL REFERENCES products (id),
+        source TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX clicks_by_show ON clicks (show_id, product_id);
+    """,
 ]
 
 

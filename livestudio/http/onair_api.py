@@ -1,0 +1,141 @@
+"""On-air actions (pin, unpin, flash sale) and the Buy redirect with its click counts.
+
+Exact paths, as scripts and a moderator's phone rely on them:
+`POST /api/shows/{show}/pin` {"product": id}, `DELETE /api/shows/{show}/pin`,
+`POST /api/shows/{show}/sale` {"product": id, "price": "<decimal>", "seconds": N};
+stock changes go through `PATCH /api/products/{id}` {"stock": N} (the catalog API).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aiohttp import web
+
+from ..catalog.errors import FieldError
+from ..catalog.money import parse_price
+from .api import require_host
+from .errors import error
+from .jsonbody import json_object
+from .keys import ONAIR, STORE
+from .stage import Stage, StageError
+
+MAX_SALE_SECONDS = 24 * 3600
+
+
+async def _stage(request: web.Request) -> Stage:
+    await require_host(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    stage = request.app[ONAIR].stage(show.id)
+    if stage is None:
+        raise error(409, f"the show is not live (it is {show.state})")
+    return stage
+
+
+def _product_id(data: dict[str, Any]) -> int:
+    product = data.get("product")
+    if isinstance(product, bool) or not isinstance(product, int) or product <= 0:
+        raise error(422, "product must be a product id (a positive integer)")
+    return product
+
+
+async def _run(action: Any) -> web.Response:
+    try:
+        event = await action
+    except StageError as exc:
+        raise error(exc.status, exc.message) from None
+    return web.json_response(event)
+
+
+async def pin(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/pin {"product": id}: the product's card goes on air."""
+    stage = await _stage(request)
+    data = await json_object(request)
+    return await _run(stage.pin(_product_id(data)))
+
+
+async def unpin(request: web.Request) -> web.Response:
+    """DELETE /api/shows/{show}/pin: the card goes off air."""
+    stage = await _stage(request)
+    return await _run(stage.unpin())
+
+
+async def sale(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/sale {"product", "price", "seconds"}: a flash sale."""
+    stage = await _stage(request)
+    data = await json_object(request)
+    product_id = _product_id(data)
+    product = await request.app[STORE].get_product(product_id)
+    if product is None:
+        raise error(404, "no such product (deleted or never in the catalog)")
+    try:
+        price = parse_price(data.get("price"), product.currency, "price")
+    except FieldError as exc:
+        raise error(422, str(exc)) from None
+    if price >= product.price:
+        raise error(422, "a sale price must be below the product's price")
+    seconds = data.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise error(422, "seconds must be a whole number of seconds")
+    if not 1 <= seconds <= MAX_SALE_SECONDS:
+        raise error(422, f"seconds must be between 1 and {MAX_SALE_SECONDS}")
+    return await _run(stage.start_sale(product_id, price, seconds))
+
+
+async def clicks(request: web.Request) -> web.Response:
+    """GET /api/shows/{show}/clicks: Buy clicks per product, live and replay."""
+    await require_host(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    counts = await request.app[STORE].click_counts(show.id)
+    return web.json_response({"clicks": {str(k): v for k, v in counts.items()}})
+
+
+def with_utm(url: str, show_id: str) -> str:
+    """The product URL with utm_source=livestudio and utm_campaign=<show>."""
+    parts = urlsplit(url)
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("utm_source", "utm_campaign")
+    ]
+    query += [("utm_source", "livestudio"), ("utm_campaign", show_id)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def go(request: web.Request) -> web.Response:
+    """GET /go/{show}/{product}: count the Buy click, send the viewer to the product.
+
+    The destination is the product's own stored URL (http/https only, checked when it was
+    saved), looked up by id: nothing from the request is ever redirected to.
+    """
+    store = request.app[STORE]
+    show = await store.get_show(request.match_info["show"])
+    try:
+        product_id = int(request.match_info["product"])
+    except ValueError:
+        raise error(404, "no such product") from None
+    product = await store.get_product(product_id, include_deleted=True)
+    if show is None or show.state == "deleted" or product is None or not product.fields.url:
+        raise error(404, "no such product")
+    if urlsplit(product.fields.url).scheme not in ("http", "https"):
+        raise error(404, "no such product")
+    source = "replay" if request.query.get("from") == "replay" else "live"
+    await store.add_click(show.id, product.id, source)
+    raise web.HTTPFound(
+        with_utm(product.fields.url, show.id), headers={"Cache-Control": "no-store"}
+    )
+
+
+def setup(app: web.Application) -> None:
+    """Register the on-air routes."""
+    r = app.router
+    r.add_post("/api/shows/{show}/pin", pin)
+    r.add_delete("/api/shows/{show}/pin", unpin)
+    r.add_post("/api/shows/{show}/sale", sale)
+    r.add_get("/api/shows/{show}/clicks", clicks)
+    r.add_get(r"/go/{show}/{product:\d{1,15}}", go)

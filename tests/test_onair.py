@@ -1,0 +1,195 @@
+"""On air end to end: pin → the card is burned into the frames viewers decode, with the
+event stamped at the pts of the first frame that shows it; sales; stock; the Buy redirect."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import av
+import numpy as np
+
+from .conftest import Studio
+from .utils import until, whep_play, whip_publish
+
+BASE_RGB = (90, 60, 200)
+
+
+async def api(studio: Studio, method: str, path: str, token: str, **kw: Any) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with studio.session.request(method, studio.url(path), headers=headers, **kw) as r:
+        text = await r.text()
+        try:
+            import json
+
+            return r.status, json.loads(text)
+        except ValueError:
+            return r.status, text
+
+
+async def make_product(studio: Studio, token: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "name": "Kaffeetasse Café",
+        "price": "24.90",
+        "compare_at_price": "29.90",
+        "currency": "EUR",
+        "url": "https://shop.example/tasse?color=blue",
+        "stock": 12,
+        **fields,
+    }
+    status, product = await api(studio, "POST", "/api/products", token, json=body)
+    assert status == 201, product
+    return product  # type: ignore[no-any-return]
+
+
+def card_score(frame: av.VideoFrame, rect: Any) -> float:
+    """How far the card's rectangle is from the plain camera picture (0: untouched)."""
+    rgb = frame.to_ndarray(format="rgb24")[
+        rect.y : rect.y + rect.height, rect.x : rect.x + rect.width
+    ]
+    return float(np.abs(rgb.astype(int) - BASE_RGB).mean())
+
+
+async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studio) -> None:
+    token = await studio.store.create_api_token("t")
+    product = await make_product(studio, token)
+    show_id, key = await studio.create_show()
+    status, _ = await api(
+        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+    )
+    assert status == 409, "not live yet"
+
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 15, 15)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    session = viewer.location.rsplit("/", 1)[1]
+    track = next(t for t in live.viewers[session].tracks if t.kind == "video")
+    frames: list[tuple[int, av.VideoFrame]] = []
+    viewer.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
+
+    status, event = await api(
+        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+    )
+    assert status == 200, event
+    assert event["card"]["name"] == "Kaffeetasse Café" and event["card"]["price"] == "€24.90"
+    stage = studio.onair.stage(show_id)
+    assert stage is not None and stage._scene is not None
+    rect = stage._scene.card_rect
+    assert rect is not None
+    await until(lambda: any(card_score(f, rect) > 30 for _, f in frames), 10)
+    first_with_card = min(pts for pts, f in frames if card_score(f, rect) > 30)
+    assert abs(first_with_card - event["pts"]) <= 2 * 3000, (first_with_card, event["pts"])
+    before = [f for pts, f in frames if pts < event["pts"] - 3000]
+    assert before and all(card_score(f, rect) < 15 for f in before[-5:]), "no card before the pin"
+    stored = [e for e in await studio.store.list_events(show_id) if e.kind == "pin"]
+    assert (
+        stored and stored[-1].pts == event["pts"] and stored[-1].data["name"] == "Kaffeetasse Café"
+    )
+
+    status, gone = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+    assert status == 200
+    await until(lambda: any(pts > gone["pts"] + 6000 for pts, _ in frames), 10)
+    after = [f for pts, f in frames if pts > gone["pts"] + 3000]
+    assert after and all(card_score(f, rect) < 15 for f in after), "the card is gone"
+    status, again = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+    assert status == 409
+
+    await viewer.close(studio.session)
+    await pub.close(studio.session)
+
+
+async def test_sale_stock_and_errors(studio: Studio) -> None:
+    token = await studio.store.create_api_token("t")
+    product = await make_product(studio, token)
+    other = await make_product(studio, token, name="Other", sku="O-1")
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.program.running and live.program.stats.frames > 5, 10)
+    pid = product["id"]
+    path = f"/api/shows/{show_id}/sale"
+    for body, expected in (
+        ({"product": pid, "price": "abc", "seconds": 5}, 422),
+        ({"product": pid, "price": "24.999", "seconds": 5}, 422),
+        ({"product": pid, "price": "99.00", "seconds": 5}, 422),  # not below the price
+        ({"product": pid, "price": "19.90", "seconds": 0}, 422),
+        ({"product": pid, "price": "19.90", "seconds": "5"}, 422),
+        ({"product": 999999, "price": "19.90", "seconds": 5}, 404),
+        ({"product": "x", "price": "19.90", "seconds": 5}, 422),
+    ):
+        status, text = await api(studio, "POST", path, token, json=body)
+        assert status == expected, (body, status, text)
+    status, _ = await api(studio, "POST", "/api/shows/nosuch/pin", token, json={"product": pid})
+    assert status == 404
+    async with studio.session.post(
+        studio.url(f"/api/shows/{show_id}/pin"), json={"product": pid}
+    ) as r:
+        assert r.status == 401
+
+    status, sale = await api(
+        studio, "POST", path, token, json={"product": pid, "price": "19.90", "seconds": 2}
+    )
+    assert status == 200, sale
+    card = sale["card"]
+    assert card["price"] == "€19.90" and card["compare_at"] == "€24.90" and card["sale_ends_pts"]
+    # It ends by itself: a sale_end event, the regular price back.
+    await until(
+        lambda: (
+            studio.app is not None
+            and any(e["type"] == "sale_end" for e in studio.onair.hub.channel(show_id).backlog)
+        ),
+        10,
+    )
+    # Stock changes show at once.
+    status, _ = await api(studio, "PATCH", f"/api/products/{pid}", token, json={"stock": 3})
+    assert status == 200
+    stock_events = [e for e in studio.onair.hub.channel(show_id).backlog if e["type"] == "stock"]
+    assert stock_events and stock_events[-1]["card"]["stock_text"] == "Only 3 left"
+    status, _ = await api(studio, "PATCH", f"/api/products/{pid}", token, json={"stock": 0})
+    stock_events = [e for e in studio.onair.hub.channel(show_id).backlog if e["type"] == "stock"]
+    assert stock_events[-1]["card"]["stock_text"] == "Sold out"
+    # Deleting the pinned product takes it off air; pinning a deleted product is 404.
+    status, _ = await api(
+        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
+    )
+    assert status == 200
+    status, _ = await api(studio, "DELETE", f"/api/products/{other['id']}", token)
+    assert status == 204
+    assert studio.onair.stage(show_id).state.pinned is None  # type: ignore[union-attr]
+    status, _ = await api(
+        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
+    )
+    assert status == 404
+    await pub.close(studio.session)
+    await asyncio.sleep(0)
+
+
+async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:
+    token = await studio.store.create_api_token("t")
+    product = await make_product(studio, token)
+    show_id, _ = await studio.create_show()
+    async with studio.session.get(
+        studio.url(f"/go/{show_id}/{product['id']}"), allow_redirects=False
+    ) as r:
+        assert r.status == 302
+        assert r.headers["Location"] == (
+            f"https://shop.example/tasse?color=blue&utm_source=livestudio&utm_campaign={show_id}"
+        )
+    async with studio.session.get(
+        studio.url(f"/go/{show_id}/{product['id']}?from=replay&url=https://evil.example"),
+        allow_redirects=False,
+    ) as r:
+        assert r.status == 302 and "evil" not in r.headers["Location"]
+    for bad in (
+        f"/go/{show_id}/999999",
+        f"/go/nosuch/{product['id']}",
+        f"/go/{show_id}/abc",
+        f"/go/{show_id}/https:%2F%2Fevil.example",
+    ):
+        async with studio.session.get(studio.url(bad), allow_redirects=False) as r:
+            assert r.status == 404, bad
+    status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
+    assert counts["clicks"][str(product["id"])] == {"live": 1, "replay": 1}
