@@ -93,7 +93,7 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
     await until(lambda: any(pts > gone["pts"] + 6000 for pts, _ in frames), 10)
     after = [f for pts, f in frames if pts > gone["pts"] + 3000]
     assert after and all(card_score(f, rect) < 15 for f in after), "the card is gone"
-    status, again = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+    status, _again = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
     assert status == 409
 
     await viewer.close(studio.session)
@@ -191,5 +191,5 @@ async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:
     ):
         async with studio.session.get(studio.url(bad), allow_redirects=False) as r:
             assert r.status == 404, bad
-    status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
+    _status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
     assert counts["clicks"][str(product["id"])] == {"live": 1, "replay": 1}
