@@ -1,4 +1,5 @@
 // The viewer page: plays the show over WHEP, follows its state, recovers by itself.
+import { Cards, followLive } from "./cards.js";
 import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -18,11 +19,14 @@ let retryTimer = null;
 let disconnectedSince = null;
 let lastBytes = 0;
 let lastBytesAt = 0;
+let stopFollowing = () => {};
+const cards = new Cards();
 
 // For tests and the curious: what the page is doing.
 window.livestudio = {
   get session() { return session; },
   get state() { return state; },
+  cards,
   recoveries: 0,
 };
 
@@ -63,6 +67,8 @@ async function ensurePlaying() {
   if (!session) say("Connecting…");
   try {
     session = await play(config.whep, video, config.iceServers);
+    stopFollowing();
+    stopFollowing = followLive(video, session, cards);
     lastBytes = 0;
     lastBytesAt = performance.now();
     session.pc.addEventListener("connectionstatechange", check);
@@ -161,6 +167,8 @@ setInterval(tickCountdown, 1000);
 tickCountdown();
 
 events(config.events, (event) => {
+  if (event.type === "snapshot") cards.snapshot(event);
+  cards.add(event);
   if (event.type === "snapshot" || event.type === "state") {
     if (event.state && event.state !== state) setState(event.state);
     else if (event.type === "snapshot") setState(event.state || state);

@@ -1,8 +1,17 @@
-// The replay page: HLS (native on Safari/iOS, hls.js elsewhere), chapters that seek.
+// The replay page: HLS (native on Safari/iOS, hls.js elsewhere), chapters that seek, and
+// the product card appearing and disappearing at the same moments as live.
+import { Cards } from "./cards.js";
+
 const config = JSON.parse(document.getElementById("config").textContent);
 const video = document.getElementById("video");
+const cards = new Cards({ goSuffix: "?from=replay" });
+// The same on-air events as live, in program pts (the recording's timeline).
+const timeline = config.events
+  .filter((e) => ["pin", "unpin", "sale", "sale_end", "stock"].includes(e.kind))
+  .map((e) => ({ type: e.kind, pts: Math.round(e.seconds * 90000), card: e.data.card || null }))
+  .sort((a, b) => a.pts - b.pts);
 
-window.livestudio = { hls: null, ready: false };
+window.livestudio = { hls: null, ready: false, cards };
 
 function attach() {
   if (video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -17,6 +26,18 @@ function attach() {
   }
   video.addEventListener("loadedmetadata", () => { window.livestudio.ready = true; });
 }
+
+const pts = () => Math.round(video.currentTime * 90000);
+video.addEventListener("seeked", () => cards.seek(pts(), timeline));
+video.addEventListener("timeupdate", () => cards.at(pts()));
+if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
+  const onFrame = (_now, meta) => {
+    cards.at(Math.round(meta.mediaTime * 90000));
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+cards.seek(0, timeline);
 
 for (const button of document.querySelectorAll(".chapter")) {
   button.addEventListener("click", () => {

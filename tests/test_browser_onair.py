@@ -1,0 +1,104 @@
+"""In a real Chromium, the viewer page's product card appears when the viewer's own video
+shows the burned-in card, even with a 1.5 s jitter buffer (not when the event arrives)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .browser import PageLog, chromium
+from .conftest import Studio
+from .test_browser_studio import eventually
+from .test_onair import api, make_product
+from .utils import until, whip_publish
+
+PROBE_JS = """(rect) => {
+  const v = document.getElementById("video");
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d", {willReadFrequently: true});
+  window.probe = {seenAt: null, frames: 0};
+  const base = [90, 60, 200];
+  const onFrame = () => {
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(rect.x, rect.y, rect.width, rect.height).data;
+    let diff = 0;
+    for (let i = 0; i < d.length; i += 16) {
+      diff += Math.abs(d[i] - base[0]) + Math.abs(d[i + 1] - base[1]) + Math.abs(d[i + 2] - base[2]);
+    }
+    window.probe.frames += 1;
+    if (window.probe.seenAt === null && diff / (d.length / 16) / 3 > 30) {
+      window.probe.seenAt = performance.now();
+    }
+    v.requestVideoFrameCallback(onFrame);
+  };
+  v.requestVideoFrameCallback(onFrame);
+}"""
+
+
+async def test_card_in_step_with_playback_and_buy(studio: Studio) -> None:
+    token = await studio.store.create_api_token("t")
+    product = await make_product(studio, token, url="https://shop.example/p/1")
+    show_id, key = await studio.create_show("In step")
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.program.stats.frames > 5, 10)
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("viewer").attach(page)
+        await page.goto(studio.url(f"/live/{show_id}"))
+        await eventually(
+            lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
+            15,
+            "playing",
+            log,
+        )
+        # A slow link: the browser plays 1.5 s behind what it has received.
+        await page.evaluate(
+            "window.livestudio.session.pc.getReceivers().forEach(r => r.jitterBufferTarget = 1500)"
+        )
+        await asyncio.sleep(3.0)  # let the buffer grow to its target
+        t0 = await page.evaluate("performance.now()")
+        status, event = await api(
+            studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+        )
+        assert status == 200
+        stage = studio.onair.stage(show_id)
+        assert stage is not None and stage._scene is not None and stage._scene.card_rect
+        r = stage._scene.card_rect
+        await page.evaluate(
+            PROBE_JS, {"x": r.x + 4, "y": r.y + 4, "width": r.width - 8, "height": r.height - 8}
+        )
+
+        async def both() -> Any:
+            probe = await page.evaluate("window.probe")
+            shown = await page.evaluate(
+                "window.livestudio.cards.log.filter(e => e.type === 'shown')"
+            )
+            return probe["seenAt"] is not None and shown and (probe, shown[0])
+
+        probe, shown = await eventually(both, 15, "card burned in and shown on the page", log)
+        assert shown["at"] - t0 >= 1200, (
+            f"the page waited for its own playback ({shown['at'] - t0} ms)"
+        )
+        assert abs(shown["at"] - probe["seenAt"]) <= 150, (shown, probe)
+        assert await page.text_content("#card-name") == "Kaffeetasse Café"
+        assert await page.text_content("#card-price") == "€24.90"
+        assert await page.text_content("#card-compare") == "€29.90"
+
+        # Buy goes through /go/ and is counted.
+        href = await page.get_attribute("#card-buy", "href")
+        assert href == f"/go/{show_id}/{product['id']}"
+        async with page.expect_popup() as popup_info:
+            await page.click("#card-buy")
+        popup = await popup_info.value
+        requested = []
+        popup.on("request", lambda req: requested.append(req.url))
+        await asyncio.sleep(0.5)
+        await popup.close()
+        status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
+        assert counts["clicks"][str(product["id"])]["live"] == 1
+        featured = await page.text_content("#featured")
+        assert featured is not None and "Kaffeetasse Café" in featured
+    await pub.close(studio.session)

@@ -1,0 +1,154 @@
+// The product card beside the video, shown when the viewer's own playback reaches the
+// program pts at which the burned-in card first appeared (not when the event arrives,
+// which is early, and seconds early on a slow link).
+//
+// How: every on-air event carries the pts (1/90000 s) of the first program frame that
+// shows it. requestVideoFrameCallback reports the rtpTimestamp of each frame as it is
+// presented; the server tells each WHEP session its RTP origin (GET on the session URL),
+// so the pts on screen is (rtpTimestamp - origin) mod 2^32. Replays use currentTime.
+
+const $ = (id) => document.getElementById(id);
+
+export class Cards {
+  constructor({ goSuffix = "" } = {}) {
+    this.pending = []; // events waiting for playback to reach their pts
+    this.currentPts = null;
+    this.card = null;
+    this.featured = new Map();
+    this.goSuffix = goSuffix;
+    this.log = []; // {type, at} for tests and debugging
+  }
+
+  /** A snapshot (page join): what is on air now is on screen now. */
+  snapshot(state) {
+    for (const card of state.featured || []) this.feature(card);
+    if (state.card) this.show(state.card, "snapshot");
+  }
+
+  /** An on-air event from the events socket (or the replay's list). */
+  add(event) {
+    if (!["pin", "unpin", "sale", "sale_end", "stock"].includes(event.type)) return;
+    this.pending.push(event);
+    this.pending.sort((a, b) => a.pts - b.pts);
+    this.tick();
+  }
+
+  /** Program pts now on screen. */
+  at(pts) {
+    this.currentPts = pts;
+    this.tick();
+  }
+
+  tick() {
+    if (this.currentPts === null) return;
+    while (this.pending.length && this.pending[0].pts <= this.currentPts) {
+      this.apply(this.pending.shift());
+    }
+    this.updateCountdown();
+  }
+
+  /** Replays seek: rebuild the card from all events up to `pts`. */
+  seek(pts, events) {
+    this.currentPts = pts;
+    let card = null;
+    for (const e of events) {
+      if (e.pts > pts) break;
+      card = e.type === "unpin" ? null : e.card || card;
+    }
+    this.pending = events.filter((e) => e.pts > pts);
+    if (card) this.show(card, "seek"); else this.hide("seek");
+  }
+
+  apply(event) {
+    if (event.type === "unpin" || !event.card) this.hide(event.type);
+    else this.show(event.card, event.type);
+  }
+
+  feature(card) {
+    this.featured.set(card.id, card);
+    const list = $("featured");
+    list.replaceChildren();
+    for (const c of this.featured.values()) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = c.buy + this.goSuffix;
+      a.target = "_blank";
+      a.rel = "noopener";
+      a.textContent = `${c.name} · ${c.price}`;
+      li.append(a);
+      list.append(li);
+    }
+    $("featured-section").hidden = this.featured.size === 0;
+  }
+
+  show(card, why) {
+    this.card = card;
+    this.feature(card);
+    const box = $("product-card");
+    box.style.setProperty("--card-accent", card.accent || "");
+    $("card-name").textContent = card.name;
+    $("card-price").textContent = card.price;
+    $("card-compare").textContent = card.compare_at || "";
+    $("card-stock").textContent = card.stock_text || "";
+    const img = $("card-image");
+    if (card.thumbnail) { img.src = card.thumbnail; img.hidden = false; } else { img.hidden = true; }
+    const buy = $("card-buy");
+    buy.href = card.buy + this.goSuffix;
+    buy.textContent = card.sold_out ? "Sold out" : "Buy";
+    buy.setAttribute("aria-disabled", card.sold_out ? "true" : "false");
+    const wasHidden = box.hidden;
+    box.hidden = false;
+    this.updateCountdown();
+    this.log.push({ type: wasHidden ? "shown" : "changed", why, at: performance.now(), pts: this.currentPts });
+  }
+
+  hide(why) {
+    this.card = null;
+    if (!$("product-card").hidden) {
+      $("product-card").hidden = true;
+      this.log.push({ type: "hidden", why, at: performance.now(), pts: this.currentPts });
+    }
+  }
+
+  updateCountdown() {
+    const el = $("card-countdown");
+    if (!this.card || !this.card.sale_ends_pts || this.currentPts === null) { el.textContent = ""; return; }
+    const left = Math.max(0, Math.ceil((this.card.sale_ends_pts - this.currentPts) / 90000));
+    const m = Math.floor(left / 60), s = String(left % 60).padStart(2, "0");
+    el.textContent = `Flash sale · ends in ${m}:${s}`;
+  }
+}
+
+/**
+ * Follow the program pts on screen for a live WHEP session: requestVideoFrameCallback's
+ * rtpTimestamp minus the session's RTP origin. Returns a function that stops it.
+ * Browsers without rtpTimestamp fall back to showing cards as events arrive.
+ */
+export function followLive(video, session, cards) {
+  let origin = null;
+  let stopped = false;
+  (async () => {
+    while (!stopped && origin === null) {
+      try {
+        const r = await fetch(session.location, { cache: "no-store" });
+        if (r.ok) origin = (await r.json()).rtpOrigin;
+      } catch (_) { /* retry */ }
+      if (origin === null) await new Promise((res) => setTimeout(res, 250));
+    }
+  })();
+  if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
+    cards.at(Number.MAX_SAFE_INTEGER);
+    return () => { stopped = true; };
+  }
+  const onFrame = (_now, meta) => {
+    if (stopped) return;
+    if (meta.rtpTimestamp === undefined) {
+      cards.at(Number.MAX_SAFE_INTEGER); // no mapping in this browser: show on arrival
+    } else if (origin !== null) {
+      cards.at((meta.rtpTimestamp - origin) >>> 0);
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  return () => { stopped = true; };
+}
