@@ -24,7 +24,8 @@ PROBE_JS = """(rect) => {
     const d = g.getImageData(rect.x, rect.y, rect.width, rect.height).data;
     let diff = 0;
     for (let i = 0; i < d.length; i += 16) {
-      diff += Math.abs(d[i] - base[0]) + Math.abs(d[i + 1] - base[1]) + Math.abs(d[i + 2] - base[2]);
+      diff += Math.abs(d[i] - base[0]) + Math.abs(d[i + 1] - base[1])
+        + Math.abs(d[i + 2] - base[2]);
     }
     window.probe.frames += 1;
     if (window.probe.seenAt === null && diff / (d.length / 16) / 3 > 30) {
@@ -60,7 +61,7 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio) -> None:
         )
         await asyncio.sleep(3.0)  # let the buffer grow to its target
         t0 = await page.evaluate("performance.now()")
-        status, event = await api(
+        status, _ = await api(
             studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
         assert status == 200
