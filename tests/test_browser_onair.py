@@ -103,3 +103,56 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio) -> None:
         featured = await page.text_content("#featured")
         assert featured is not None and "Kaffeetasse Café" in featured
     await pub.close(studio.session)
+
+
+async def test_studio_buttons_pin_sale_and_stock(studio: Studio) -> None:
+    from .test_browser_studio import PASSWORD, log_in
+
+    await studio.store.create_admin("admin", PASSWORD)
+    token = await studio.store.create_api_token("t")
+    product = await make_product(studio, token, name="Lamp <b>x</b>", stock=4)
+    show_id, key = await studio.create_show("Buttons")
+    await studio.store.set_running_order(show_id, [product["id"]])
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.program.stats.frames > 5, 10)
+    base = studio.url("").rstrip("/")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("studio").attach(page)
+        await log_in(page, base)
+        await page.goto(f"{base}/studio/shows/{show_id}")
+        row = page.locator(f"#onair-products li[data-product='{product['id']}']")
+        await row.wait_for()
+        assert await row.locator(".name").text_content() == "Lamp <b>x</b>", "escaped"
+        await row.get_by_role("button", name="Pin").click()
+        await eventually(
+            lambda: row.evaluate("li => li.classList.contains('pinned')"), 10, "pinned", log
+        )
+        assert studio.onair.stage(show_id).state.pinned == product["id"]  # type: ignore[union-attr]
+        await row.get_by_role("button", name="−1 stock").click()
+        await eventually(lambda: _stock(studio, product["id"], 3), 10, "stock decremented", log)
+        await row.get_by_role("button", name="Flash sale").click()
+        await page.fill("#sale-form input[name=price]", "19.90")
+        await page.fill("#sale-form input[name=seconds]", "30")
+        await page.click("#sale-form button[type=submit]")
+        await eventually(
+            lambda: asyncio.sleep(0, studio.onair.stage(show_id).state.sale is not None),  # type: ignore[union-attr]
+            10,
+            "sale running",
+            log,
+        )
+        await page.click("#unpin")
+        await eventually(
+            lambda: asyncio.sleep(0, studio.onair.stage(show_id).state.pinned is None),  # type: ignore[union-attr]
+            10,
+            "unpinned",
+            log,
+        )
+    await pub.close(studio.session)
+
+
+async def _stock(studio: Studio, product_id: int, expected: int) -> bool:
+    product = await studio.store.get_product(product_id)
+    return product is not None and product.stock == expected

@@ -218,6 +218,7 @@ cameraSelect.addEventListener("change", () => openDevices().catch((e) => say(`${
 micSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`, "error")));
 
 events(config.events, (event) => {
+  onAirEvent(event);
   if (event.type === "recording" && event.error) {
     $("recording").textContent = `stopped: ${event.error}`;
     say(`Recording stopped: ${event.error}`, "error");
@@ -228,6 +229,120 @@ events(config.events, (event) => {
   if (event.state) setState(event.state);
   if (typeof event.viewers === "number") $("viewers").textContent = String(event.viewers);
 });
+
+// -- products on air ------------------------------------------------------------------------
+
+const api = (path, options = {}) =>
+  fetch(path, { ...options, headers: { "X-CSRF-Token": config.csrf, ...(options.json ? { "Content-Type": "application/json" } : {}), ...(options.headers || {}) }, body: options.json ? JSON.stringify(options.json) : options.body });
+let products = [];
+let pinned = null;
+let clicks = {};
+let saleProduct = null;
+
+function renderProducts() {
+  const list = $("onair-products");
+  list.replaceChildren();
+  for (const p of products) {
+    const li = document.createElement("li");
+    li.dataset.product = p.id;
+    if (p.id === pinned) li.classList.add("pinned");
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = p.name;
+    const info = document.createElement("span");
+    info.className = "muted";
+    const c = clicks[p.id] || { live: 0, replay: 0 };
+    const stock = p.stock === null || p.stock === undefined ? "" : ` · stock ${p.stock}`;
+    info.textContent = `${p.price_display}${stock} · ${c.live} clicks`;
+    info.dataset.role = "info";
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const button = (label, handler, cls = "") => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      if (cls) b.className = cls;
+      b.addEventListener("click", handler);
+      actions.append(b);
+      return b;
+    };
+    button(p.id === pinned ? "Pinned" : "Pin", () => onAir(`/api/shows/${config.show}/pin`, { method: "POST", json: { product: p.id } }));
+    button("Flash sale", () => openSale(p), "secondary");
+    if (p.stock !== null && p.stock !== undefined) {
+      button("−1 stock", () => setStock(p, p.stock - 1), "secondary");
+      button("+1 stock", () => setStock(p, p.stock + 1), "secondary");
+    }
+    li.append(name, info, actions);
+    list.append(li);
+  }
+  if (!products.length) {
+    const li = document.createElement("li");
+    li.textContent = "No products in this show's running order yet.";
+    list.append(li);
+  }
+  $("unpin").disabled = pinned === null;
+}
+
+async function loadProducts() {
+  const r = await api(`/api/shows/${config.show}/products`);
+  if (r.ok) {
+    const body = await r.json();
+    products = (body.products || []).filter((p) => !p.deleted_at);
+    renderProducts();
+  }
+}
+
+async function loadClicks() {
+  const r = await api(`/api/shows/${config.show}/clicks`);
+  if (r.ok) {
+    clicks = (await r.json()).clicks;
+    renderProducts();
+  }
+}
+
+async function onAir(path, options) {
+  const r = await api(path, options);
+  if (!r.ok) say(`${(await r.text()).trim()}`, "error");
+  return r;
+}
+
+async function setStock(product, stock) {
+  if (stock < 0) return;
+  const r = await onAir(`/api/products/${product.id}`, { method: "PATCH", json: { stock } });
+  if (r.ok) { product.stock = stock; renderProducts(); }
+}
+
+function openSale(product) {
+  saleProduct = product;
+  $("sale-product").textContent = `${product.name} (now ${product.price_display})`;
+  $("sale-form").hidden = false;
+  $("sale-form").price.focus();
+}
+
+$("sale-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = $("sale-form");
+  const r = await onAir(`/api/shows/${config.show}/sale`, {
+    method: "POST",
+    json: { product: saleProduct.id, price: form.price.value.trim(), seconds: Number(form.seconds.value) },
+  });
+  if (r.ok) { form.hidden = true; say("Flash sale on air.", "ok"); }
+});
+$("sale-cancel").addEventListener("click", () => { $("sale-form").hidden = true; });
+$("unpin").addEventListener("click", () => onAir(`/api/shows/${config.show}/pin`, { method: "DELETE" }));
+
+function onAirEvent(event) {
+  if (event.type === "pin" || event.type === "sale") pinned = event.product;
+  if (event.type === "unpin") pinned = null;
+  if (event.type === "snapshot" && event.card) pinned = event.card.id;
+  if (event.card) {
+    const p = products.find((x) => x.id === event.card.id);
+    if (p && event.card.stock !== undefined) p.stock = event.card.stock;
+  }
+  if (["pin", "unpin", "sale", "sale_end", "stock", "snapshot"].includes(event.type)) renderProducts();
+}
+loadProducts();
+setInterval(loadClicks, 3000);
 
 async function init() {
   if (!window.isSecureContext || !navigator.mediaDevices) {
