@@ -16,7 +16,7 @@ BASE_RGB = (90, 60, 200)
 
 
 async def api(studio: Studio, method: str, path: str, token: str, **kw: Any) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
     async with studio.session.request(method, studio.url(path), headers=headers, **kw) as r:
         text = await r.text()
         try:
@@ -193,3 +193,45 @@ async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:
             assert r.status == 404, bad
     _status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
     assert counts["clicks"][str(product["id"])] == {"live": 1, "replay": 1}
+
+
+async def test_logo_watermark_is_always_on_when_set(studio: Studio) -> None:
+    from PIL import Image
+
+    token = await studio.store.create_api_token("t")
+    logo = Image.new("RGBA", (200, 80), (255, 255, 255, 255))
+    import io
+
+    buffer = io.BytesIO()
+    logo.save(buffer, "PNG")
+    status, brand = await api(
+        studio,
+        "POST",
+        "/api/brand/logo",
+        token,
+        data=buffer.getvalue(),
+        headers={"Content-Type": "image/png"},
+    )
+    assert status == 200, brand
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"), keep_frames=10_000)
+    await until(
+        lambda: (
+            studio.onair.stage(show_id) is not None
+            and studio.onair.stage(show_id)._scene is not None
+        ),
+        10,
+    )  # type: ignore[union-attr]
+    stage = studio.onair.stage(show_id)
+    assert stage is not None and stage._scene is not None
+    logo_layer = next(layer for layer in stage._scene.layers if layer.name == "logo")
+    frames_now = len(viewer.frames)
+    await until(lambda: len(viewer.frames) > frames_now + 10, 10)
+    r = logo_layer.rect
+    rgb = viewer.frames[-1].to_ndarray(format="rgb24")[
+        r.y + 4 : r.y + r.height - 4, r.x + 4 : r.x + r.width - 4
+    ]
+    assert rgb.mean() > 180, "a white logo watermark without any pin"
+    await viewer.close(studio.session)
+    await pub.close(studio.session)

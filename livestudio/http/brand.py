@@ -12,7 +12,8 @@ from .api import require_host
 from .errors import error
 from .images import image_urls, store_upload
 from .jsonbody import json_object
-from .keys import STORE
+from .keys import ONAIR, STORE
+from .stage import StageError
 
 
 def brand_json(brand: BrandSettings) -> dict[str, Any]:
@@ -44,14 +45,26 @@ async def put_brand(request: web.Request) -> web.Response:
         brand = await request.app[STORE].update_brand(data)
     except InvalidInput as exc:
         raise error(422, str(exc)) from None
+    await _redraw(request)
     return web.json_response(brand_json(brand))
+
+
+async def _redraw(request: web.Request) -> None:
+    """Shows on air pick up the new accent, corner or logo at once."""
+    for stage in list(request.app[ONAIR].stages.values()):
+        try:
+            await stage.brand_changed()
+        except StageError:
+            pass  # not on air yet: the next change draws it
 
 
 async def upload_logo(request: web.Request) -> web.Response:
     """POST /api/brand/logo: multipart field "logo" (or "image"), or a raw image body."""
     await require_host(request)
     key = await store_upload(request, ("logo", "image", "file"))
-    return web.json_response(brand_json(await request.app[STORE].set_brand_logo(key)))
+    brand = await request.app[STORE].set_brand_logo(key)
+    await _redraw(request)
+    return web.json_response(brand_json(brand))
 
 
 def setup(app: web.Application) -> None:

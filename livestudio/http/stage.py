@@ -92,6 +92,7 @@ class Stage:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stage-{show_id}")
         self._sale_timer: asyncio.Task[None] | None = None
         self._cards: dict[int, dict[str, Any]] = {}
+        self._logo_task = asyncio.ensure_future(self._logo_when_on_air())
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -152,8 +153,22 @@ class Stage:
                 product = await self.store.get_product(self.state.pinned, include_deleted=True)
             await self._apply("brand", product, store_event=False)
 
+    async def _logo_when_on_air(self) -> None:
+        # The brand's logo watermark is on from the first program frame, pin or not.
+        while not (self.live.program.running and self.live.program.settings):
+            if self.live.ended:
+                return
+            await asyncio.sleep(0.1)
+        brand = await self.store.get_brand()
+        if brand.logo and self._scene is None:
+            try:
+                await self.brand_changed()
+            except StageError:
+                pass
+
     def close(self) -> None:
         """The show ended."""
+        self._logo_task.cancel()
         self._end_sale_timer()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
