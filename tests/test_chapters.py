@@ -1,0 +1,98 @@
+"""Chapters and the replay: a chapter lands on the first recorded frame showing the card,
+and in Chromium the replay plays, a chapter click seeks, the card shows at its moment."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import av
+
+from livestudio.media.record import RECORDING
+
+from .browser import PageLog, chromium
+from .conftest import Studio
+from .test_browser_studio import eventually
+from .test_onair import api, card_score, make_product
+from .utils import until, whep_play, whip_publish
+
+
+async def record_with_pins(studio: Studio) -> tuple[str, dict[str, Any], Any, list[dict[str, Any]]]:
+    token = await studio.store.create_api_token("t")
+    first = await make_product(studio, token)
+    second = await make_product(
+        studio, token, name="Кресло Поэнг", sku="P-2", price="99.00", compare_at_price=None
+    )
+    show_id, key = await studio.create_show("Chapters")
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 45, 15)
+    events = []
+    for product in (first, second):
+        status, event = await api(
+            studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+        )
+        assert status == 200
+        events.append(event)
+        stage = studio.onair.stage(show_id)
+        assert stage is not None and stage._scene is not None
+        rect = stage._scene.card_rect
+        await asyncio.sleep(1.5)
+    status, unpin = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+    events.append(unpin)
+    await asyncio.sleep(1.0)
+    await viewer.close(studio.session)
+    await pub.close(studio.session)
+    await until(lambda: studio.onair.get(show_id) is None, 15)
+    return show_id, first, rect, events
+
+
+async def test_chapter_time_is_the_first_recorded_frame_with_the_card(studio: Studio) -> None:
+    show_id, first, rect, events = await record_with_pins(studio)
+    async with studio.session.get(studio.url(f"/replay/{show_id}")) as r:
+        html = await r.text()
+    assert "Kaffeetasse Café" in html and "Кресло Поэнг" in html, "chapters name the products"
+    chapter_seconds = events[0]["pts"] / 90000
+    path = str(studio.settings.recordings_dir / show_id / RECORDING)
+    with av.open(path) as f:
+        first_card = next(
+            float(frame.time) for frame in f.decode(video=0) if card_score(frame, rect) > 30
+        )
+    assert abs(first_card - chapter_seconds) <= 2 / 30, (first_card, chapter_seconds)
+
+
+async def test_replay_plays_seeks_by_chapter_and_shows_the_card(studio: Studio) -> None:
+    show_id, first, _, events = await record_with_pins(studio)
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("replay").attach(page)
+        await page.goto(studio.url(f"/replay/{show_id}"))
+        await eventually(lambda: page.evaluate("window.livestudio.ready"), 15, "metadata", log)
+        await page.evaluate("document.getElementById('video').muted = true")
+        await page.evaluate("document.getElementById('video').play()")
+        await eventually(
+            lambda: page.evaluate("document.getElementById('video').currentTime > 0.5"),
+            15,
+            "the replay plays",
+            log,
+        )
+        assert await page.is_hidden("#product-card"), "no card before the first pin"
+        second_chapter = page.locator(".chapter").nth(1)
+        target = float(await second_chapter.get_attribute("data-seconds") or 0)
+        await second_chapter.click()
+        await eventually(
+            lambda: page.evaluate(
+                f"Math.abs(document.getElementById('video').currentTime - {target}) < 0.6"
+            ),
+            10,
+            "the chapter click seeks",
+            log,
+        )
+        await eventually(lambda: page.is_visible("#product-card"), 10, "card shown", log)
+        assert await page.text_content("#card-name") == "Кресло Поэнг"
+        href = await page.get_attribute("#card-buy", "href")
+        assert href and href.endswith("?from=replay")
+        # After the unpin moment the card goes away, as it did live.
+        await eventually(
+            lambda: page.is_hidden("#product-card"), 10, "card hidden after unpin", log
+        )
