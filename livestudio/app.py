@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Settings
-from .http import api, auth, onair_api, pages, products, replay, signalling
+from .http import api, auth, onair_api, pages, products, replay, signalling, studio_catalog
 from .http.events import EventHub, events_socket
 from .http.images import IMAGES
 from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     signalling.setup(app)
     api.setup(app)
     products.setup(app)
+    studio_catalog.setup(app)
     onair_api.setup(app)
     pages.setup(app)
     replay.setup(app)

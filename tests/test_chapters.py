@@ -48,7 +48,7 @@ async def record_with_pins(studio: Studio) -> tuple[str, dict[str, Any], Any, li
 
 
 async def test_chapter_time_is_the_first_recorded_frame_with_the_card(studio: Studio) -> None:
-    show_id, first, rect, events = await record_with_pins(studio)
+    show_id, _first, rect, events = await record_with_pins(studio)
     async with studio.session.get(studio.url(f"/replay/{show_id}")) as r:
         html = await r.text()
     assert "Kaffeetasse Café" in html and "Кресло Поэнг" in html, "chapters name the products"
@@ -62,7 +62,7 @@ async def test_chapter_time_is_the_first_recorded_frame_with_the_card(studio: St
 
 
 async def test_replay_plays_seeks_by_chapter_and_shows_the_card(studio: Studio) -> None:
-    show_id, first, _, events = await record_with_pins(studio)
+    show_id, _first, _, _events = await record_with_pins(studio)
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("replay").attach(page)
