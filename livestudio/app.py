@@ -11,10 +11,21 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Settings
-from .http import api, auth, onair_api, pages, products, replay, signalling, studio_catalog
+from .http import (
+    api,
+    auth,
+    chat_api,
+    onair_api,
+    pages,
+    products,
+    replay,
+    signalling,
+    studio_catalog,
+)
+from .http.chat import ChatRooms
 from .http.events import EventHub, events_socket
 from .http.images import IMAGES
-from .http.keys import EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
+from .http.keys import CHAT, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
 from .http.onair import OnAir, publish_recording
 from .http.products import PRODUCT_CHANGED
@@ -48,7 +59,9 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     onair = OnAir(app[SETTINGS], app[STORE], hub, images=app[IMAGES].library)
     app[ONAIR] = onair
     app[PRODUCT_CHANGED].append(onair.product_changed)
+    app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
     yield
+    await app[CHAT].close()
     hub.close_all()
     await app[ONAIR].close()
 
@@ -65,6 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     products.setup(app)
     studio_catalog.setup(app)
     onair_api.setup(app)
+    chat_api.setup(app)
     pages.setup(app)
     replay.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp_session import get_session
 
+from .chat import ChatFlood, ChatRoom, Sender
 from .errors import error
-from .keys import EVENTS, STORE
+from .keys import CHAT, EVENTS, SETTINGS, STORE
+from .net import client_address
 
 BACKLOG = 500
 "Events kept per show for resuming clients."
@@ -91,6 +95,11 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise error(400, "last_event_id must be an integer") from None
 
+    room = request.app[CHAT].room(show_id)
+    sender = Sender(
+        viewer=await viewer_id(request),
+        address=client_address(request, request.app[SETTINGS].trusted_proxy),
+    )
     ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     channel = hub.channel(show_id)
@@ -100,15 +109,23 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     snapshot_fn = hub.snapshots.get(show_id)
     snapshot = snapshot_fn() if snapshot_fn else {"state": show.state, "viewers": 0}
     channel.sockets.add(queue)
+    reader: asyncio.Future[None] | None = None
+    getter: asyncio.Future[dict[str, Any] | None] | None = None
     try:
         if resumable:
             for event in missed:
                 await ws.send_json(event)
         else:
             await ws.send_json(
-                {"id": channel.next_id - 1, "type": "snapshot", "title": show.title, **snapshot}
+                {
+                    "id": channel.next_id - 1,
+                    "type": "snapshot",
+                    "title": show.title,
+                    **snapshot,
+                    "chat": room.history(),
+                }
             )
-        reader = asyncio.ensure_future(_drain_client(ws))
+        reader = asyncio.ensure_future(_read_client(ws, room, sender))
         while True:
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -119,20 +136,45 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
             if next_event is None:
                 break
             await ws.send_json(next_event)
-        reader.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
+        # Also when aiohttp cancels this handler (the client went away): no task stays.
+        for task in (reader, getter):
+            if task is not None:
+                task.cancel()
         channel.sockets.discard(queue)
         await ws.close()
     return ws
 
 
-async def _drain_client(ws: web.WebSocketResponse) -> None:
-    # Viewers send nothing yet (chat comes later); read to notice closes and pongs.
+async def _read_client(ws: web.WebSocketResponse, room: ChatRoom, sender: Sender) -> None:
+    """Chat and reactions from the page; anything malformed gets an error frame back."""
     async for msg in ws:
         if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
             break
+        if msg.type != WSMsgType.TEXT:
+            await ws.send_json({"type": "error", "code": "invalid", "message": "send text frames"})
+            continue
+        try:
+            frame = json.loads(msg.data)
+        except ValueError:
+            await ws.send_json({"type": "error", "code": "invalid", "message": "send JSON"})
+            continue
+        try:
+            reply = room.receive(sender, frame)
+        except ChatFlood:
+            await ws.close(code=1008, message=b"flooding")
+            break
+        if reply is not None:
+            await ws.send_json(reply)
+
+
+async def viewer_id(request: web.Request) -> str:
+    """The viewer's id from their session cookie (set by the viewer page), or a new one."""
+    session = await get_session(request)
+    viewer = session.get("viewer")
+    return viewer if isinstance(viewer, str) else "anon-" + secrets.token_urlsafe(12)
 
 
 def dumps(event: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from ..config import Settings
 from ..store import Store
 
 if TYPE_CHECKING:
+    from .chat import ChatRooms
     from .events import EventHub
     from .onair import OnAir
 
@@ -18,3 +19,4 @@ STORE = web.AppKey("store", Store)
 ONAIR: web.AppKey[OnAir] = web.AppKey("onair")
 EVENTS: web.AppKey[EventHub] = web.AppKey("events")
 LOOP_LAG: web.AppKey[list[float]] = web.AppKey("loop_lag")
+CHAT: web.AppKey[ChatRooms] = web.AppKey("chat")

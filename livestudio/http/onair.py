@@ -98,6 +98,13 @@ class OnAir:
     def _image(self, key: str) -> Path | None:
         return self.images.path(image_name(key)) if self.images else None
 
+    def program_pts(self, show_id: str) -> int | None:
+        """Program time now of a show on air (None if it is not on air)."""
+        live = self.shows.get(show_id)
+        if live is None or not live.program.clock.started:
+            return None
+        return live.program.clock.pts()
+
     def stage(self, show_id: str) -> Stage | None:
         """The overlay state of a show on air."""
         live = self.shows.get(show_id)

@@ -52,6 +52,11 @@ def _op(summary: str, ok: int, schema: dict[str, Any] | None = None, **extra: An
 
 SHOW_PARAM = [{"name": "show", "in": "path", "required": True, "schema": {"type": "string"}}]
 
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
 # The catalog (livestudio/http/products.py). Prices are decimal strings, never numbers.
 _MONEY = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "examples": ["1299.00"]}
 _PRODUCT = {
@@ -243,6 +248,42 @@ SPEC: dict[str, Any] = {
                 200,
                 {"type": "object", "properties": {"clicks": {"type": "object"}}},
                 errors=(404,),
+            ),
+        },
+        "/api/shows/{show}/chat/settings": {
+            "parameters": SHOW_PARAM,
+            "get": _op("Chat settings: slow mode, blocked words", 200, errors=(404,)),
+            "put": _op("Change chat settings", 200, errors=(400, 404, 422)),
+        },
+        "/api/shows/{show}/chat/held": {
+            "parameters": SHOW_PARAM,
+            "get": _op("Messages held back by blocked words", 200, errors=(404,)),
+        },
+        "/api/shows/{show}/chat/held/{held}/approve": {
+            "parameters": [*SHOW_PARAM, _path("held")],
+            "post": _op("Show a held message", 200, errors=(404,)),
+        },
+        "/api/shows/{show}/chat/{message}": {
+            "parameters": [*SHOW_PARAM, _path("message")],
+            "delete": _op("Delete a message for everyone, live and replay", 204, errors=(404,)),
+        },
+        "/api/shows/{show}/chat/{message}/ban": {
+            "parameters": [*SHOW_PARAM, _path("message")],
+            "post": _op("Ban the author (viewer session and address)", 200, errors=(404,)),
+        },
+        "/api/shows/{show}/highlight": {
+            "parameters": SHOW_PARAM,
+            "post": _op(
+                "Burn a chat question into the video as a lower-third",
+                200,
+                {"$ref": "#/components/schemas/OnAirEvent"},
+                errors=(404, 409, 422),
+            ),
+            "delete": _op(
+                "Dismiss the highlighted question",
+                200,
+                {"$ref": "#/components/schemas/OnAirEvent"},
+                errors=(404, 409),
             ),
         },
         "/api/shows/{show}/publish": {

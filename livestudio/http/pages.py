@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
+from aiohttp_session import get_session
 
 from .. import __version__
 from ..store import ShowRecord, ValidationError
@@ -120,6 +122,10 @@ async def viewer_page(request: web.Request) -> web.Response:
     if show is None or show.state == "deleted":
         return await render(request, "not_found.html", {"what": "show"}, status=404)
     settings = request.app[SETTINGS]
+    session = await get_session(request)
+    if not isinstance(session.get("viewer"), str):
+        # Who this viewer is for chat moderation (bans hold across reconnects).
+        session["viewer"] = secrets.token_urlsafe(12)
     live = request.app[ONAIR].get(show.id)
     state = live.state if live and not live.ended else show.state
     config = {

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..catalog.brand import BrandSettings
 from ..catalog.money import format_price
-from ..media.overlays import CardModel, LogoModel
+from ..media.overlays import CardModel, LogoModel, QuestionModel
 from ..media.scene import OverlayScene
 from ..media.show import LiveShow
 from ..store import ProductRecord, Store
@@ -61,6 +61,8 @@ class StageState:
     sale: Sale | None = None
     featured: list[int] = field(default_factory=list)
     "Products pinned so far in this show, in order."
+    question: tuple[int, str, str] | None = None
+    "The highlighted chat message: (id, name, text)."
 
 
 ImagePath = Callable[[str], Path | None]
@@ -131,6 +133,32 @@ class Stage:
             event = await self._apply("sale", product)
             self._sale_timer = asyncio.ensure_future(self._end_sale_after(seconds))
             return event
+
+    async def highlight(self, message_id: int, name: str, text: str) -> dict[str, Any]:
+        """Burn a viewer's question into the video as a lower-third, until dismissed."""
+        async with self._lock:
+            self.state.question = (message_id, name, text)
+            return await self._apply(
+                "highlight",
+                await self._pinned_product(),
+                extra={"message": message_id, "author": name, "text": text},
+            )
+
+    async def dismiss(self) -> dict[str, Any]:
+        """Take the highlighted question off air."""
+        async with self._lock:
+            if self.state.question is None:
+                raise StageError("no question is highlighted")
+            message_id = self.state.question[0]
+            self.state.question = None
+            return await self._apply(
+                "highlight_end", await self._pinned_product(), extra={"message": message_id}
+            )
+
+    async def _pinned_product(self) -> ProductRecord | None:
+        if self.state.pinned is None:
+            return None
+        return await self.store.get_product(self.state.pinned, include_deleted=True)
 
     async def product_changed(self, product_id: int) -> None:
         """Stock, price or name of a product changed: redraw it if it is on air."""
@@ -206,7 +234,11 @@ class Stage:
             await self._apply("sale_end", product)
 
     async def _apply(
-        self, kind: str, product: ProductRecord | None, store_event: bool = True
+        self,
+        kind: str,
+        product: ProductRecord | None,
+        store_event: bool = True,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         program = self.live.program
         if program.settings is None or not program.running:
@@ -218,6 +250,8 @@ class Stage:
             self._cards[product.id] = card_json
         logo_path = self._logo(brand.logo) if brand.logo else None
         logo = LogoModel(logo_path) if logo_path is not None else None
+        q = self.state.question
+        question = QuestionModel(q[1], q[2], brand.accent) if q else None
         size = (program.settings.width, program.settings.height)
         loop = asyncio.get_running_loop()
         now = program.clock.seconds()
@@ -225,8 +259,8 @@ class Stage:
 
         def build() -> OverlayScene:
             if previous is None:
-                return OverlayScene(size, card, logo, now=now, prefetch=self._executor)
-            return previous.replace(card=card, logo=logo, now=now)
+                return OverlayScene(size, card, logo, question, now=now, prefetch=self._executor)
+            return previous.replace(card=card, logo=logo, question=question, now=now)
 
         # Not in self._executor: the scene pre-renders countdown seconds there, and a
         # build waiting behind them would delay the pin.
@@ -246,6 +280,7 @@ class Stage:
         data: dict[str, Any] = {"product": product.id if product else None}
         if product is not None:
             data["name"] = product.name
+        data.update(extra or {})
         if card_json is not None:
             data["card"] = card_json
         event: dict[str, Any] = {"kind": kind, "pts": pts, "wall": wall, **data}

@@ -280,6 +280,16 @@ class ShowStore(StoreBase):
         assert event_id is not None  # an INSERT always sets it
         return event_id
 
+    async def add_events(
+        self, show_id: str, rows: list[tuple[str, dict[str, Any], int | None, float]]
+    ) -> None:
+        """Write several events (kind, data, pts, wall) in one transaction (chat batches)."""
+        async with self._write() as db:
+            await db.executemany(
+                "INSERT INTO show_events (show_id, kind, pts, wall, data) VALUES (?, ?, ?, ?, ?)",
+                [(show_id, kind, pts, wall, json.dumps(data)) for kind, data, pts, wall in rows],
+            )
+
     async def list_events(self, show_id: str, after_id: int = 0) -> list[EventRecord]:
         """The show's events with an id above `after_id`, oldest first."""
         rows = await self._fetchall(

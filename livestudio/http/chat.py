@@ -1,0 +1,330 @@
+"""Live chat and reactions over the events WebSocket, with moderation.
+
+One `ChatRoom` per show. Messages are checked (length, control characters, rate limits,
+slow mode, bans, blocked words), fanned out through the events hub (so they resume by
+event id like everything else), stamped with the program pts when the show is on air,
+and written to the store in small batches. Reactions are only counted: once a second
+the room sends and stores the totals, so hundreds of tapping viewers flood no one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import unicodedata
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..store import Store
+
+if TYPE_CHECKING:
+    from .events import EventHub
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 500
+MAX_NAME = 40
+HISTORY = 50
+"Messages a page gets when it joins."
+RATE_MESSAGES = 5
+RATE_WINDOW = 10.0
+"At most RATE_MESSAGES per RATE_WINDOW seconds per connection, always."
+FLOOD_MESSAGES = 30
+"A connection sending this many frames within RATE_WINDOW is closed."
+REACTIONS = ("❤️", "🔥", "👏", "😂", "😮", "👍")
+FLUSH_SECONDS = 0.25
+"Chat rows are written at most this late, in one transaction per batch."
+BLOCKED_MODES = ("mask", "hold")
+REMEMBERED = 2000
+"Messages kept in memory per show for moderation (older ones are in the store)."
+
+
+class ChatRejected(Exception):
+    """A message that is not shown: `code` and `message` go back to its sender only."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def reply(self) -> dict[str, Any]:
+        """The error frame for the sender."""
+        out: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            out["retry_after"] = round(self.retry_after, 1)
+        return out
+
+
+@dataclass
+class ChatSettings:
+    """What the host set for this show's chat."""
+
+    slow_mode: int = 0
+    "Seconds between two messages of one viewer (0: off)."
+    blocked_words: tuple[str, ...] = ()
+    blocked_mode: str = "mask"
+    "mask: shown with the words starred out; hold: kept back for the host to approve."
+
+
+@dataclass
+class Sender:
+    """One connected page: who it is (viewer id from its cookie, client address)."""
+
+    viewer: str
+    address: str
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=FLOOD_MESSAGES))
+    accepted: deque[float] = field(default_factory=lambda: deque(maxlen=RATE_MESSAGES))
+    last_message: float = -1e9
+
+
+@dataclass
+class Message:
+    """A message as the room remembers it (for deletion, bans, highlights, history)."""
+
+    id: int
+    name: str
+    text: str
+    viewer: str
+    address: str
+    pts: int | None
+    at: float
+    deleted: bool = False
+    highlighted: bool = False
+
+
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def clean_text(value: object, limit: int, what: str) -> str:
+    """Text a viewer typed: a string, control characters removed, stripped, 1..limit chars."""
+    if not isinstance(value, str):
+        raise ChatRejected("invalid", f"{what} must be text")
+    text = unicodedata.normalize("NFC", _CONTROL.sub("", value)).replace("\n", " ").strip()
+    if not text:
+        raise ChatRejected("invalid", f"{what} is empty")
+    if len(text) > limit:
+        raise ChatRejected("too_long", f"{what} is longer than {limit} characters")
+    return text
+
+
+class ChatRoom:
+    """The chat of one show (all methods on the event loop)."""
+
+    def __init__(
+        self, show_id: str, store: Store, hub: EventHub, pts: Callable[[], int | None]
+    ) -> None:
+        self.show_id = show_id
+        self.store = store
+        self.hub = hub
+        self._pts = pts
+        self.settings = ChatSettings()
+        self.banned_viewers: set[str] = set()
+        self.banned_addresses: set[str] = set()
+        self.messages: dict[int, Message] = {}
+        "Recent messages by id, oldest first (bounded by REMEMBERED)."
+        self.held: dict[int, Message] = {}
+        self._next_held = 1
+        self._pending: list[tuple[str, dict[str, Any], int | None, float]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._reactions: Counter[str] = Counter()
+        self._reaction_task: asyncio.Task[None] | None = None
+
+    # -- from viewers -------------------------------------------------------------------------
+
+    def receive(self, sender: Sender, frame: object) -> dict[str, Any] | None:
+        """Handle one frame from a page; returns a reply for that page only (or None)."""
+        now = time.monotonic()
+        sender.recent.append(now)
+        if len(sender.recent) == FLOOD_MESSAGES and now - sender.recent[0] < RATE_WINDOW:
+            raise ChatFlood
+        if not isinstance(frame, dict):
+            return ChatRejected("invalid", "frames must be JSON objects").reply()
+        kind = frame.get("type")
+        try:
+            if kind == "chat":
+                return self._chat(sender, frame, now)
+            if kind == "react":
+                self._react(frame)
+                return None
+            raise ChatRejected("invalid", "unknown frame type")
+        except ChatRejected as exc:
+            return exc.reply()
+
+    def _chat(self, sender: Sender, frame: dict[str, Any], now: float) -> dict[str, Any] | None:
+        if sender.viewer in self.banned_viewers or sender.address in self.banned_addresses:
+            raise ChatRejected("banned", "you cannot post in this chat")
+        name = clean_text(frame.get("name"), MAX_NAME, "name")
+        text = clean_text(frame.get("text"), MAX_TEXT, "message")
+        if len(sender.accepted) == RATE_MESSAGES and now - sender.accepted[0] < RATE_WINDOW:
+            wait = RATE_WINDOW - (now - sender.accepted[0])
+            raise ChatRejected("rate_limited", "you are sending too fast", wait)
+        slow = self.settings.slow_mode
+        if slow and now - sender.last_message < slow:
+            wait = slow - (now - sender.last_message)
+            raise ChatRejected("slow_mode", f"slow mode: one message every {slow} s", wait)
+        sender.accepted.append(now)
+        sender.last_message = now
+        text, blocked = self._filter(text)
+        if blocked and self.settings.blocked_mode == "hold":
+            message = Message(
+                self._next_held, name, text, sender.viewer, sender.address, self._pts(), time.time()
+            )
+            self._next_held += 1
+            self.held[message.id] = message
+            return {"type": "held", "message": "your message waits for the host's approval"}
+        self._post(name, text, sender.viewer, sender.address)
+        return None
+
+    def _filter(self, text: str) -> tuple[str, bool]:
+        words = [w for w in self.settings.blocked_words if w]
+        if not words:
+            return text, False
+        pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+        if not pattern.search(text):
+            return text, False
+        return pattern.sub(lambda m: "*" * len(m.group(0)), text), True
+
+    def _post(self, name: str, text: str, viewer: str, address: str) -> Message:
+        pts = self._pts()
+        wall = time.time()
+        event = self.hub.publish(self.show_id, "chat", name=name, text=text, pts=pts)
+        message = Message(event["id"], name, text, viewer, address, pts, wall)
+        self.messages[message.id] = message
+        while len(self.messages) > REMEMBERED:
+            del self.messages[next(iter(self.messages))]
+        self._write(
+            "chat", {"id": message.id, "name": name, "text": text, "viewer": viewer}, pts, wall
+        )
+        return message
+
+    def _react(self, frame: dict[str, Any]) -> None:
+        emoji = frame.get("emoji")
+        if emoji not in REACTIONS:
+            raise ChatRejected("invalid", "unknown reaction")
+        self._reactions[str(emoji)] += 1
+        if self._reaction_task is None or self._reaction_task.done():
+            self._reaction_task = asyncio.ensure_future(self._send_reactions())
+
+    async def _send_reactions(self) -> None:
+        await asyncio.sleep(1.0)
+        counts, self._reactions = dict(self._reactions), Counter()
+        if counts:
+            pts = self._pts()
+            self.hub.publish(self.show_id, "reactions", counts=counts, pts=pts)
+            self._write("reactions", {"counts": counts}, pts, time.time())
+
+    # -- for pages joining --------------------------------------------------------------------
+
+    def history(self) -> list[dict[str, Any]]:
+        """The last messages, oldest first, as chat events."""
+        recent = list(self.messages.values())
+        return [
+            {
+                "type": "chat",
+                "id": m.id,
+                "name": m.name,
+                "text": m.text,
+                "pts": m.pts,
+                "highlighted": m.highlighted,
+            }
+            for m in recent
+            if not m.deleted
+        ][-HISTORY:]
+
+    # -- from the host ------------------------------------------------------------------------
+
+    def message(self, message_id: int) -> Message:
+        """A message of this show, or KeyError."""
+        message = self.messages[message_id]
+        if message.deleted:
+            raise KeyError(message_id)
+        return message
+
+    def delete(self, message_id: int) -> None:
+        """Remove a message for everyone, live and in the replay."""
+        message = self.message(message_id)
+        message.deleted = True
+        self.hub.publish(self.show_id, "chat_delete", message=message_id)
+        self._write("chat_delete", {"id": message_id}, self._pts(), time.time())
+
+    def ban(self, message_id: int) -> Message:
+        """Ban the author of a message, by viewer session and by address; their messages go."""
+        message = self.messages[message_id]
+        self.banned_viewers.add(message.viewer)
+        self.banned_addresses.add(message.address)
+        for other in list(self.messages.values()):
+            if not other.deleted and (
+                other.viewer == message.viewer or other.address == message.address
+            ):
+                self.delete(other.id)
+        return message
+
+    def approve(self, held_id: int) -> Message:
+        """Show a held message after all (KeyError if unknown)."""
+        held = self.held.pop(held_id)
+        return self._post(held.name, held.text, held.viewer, held.address)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _write(self, kind: str, data: dict[str, Any], pts: int | None, wall: float) -> None:
+        self._pending.append((kind, data, pts, wall))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is pending (one transaction)."""
+        batch, self._pending = self._pending, []
+        if batch:
+            try:
+                await self.store.add_events(self.show_id, batch)
+            except Exception:
+                log.exception("chat of show %s: %d rows not written", self.show_id, len(batch))
+
+    async def close(self) -> None:
+        """Write the rest (shutdown)."""
+        if self._reaction_task is not None:
+            self._reaction_task.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+
+
+class ChatFlood(Exception):
+    """A connection sending far too fast: it is closed."""
+
+
+class ChatRooms:
+    """The rooms of this process, made on first use."""
+
+    def __init__(self, store: Store, hub: EventHub, pts: Callable[[str], int | None]) -> None:
+        self.store = store
+        self.hub = hub
+        self._pts = pts
+        self.rooms: dict[str, ChatRoom] = {}
+
+    def room(self, show_id: str) -> ChatRoom:
+        """The chat room of a show."""
+        room = self.rooms.get(show_id)
+        if room is None:
+            room = ChatRoom(show_id, self.store, self.hub, lambda: self._pts(show_id))
+            self.rooms[show_id] = room
+        return room
+
+    async def close(self) -> None:
+        """Flush every room."""
+        for room in self.rooms.values():
+            await room.close()

@@ -1,0 +1,159 @@
+"""Moderating a show's chat and highlighting questions (the studio and moderators' phones)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .api import require_host
+from .chat import BLOCKED_MODES, MAX_NAME, ChatRoom
+from .errors import error
+from .jsonbody import json_object
+from .keys import CHAT, ONAIR, STORE
+from .stage import StageError
+
+MAX_BLOCKED_WORDS = 200
+
+
+async def _room(request: web.Request) -> ChatRoom:
+    await require_host(request)
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    return request.app[CHAT].room(show.id)
+
+
+def _id(request: web.Request, key: str = "message") -> int:
+    try:
+        return int(request.match_info[key])
+    except ValueError:
+        raise error(404, "no such message") from None
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    """DELETE /api/shows/{show}/chat/{message}: gone for everyone, live and in the replay."""
+    room = await _room(request)
+    try:
+        room.delete(_id(request))
+    except KeyError:
+        raise error(404, "no such message") from None
+    return web.Response(status=204)
+
+
+async def ban(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/chat/{message}/ban: ban its author (session and address)."""
+    room = await _room(request)
+    try:
+        message = room.ban(_id(request))
+    except KeyError:
+        raise error(404, "no such message") from None
+    return web.json_response({"banned": message.name})
+
+
+def settings_json(room: ChatRoom) -> dict[str, Any]:
+    """The chat settings as the API shows them."""
+    s = room.settings
+    return {
+        "slow_mode": s.slow_mode,
+        "blocked_words": list(s.blocked_words),
+        "blocked_mode": s.blocked_mode,
+    }
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    """GET /api/shows/{show}/chat/settings."""
+    return web.json_response(settings_json(await _room(request)))
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    """PUT /api/shows/{show}/chat/settings: slow mode, blocked words and what they do."""
+    room = await _room(request)
+    data = await json_object(request)
+    unknown = set(data) - {"slow_mode", "blocked_words", "blocked_mode"}
+    if unknown:
+        raise error(422, f"unknown fields: {', '.join(sorted(unknown))}")
+    s = room.settings
+    slow = data.get("slow_mode", s.slow_mode)
+    if isinstance(slow, bool) or not isinstance(slow, int) or not 0 <= slow <= 3600:
+        raise error(422, "slow_mode must be a whole number of seconds, 0 to 3600")
+    words = data.get("blocked_words", list(s.blocked_words))
+    if (
+        not isinstance(words, list)
+        or len(words) > MAX_BLOCKED_WORDS
+        or not all(isinstance(w, str) and 0 < len(w.strip()) <= MAX_NAME for w in words)
+    ):
+        raise error(422, f"blocked_words must be a list of up to {MAX_BLOCKED_WORDS} words")
+    mode = data.get("blocked_mode", s.blocked_mode)
+    if mode not in BLOCKED_MODES:
+        raise error(422, "blocked_mode must be mask or hold")
+    s.slow_mode = slow
+    s.blocked_words = tuple(w.strip() for w in words)
+    s.blocked_mode = mode
+    return web.json_response(settings_json(room))
+
+
+async def held(request: web.Request) -> web.Response:
+    """GET /api/shows/{show}/chat/held: messages waiting for approval (blocked words)."""
+    room = await _room(request)
+    return web.json_response(
+        {"held": [{"id": m.id, "name": m.name, "text": m.text} for m in room.held.values()]}
+    )
+
+
+async def approve(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/chat/held/{held}/approve: show a held message after all."""
+    room = await _room(request)
+    try:
+        message = room.approve(_id(request, "held"))
+    except KeyError:
+        raise error(404, "no such held message") from None
+    return web.json_response({"id": message.id})
+
+
+async def highlight(request: web.Request) -> web.Response:
+    """POST /api/shows/{show}/highlight {"message": id}: the question as a lower-third."""
+    room = await _room(request)
+    data = await json_object(request)
+    message_id = data.get("message")
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise error(422, "message must be a chat message id")
+    try:
+        message = room.message(message_id)
+    except KeyError:
+        raise error(404, "no such message") from None
+    stage = request.app[ONAIR].stage(room.show_id)
+    if stage is None:
+        raise error(409, "the show is not live")
+    try:
+        event = await stage.highlight(message.id, message.name, message.text)
+    except StageError as exc:
+        raise error(exc.status, exc.message) from None
+    message.highlighted = True
+    return web.json_response(event)
+
+
+async def dismiss(request: web.Request) -> web.Response:
+    """DELETE /api/shows/{show}/highlight: the question goes off air."""
+    room = await _room(request)
+    stage = request.app[ONAIR].stage(room.show_id)
+    if stage is None:
+        raise error(409, "the show is not live")
+    try:
+        event = await stage.dismiss()
+    except StageError as exc:
+        raise error(exc.status, exc.message) from None
+    return web.json_response(event)
+
+
+def setup(app: web.Application) -> None:
+    """Register the moderation routes."""
+    r = app.router
+    r.add_get("/api/shows/{show}/chat/settings", get_settings)
+    r.add_put("/api/shows/{show}/chat/settings", put_settings)
+    r.add_get("/api/shows/{show}/chat/held", held)
+    r.add_post(r"/api/shows/{show}/chat/held/{held:\d+}/approve", approve)
+    r.add_delete(r"/api/shows/{show}/chat/{message:\d+}", delete_message)
+    r.add_post(r"/api/shows/{show}/chat/{message:\d+}/ban", ban)
+    r.add_post("/api/shows/{show}/highlight", highlight)
+    r.add_delete("/api/shows/{show}/highlight", dismiss)

@@ -1,0 +1,263 @@
+"""Chat over the events WebSocket, through the real server: delivery, history, resume,
+moderation (delete, ban, slow mode, rate limit, blocked words), proxies, reactions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from livestudio.http.keys import CHAT
+
+from .conftest import Studio
+from .test_onair import api
+
+Socket = aiohttp.ClientWebSocketResponse
+
+
+async def viewer(
+    studio: Studio, show_id: str, headers: dict[str, str] | None = None
+) -> tuple[aiohttp.ClientSession, Socket, dict[str, Any]]:
+    """A viewer page's session (with its viewer cookie) and its events socket."""
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers)
+    async with session.get(studio.url(f"/live/{show_id}")) as r:
+        assert r.status == 200
+    ws = await session.ws_connect(studio.url(f"/live/{show_id}/events"))
+    snapshot = await ws.receive_json(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    return session, ws, snapshot
+
+
+async def next_of(ws: Socket, *kinds: str, timeout: float = 5) -> dict[str, Any]:
+    while True:
+        event = await ws.receive_json(timeout=timeout)
+        if event["type"] in kinds:
+            return event  # type: ignore[no-any-return]
+
+
+async def say(ws: Socket, text: str, name: str = "Ann") -> None:
+    await ws.send_json({"type": "chat", "name": name, "text": text})
+
+
+async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    token = await studio.store.create_api_token("t")
+    s1, a, _ = await viewer(studio, show_id)
+    s2, b, _ = await viewer(studio, show_id)
+    await say(a, "Is it dishwasher-safe? <img src=x onerror=alert(1)>", name="Ann <3")
+    got = await next_of(b, "chat")
+    assert got["name"] == "Ann <3" and got["text"].endswith("onerror=alert(1)>"), "text as sent"
+    first_id = got["id"]
+    s3, c, snap = await viewer(studio, show_id)
+    assert [m["text"] for m in snap["chat"]][-1] == got["text"], "history on join"
+
+    # b drops; two messages later it resumes with exactly those, no duplicate, no gap.
+    last = got["id"]
+    await b.close()
+    await say(a, "one")
+    await say(a, "two")
+    await next_of(c, "chat")
+    await next_of(c, "chat")
+    b = await s2.ws_connect(studio.url(f"/live/{show_id}/events?last_event_id={last}"))
+    resumed = [await b.receive_json(timeout=5) for _ in range(2)]
+    assert [m["text"] for m in resumed] == ["one", "two"]
+    assert [m["id"] for m in resumed] == [last + 1, last + 2]
+
+    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
+    assert status == 204
+    for ws in (b, c):
+        gone = await next_of(ws, "chat_delete")
+        assert gone["message"] == first_id
+    s4, d, snap = await viewer(studio, show_id)
+    assert first_id not in [m["id"] for m in snap["chat"]]
+    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
+    assert status == 404
+    await asyncio.sleep(0.4)  # the batch writer
+    kinds = [e.kind for e in await studio.store.list_events(show_id)]
+    assert kinds.count("chat") == 3 and "chat_delete" in kinds
+    for s in (s1, s2, s3, s4):
+        await s.close()
+
+
+async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    token = await studio.store.create_api_token("t")
+    session, ws, _ = await viewer(studio, show_id)
+    for frame, code in (
+        ({"type": "chat", "name": "A", "text": "x" * 501}, "too_long"),
+        ({"type": "chat", "name": "A", "text": "  \u0000\u0007 "}, "invalid"),
+        ({"type": "chat", "name": "", "text": "hi"}, "invalid"),
+        ({"type": "chat", "name": "A", "text": 42}, "invalid"),
+        ({"type": "nonsense"}, "invalid"),
+        ([1, 2], "invalid"),
+    ):
+        await ws.send_json(frame)
+        assert (await next_of(ws, "error"))["code"] == code, frame
+    await ws.send_bytes(b"\x00\x01binary")
+    assert (await next_of(ws, "error"))["code"] == "invalid"
+    await ws.send_str("{not json")
+    assert (await next_of(ws, "error"))["code"] == "invalid"
+    await say(ws, "ctrl\u202echars\u0001 stripped")
+    assert (await next_of(ws, "chat"))["text"] == "ctrlchars stripped"
+
+    for n in range(4):
+        await say(ws, f"fast {n}")
+        await next_of(ws, "chat")
+    await say(ws, "one too many")
+    limited = await next_of(ws, "error", "chat")
+    assert limited["type"] == "error" and limited["code"] == "rate_limited"
+    assert limited["retry_after"] > 0
+
+    status, settings = await api(
+        studio, "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
+    )
+    assert status == 200 and settings["slow_mode"] == 30
+    status, _ = await api(
+        studio, "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": -1}
+    )
+    assert status == 422
+    other_session, other, _ = await viewer(studio, show_id)
+    await say(other, "first is fine")
+    assert (await next_of(other, "chat"))["text"] == "first is fine"
+    await say(other, "second is too soon")
+    slow = await next_of(other, "error", "chat")
+    assert slow["type"] == "error" and slow["code"] == "slow_mode"
+    await session.close()
+    await other_session.close()
+
+
+async def test_flooding_connection_is_closed(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    session, ws, _ = await viewer(studio, show_id)
+    for _ in range(40):
+        await ws.send_json({"type": "react", "emoji": "🔥"})
+    while True:
+        msg = await ws.receive(timeout=5)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            break
+    assert ws.close_code == 1008
+    await session.close()
+
+
+async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    token = await studio.store.create_api_token("t")
+    troll_session, troll, _ = await viewer(studio, show_id)
+    fan_session, fan, _ = await viewer(studio, show_id)
+    await say(troll, "buy crypto now", name="Troll")
+    bad = await next_of(fan, "chat")
+    status, banned = await api(studio, "POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
+    assert status == 200 and banned["banned"] == "Troll"
+    assert (await next_of(fan, "chat_delete"))["message"] == bad["id"], "their messages go"
+    await troll.close()
+    troll = await troll_session.ws_connect(studio.url(f"/live/{show_id}/events"))
+    await say(troll, "I'm back", name="Troll2")
+    assert (await next_of(troll, "error"))["code"] == "banned"
+
+    status, _ = await api(
+        studio,
+        "PUT",
+        f"/api/shows/{show_id}/chat/settings",
+        token,
+        json={"blocked_words": ["darn"], "blocked_mode": "mask"},
+    )
+    assert status == 200
+    # The fan shares the troll's address (127.0.0.1 here): address bans are for real
+    # addresses; a fresh room shows masking and holding for everyone else.
+    other_show, _ = await studio.create_show("Other")
+    status, _ = await api(
+        studio,
+        "PUT",
+        f"/api/shows/{other_show}/chat/settings",
+        token,
+        json={"blocked_words": ["Darn"], "blocked_mode": "mask"},
+    )
+    s1, a, _ = await viewer(studio, other_show)
+    s2, b, _ = await viewer(studio, other_show)
+    await say(a, "oh DARN it")
+    assert (await next_of(b, "chat"))["text"] == "oh **** it"
+    assert (await next_of(a, "chat"))["text"] == "oh **** it", "its own message, as others see it"
+    await api(
+        studio,
+        "PUT",
+        f"/api/shows/{other_show}/chat/settings",
+        token,
+        json={"blocked_mode": "hold"},
+    )
+    await say(a, "darn again")
+    assert (await next_of(a, "held", "chat"))["type"] == "held"
+    status, held = await api(studio, "GET", f"/api/shows/{other_show}/chat/held", token)
+    assert [m["text"] for m in held["held"]] == ["**** again"]
+    status, _ = await api(
+        studio, "POST", f"/api/shows/{other_show}/chat/held/{held['held'][0]['id']}/approve", token
+    )
+    assert status == 200
+    assert (await next_of(b, "chat"))["text"] == "**** again"
+    for s in (troll_session, fan_session, s1, s2):
+        await s.close()
+
+
+async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    studio: Studio = await studio_factory(trusted_proxy="127.0.0.1")
+    show_id, _ = await studio.create_show()
+    token = await studio.store.create_api_token("t")
+    s1, troll, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.5"})
+    s2, fan, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.6"})
+    await say(troll, "spam")
+    bad = await next_of(fan, "chat")
+    await api(studio, "POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
+    await say(fan, "still here")
+    assert (await next_of(fan, "chat"))["text"] == "still here", "the proxy's other clients stay"
+    # A new session from the banned address is banned too (ban by address).
+    s3, again, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.5"})
+    await say(again, "new cookie, same address")
+    assert (await next_of(again, "error"))["code"] == "banned"
+    room = studio.app[CHAT].rooms[show_id]
+    assert room.banned_addresses == {"203.0.113.5"}
+    for s in (s1, s2, s3):
+        await s.close()
+
+    # Without a trusted proxy the header is the client's own claim: ignored.
+    plain: Studio = await studio_factory()
+    show_id, _ = await plain.create_show()
+    s4, forged, _ = await viewer(plain, show_id, {"X-Forwarded-For": "198.51.100.1"})
+    await say(forged, "hello")
+    await next_of(forged, "chat")
+    room = plain.app[CHAT].rooms[show_id]
+    assert {m.address for m in room.messages.values()} == {"127.0.0.1"}
+    await s4.close()
+
+
+async def test_reactions_are_aggregated_per_second(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    s1, a, _ = await viewer(studio, show_id)
+    s2, b, _ = await viewer(studio, show_id)
+    for _ in range(10):
+        await a.send_json({"type": "react", "emoji": "❤️"})
+        await b.send_json({"type": "react", "emoji": "❤️"})
+    await b.send_json({"type": "react", "emoji": "🔥"})
+    await b.send_json({"type": "react", "emoji": "<script>"})
+    assert (await next_of(b, "error"))["code"] == "invalid"
+    got = await next_of(a, "reactions")
+    assert got["counts"] == {"❤️": 20, "🔥": 1}, "one event for all the taps"
+    await s1.close()
+    await s2.close()
+
+
+async def test_many_sockets_leave_nothing_behind(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    tasks_before = len(asyncio.all_tasks())
+    async with aiohttp.ClientSession() as session:
+        for _ in range(6):
+            sockets = await asyncio.gather(
+                *(session.ws_connect(studio.url(f"/live/{show_id}/events")) for _ in range(50))
+            )
+            await asyncio.gather(*(ws.close() for ws in sockets))
+    channel = studio.onair.hub.channel(show_id)
+    for _ in range(50):
+        if not channel.sockets and len(asyncio.all_tasks()) <= tasks_before + 2:
+            break
+        await asyncio.sleep(0.1)
+    assert not channel.sockets
+    assert len(asyncio.all_tasks()) <= tasks_before + 2
