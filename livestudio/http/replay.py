@@ -110,10 +110,22 @@ async def replay_page(request: web.Request) -> web.Response:
         if e.kind == "pin" and e.pts is not None
     ]
     has_poster = media_path(settings.recordings_dir, show.id, POSTER) is not None
+    deleted = {e.data.get("id") for e in events if e.kind == "chat_delete"}
+    chat = [
+        {
+            "id": e.data.get("id"),
+            "name": e.data.get("name", ""),
+            "text": e.data.get("text", ""),
+            "seconds": e.pts / 90000,
+        }
+        for e in events
+        if e.kind == "chat" and e.pts is not None and e.data.get("id") not in deleted
+    ]
     config = {
         "show": show.id,
         "playlist": f"/media/{show.id}/{PLAYLIST}",
         "chapters": chapters,
+        "chat": chat,
         "events": [
             {"kind": e.kind, "seconds": e.pts / 90000, "data": e.data}
             for e in events

@@ -1,5 +1,6 @@
 // The viewer page: plays the show over WHEP, follows its state, recovers by itself.
 import { Cards, followLive } from "./cards.js";
+import { ChatList } from "./chat.js";
 import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -21,6 +22,7 @@ let lastBytes = 0;
 let lastBytesAt = 0;
 let stopFollowing = () => {};
 const cards = new Cards();
+const chat = new ChatList();
 
 // For tests and the curious: what the page is doing.
 window.livestudio = {
@@ -166,7 +168,12 @@ function tickCountdown() {
 setInterval(tickCountdown, 1000);
 tickCountdown();
 
-events(config.events, (event) => {
+const socket = events(config.events, (event) => {
+  chat.event(event);
+  if (event.type === "error" || event.type === "held") {
+    const status = document.getElementById("chat-status");
+    status.textContent = event.message + (event.retry_after ? ` (wait ${Math.ceil(event.retry_after)} s)` : "");
+  }
   if (event.type === "snapshot") cards.snapshot(event);
   cards.add(event);
   if (event.type === "snapshot" || event.type === "state") {
@@ -179,3 +186,24 @@ events(config.events, (event) => {
 });
 setState(state);
 window.addEventListener("pagehide", stop);
+
+// -- chat and reactions -------------------------------------------------------------------
+const form = document.getElementById("chat-form");
+form.name.value = localStorage.getItem("livestudio.name") || "";
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = form.name.value.trim();
+  const text = form.text.value.trim();
+  if (!name || !text) return;
+  localStorage.setItem("livestudio.name", name);
+  if (socket.send({ type: "chat", name, text })) {
+    form.text.value = "";
+    document.getElementById("chat-status").textContent = "";
+  } else {
+    document.getElementById("chat-status").textContent = "Reconnecting… try again in a moment.";
+  }
+});
+for (const button of document.querySelectorAll(".reaction")) {
+  button.addEventListener("click", () => socket.send({ type: "react", emoji: button.dataset.emoji }));
+}
+window.livestudio.chat = chat;

@@ -1,6 +1,7 @@
 // The replay page: HLS (native on Safari/iOS, hls.js elsewhere), chapters that seek, and
 // the product card appearing and disappearing at the same moments as live.
 import { Cards } from "./cards.js";
+import { ChatList } from "./chat.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
 const video = document.getElementById("video");
@@ -11,7 +12,16 @@ const timeline = config.events
   .map((e) => ({ type: e.kind, pts: Math.round(e.seconds * 90000), card: e.data.card || null }))
   .sort((a, b) => a.pts - b.pts);
 
-window.livestudio = { hls: null, ready: false, cards };
+// Chat plays back in step: a message appears when playback passes the moment it was sent.
+const chat = new ChatList();
+const messages = config.chat.slice().sort((a, b) => a.seconds - b.seconds || a.id - b.id);
+let shown = 0;
+function chatAt(seconds, rebuild = false) {
+  if (rebuild) { chat.clear(); shown = 0; }
+  while (shown < messages.length && messages[shown].seconds <= seconds) chat.add(messages[shown++]);
+}
+
+window.livestudio = { hls: null, ready: false, cards, chat };
 
 function attach() {
   if (video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -28,8 +38,8 @@ function attach() {
 }
 
 const pts = () => Math.round(video.currentTime * 90000);
-video.addEventListener("seeked", () => cards.seek(pts(), timeline));
-video.addEventListener("timeupdate", () => cards.at(pts()));
+video.addEventListener("seeked", () => { cards.seek(pts(), timeline); chatAt(video.currentTime, true); });
+video.addEventListener("timeupdate", () => { cards.at(pts()); chatAt(video.currentTime); });
 if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
   const onFrame = (_now, meta) => {
     cards.at(Math.round(meta.mediaTime * 90000));

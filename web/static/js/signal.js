@@ -124,7 +124,15 @@ export function events(path, onEvent) {
     });
   }
   connect();
-  return { close() { closed = true; socket && socket.close(); } };
+  return {
+    close() { closed = true; socket && socket.close(); },
+    /** Send a JSON frame; false if the socket is not open right now. */
+    send(frame) {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+      socket.send(JSON.stringify(frame));
+      return true;
+    },
+  };
 }
 
 /** "1:02:03" / "2:03" for a number of seconds. */

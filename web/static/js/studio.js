@@ -1,4 +1,5 @@
 // The studio: pick devices, preview, go live over WHIP, watch the health, end the show.
+import { ChatList } from "./chat.js";
 import { SignalError, clock, events, hangUp, publish } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -219,6 +220,9 @@ micSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`
 
 events(config.events, (event) => {
   onAirEvent(event);
+  chat.event(event);
+  if (event.type === "highlight") $("dismiss-question").disabled = false;
+  if (event.type === "highlight_end") $("dismiss-question").disabled = true;
   if (event.type === "recording" && event.error) {
     $("recording").textContent = `stopped: ${event.error}`;
     say(`Recording stopped: ${event.error}`, "error");
@@ -343,6 +347,66 @@ function onAirEvent(event) {
 }
 loadProducts();
 setInterval(loadClicks, 3000);
+
+// -- chat moderation --------------------------------------------------------------------------
+
+function modButton(li, label, handler) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "mod secondary";
+  b.textContent = label;
+  b.addEventListener("click", handler);
+  li.append(b);
+}
+
+const chat = new ChatList({
+  moderation: (li, message) => {
+    modButton(li, "Highlight", () => onAir(`/api/shows/${config.show}/highlight`, { method: "POST", json: { message: message.id } }));
+    modButton(li, "Delete", () => onAir(`/api/shows/${config.show}/chat/${message.id}`, { method: "DELETE" }));
+    modButton(li, "Ban", () => {
+      if (confirm(`Ban ${message.name} from this chat?`)) onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST" });
+    });
+  },
+});
+window.livestudio.chat = chat;
+$("dismiss-question").addEventListener("click", () => onAir(`/api/shows/${config.show}/highlight`, { method: "DELETE" }));
+
+async function loadChatSettings() {
+  const r = await api(`/api/shows/${config.show}/chat/settings`);
+  if (!r.ok) return;
+  const s = await r.json();
+  const form = $("chat-settings");
+  form.slow_mode.value = s.slow_mode;
+  form.blocked_words.value = s.blocked_words.join(", ");
+  form.blocked_mode.value = s.blocked_mode;
+}
+$("chat-settings").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = $("chat-settings");
+  const words = form.blocked_words.value.split(",").map((w) => w.trim()).filter(Boolean);
+  const r = await onAir(`/api/shows/${config.show}/chat/settings`, {
+    method: "PUT",
+    json: { slow_mode: Number(form.slow_mode.value), blocked_words: words, blocked_mode: form.blocked_mode.value },
+  });
+  if (r.ok) say("Chat settings saved.", "ok");
+});
+
+async function loadHeld() {
+  const r = await api(`/api/shows/${config.show}/chat/held`);
+  if (!r.ok) return;
+  const list = $("held");
+  list.replaceChildren();
+  for (const m of (await r.json()).held) {
+    const li = document.createElement("li");
+    const name = document.createElement("strong");
+    name.textContent = m.name;
+    li.append(name, " ", m.text);
+    modButton(li, "Approve", async () => { await onAir(`/api/shows/${config.show}/chat/held/${m.id}/approve`, { method: "POST" }); loadHeld(); });
+    list.append(li);
+  }
+}
+loadChatSettings();
+setInterval(loadHeld, 5000);
 
 async function init() {
   if (!window.isSecureContext || !navigator.mediaDevices) {

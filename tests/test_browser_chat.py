@@ -1,0 +1,141 @@
+"""Chat in Chromium: hostile text shows as text and runs nothing; a highlighted question is
+burned into the video and goes when dismissed; the replay plays chat back in step."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from .browser import PageLog, chromium
+from .conftest import Studio
+from .test_browser_studio import eventually
+from .test_chat import next_of, say, viewer
+from .test_onair import api, card_score
+from .utils import until, whep_play, whip_publish
+
+PAYLOADS = [
+    "<script>window.pwned = 1</script>",
+    '<img src=x onerror="window.pwned = 2">',
+    "<b>bold?</b> &amp; \u202eevil",
+]
+
+
+async def test_xss_payloads_show_as_text_and_run_nothing(studio: Studio) -> None:
+    show_id, _ = await studio.create_show("XSS")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("viewer").attach(page)
+        await page.goto(studio.url(f"/live/{show_id}"))
+        await eventually(lambda: page.evaluate("!!window.livestudio.chat"), 10, "page ready", log)
+        # From another viewer's socket...
+        session, ws, _ = await viewer(studio, show_id)
+        for text in PAYLOADS[:2]:
+            await say(ws, text, name='<img src=y onerror="window.pwned=3">')
+            await next_of(ws, "chat")
+        # ...and typed into the page's own form.
+        await page.fill("#chat-form input[name=name]", "<i>me</i>")
+        await page.fill("#chat-form input[name=text]", PAYLOADS[2])
+        await page.click("#chat-form button[type=submit]")
+        await eventually(
+            lambda: page.evaluate("document.querySelectorAll('#chat-messages li').length === 3"),
+            10,
+            "three messages listed",
+            log,
+        )
+        texts = await page.evaluate(
+            "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)"
+        )
+        assert texts[:2] == PAYLOADS[:2]
+        assert texts[2] == "<b>bold?</b> &amp; evil", "shown as typed, minus control characters"
+        assert await page.evaluate("window.pwned") is None, "no script ran"
+        assert (
+            await page.evaluate(
+                "document.querySelectorAll('#chat-messages img, #chat-messages script, "
+                "#chat-messages b, #chat-messages i').length"
+            )
+            == 0
+        )
+        await session.close()
+
+
+async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) -> None:
+    token = await studio.store.create_api_token("t")
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    player = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(player.stamps) > 10, 15)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    session_id = player.location.rsplit("/", 1)[1]
+    track = next(t for t in live.viewers[session_id].tracks if t.kind == "video")
+    frames: list[tuple[int, object]] = []
+    player.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
+    session, ws, _ = await viewer(studio, show_id)
+    await say(ws, "Does it come in green? 🌿 " + "verylongword" * 12, name="Zoë")
+    message = await next_of(ws, "chat")
+    status, event = await api(
+        studio, "POST", f"/api/shows/{show_id}/highlight", token, json={"message": message["id"]}
+    )
+    assert status == 200, event
+    assert (await next_of(ws, "highlight"))["message"] == message["id"]
+    stage = studio.onair.stage(show_id)
+    assert stage is not None and stage._scene is not None
+    layer = next(x for x in stage._scene.layers if x.name == "question")
+    rect = layer.rect
+    await until(lambda: any(pts >= event["pts"] for pts, _ in frames), 10)
+    shown = [f for pts, f in frames if pts >= event["pts"]]
+    assert card_score(shown[-1], rect) > 30, "the lower-third is in the decoded video"  # type: ignore[arg-type]
+    status, gone = await api(studio, "DELETE", f"/api/shows/{show_id}/highlight", token)
+    assert status == 200
+    await until(lambda: any(pts > gone["pts"] + 3000 for pts, _ in frames), 10)
+    after = [f for pts, f in frames if pts > gone["pts"] + 3000]
+    assert card_score(after[-1], rect) < 15, "dismissed"  # type: ignore[arg-type]
+    await session.close()
+    await player.close(studio.session)
+    await pub.close(studio.session)
+
+
+async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> None:
+    show_id, key = await studio.create_show("Chat replay")
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.program.stats.frames > 10, 10)
+    session, ws, _ = await viewer(studio, show_id)
+    sent_at = []
+    for n in range(3):
+        await asyncio.sleep(1.0)
+        await say(ws, f"message {n}", name=f"V{n}")
+        sent_at.append((await next_of(ws, "chat"))["pts"] / 90000)
+    await asyncio.sleep(1.0)
+    await session.close()
+    await pub.close(studio.session)
+    await until(lambda: studio.onair.get(show_id) is None, 15)
+    async with aiohttp.ClientSession() as s, s.get(studio.url(f"/replay/{show_id}")) as r:
+        assert r.status == 200
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("replay").attach(page)
+        await page.goto(studio.url(f"/replay/{show_id}"))
+        await eventually(lambda: page.evaluate("window.livestudio.ready"), 15, "ready", log)
+        assert await page.evaluate("document.querySelectorAll('#chat-messages li').length") == 0
+        await page.evaluate("document.getElementById('video').muted = true")
+        await page.evaluate("document.getElementById('video').play()")
+        seen: dict[str, float] = {}
+        while len(seen) < 3:
+            state = await page.evaluate(
+                "[document.getElementById('video').currentTime, "
+                "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)]"
+            )
+            for text in state[1]:
+                seen.setdefault(text, state[0])
+            await asyncio.sleep(0.05)
+            assert state[0] < 20, f"playback ended before all messages: {seen}\n{log}"
+        texts = await page.evaluate(
+            "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)"
+        )
+        assert texts == ["message 0", "message 1", "message 2"], "in order"
+        for n, at in enumerate(sent_at):
+            shown_at = seen[f"message {n}"]
+            assert at - 0.1 <= shown_at <= at + 0.6, (n, at, shown_at)
