@@ -29,9 +29,9 @@ async def viewer(
     return session, ws, snapshot
 
 
-async def next_of(ws: Socket, *kinds: str, timeout: float = 5) -> dict[str, Any]:
+async def next_of(ws: Socket, *kinds: str, within: float = 5) -> dict[str, Any]:
     while True:
-        event = await ws.receive_json(timeout=timeout)
+        event = await ws.receive_json(timeout=within)
         if event["type"] in kinds:
             return event  # type: ignore[no-any-return]
 
@@ -69,7 +69,7 @@ async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
     for ws in (b, c):
         gone = await next_of(ws, "chat_delete")
         assert gone["message"] == first_id
-    s4, d, snap = await viewer(studio, show_id)
+    s4, _, snap = await viewer(studio, show_id)
     assert first_id not in [m["id"] for m in snap["chat"]]
     status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
     assert status == 404

@@ -1,0 +1,145 @@
+"""python -m bench [--quick] [encode | fanout | latency] [options]: print tables, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import compose, encode, fanout, latency, replay
+from .common import write_results
+from .fanout import FanoutOptions
+
+QUICK_VIEWERS = [1, 2, 4, 8, 16]
+FULL_VIEWERS = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quick", action="store_true", help="a short run (all: under 2 min)")
+    common.add_argument(
+        "--results-dir", type=Path, default=None, help="where JSON goes (bench/results)"
+    )
+    return common
+
+
+def _fanout_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--viewers", type=_ints, help="N values, e.g. 1,2,4,8")
+    parser.add_argument("--seconds", type=float, help="measurement window per N")
+    parser.add_argument("--warmup", type=float, help="seconds between joins and the window")
+    parser.add_argument("--clients", type=int, default=4, help="viewer client processes")
+    parser.add_argument("--preset", default="veryfast", help="LiveStudio's x264 preset")
+    parser.add_argument("--designs", type=_names, help="livestudio,naive")
+    parser.add_argument("--no-naive", action="store_true", help="LiveStudio only")
+    parser.add_argument("--naive-codec", choices=("vp8", "h264"), default="vp8")
+    parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
+    parser.add_argument(
+        "--light-viewers",
+        choices=("rtp", "decoder"),
+        default="rtp",
+        help="how non-decoding viewers count frames (bench/counting.py)",
+    )
+    parser.add_argument("--join-probes", type=int, help="single joins timed after the steps")
+    parser.add_argument(
+        "--profile-server", type=Path, help="run LiveStudio under pyinstrument, report here"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    common = _common()
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__, parents=[common])
+    sub = p.add_subparsers(dest="command", metavar="BENCHMARK")
+    enc = sub.add_parser("encode", parents=[common], help="ProgramEncoder ms/frame per preset")
+    enc.add_argument("--sizes", type=_names, help="720p,1080p")
+    enc.add_argument("--presets", type=_names, help=",".join(encode.PRESETS))
+    enc.add_argument("--frames", type=int, help="frames per measurement")
+    fan = sub.add_parser("fanout", parents=[common], help="server CPU and fps against viewers")
+    _fanout_flags(fan)
+    comp = sub.add_parser(
+        "compose", parents=[common], help="overlay ms/frame: ours, BGR round-trip, FFmpeg"
+    )
+    comp.add_argument("--sizes", type=_names, help="720p,1080p")
+    comp.add_argument("--frames", type=int, help="frames per measurement")
+    sub.add_parser("replay", parents=[common], help="show end → replay ready; publish cost")
+    lat = sub.add_parser("latency", parents=[common], help="latency at 1 and 8 viewers, join")
+    _fanout_flags(lat)
+    return p
+
+
+def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> FanoutOptions:
+    """FanoutOptions from flags, with quick/full defaults."""
+    quick = args.quick
+    designs = args.designs or ["livestudio", "naive"]
+    if args.no_naive:
+        designs = [d for d in designs if d != "naive"]
+    probes = args.join_probes if args.join_probes is not None else (3 if quick else 20)
+    return FanoutOptions(
+        viewers=args.viewers or default_viewers,
+        seconds=args.seconds or (4.0 if quick else 10.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 2.0),
+        clients=args.clients,
+        preset=args.preset,
+        designs=tuple(designs),
+        naive_codec=args.naive_codec,
+        decode_every=args.decode_every,
+        light_viewers=args.light_viewers,
+        stop_when_starved=not quick and args.viewers is None,
+        join_probes=probes,
+        profile=getattr(args, "profile_server", None),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benchmark, or all of them."""
+    args = parser().parse_args(argv)
+    started = time.monotonic()
+    quick = args.quick
+    command = args.command
+    if command in (None, "encode"):
+        encode.run(
+            sizes=getattr(args, "sizes", None) or (["720p"] if quick else ["720p", "1080p"]),
+            presets=getattr(args, "presets", None) or list(encode.PRESETS),
+            frames=getattr(args, "frames", None) or (60 if quick else 300),
+            results_dir=args.results_dir,
+        )
+    if command in (None, "compose"):
+        composed = compose.run(
+            quick=quick,
+            sizes=(getattr(args, "sizes", None) if command == "compose" else None)
+            or (["720p"] if quick else None),
+            frames=getattr(args, "frames", None) if command == "compose" else None,
+        )
+        print(compose.table(composed), flush=True)
+        write_results("compose", composed, args.results_dir)
+    if command in (None, "replay"):
+        ready = replay.run(quick)
+        print(replay.report(ready), flush=True)
+        write_results("replay", ready, args.results_dir)
+    if command is None:
+        defaults = argparse.Namespace(**{**vars(parser().parse_args(["fanout"])), "quick": quick})
+        results = fanout.run(
+            fanout_options(defaults, QUICK_VIEWERS if quick else FULL_VIEWERS), args.results_dir
+        )
+        latency.report(results, args.results_dir)
+    elif command == "fanout":
+        fanout.run(fanout_options(args, QUICK_VIEWERS if quick else FULL_VIEWERS), args.results_dir)
+    elif command == "latency":
+        if args.designs is None:
+            args.designs = ["livestudio"]
+        latency.run(fanout_options(args, list(latency.LATENCY_VIEWERS)), args.results_dir)
+    print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,484 @@
+"""`fanout`: server CPU and delivered frame rate against the number of WHEP viewers.
+
+The server under test runs as a subprocess pinned to CPU 0; the publisher and the viewer
+client processes share CPU 1 (the clients niced, so the publisher keeps its pace). For
+each N, N viewers join (split round-robin over a few client processes; one in eight
+decodes and reads stamps, the rest only count frames), settle, and are measured over a
+window: server CPU from /proc/<pid>/stat, frames each viewer received, latency of the
+decoded ones, time to first frame of every join. Run for LiveStudio (encode once) and
+for the naive relay (bench/naive_server.py: one encoder per viewer).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from . import publisher, viewers
+from .common import CpuWindow, cpu_plan, median, percentile, pin, slope, table, write_results
+from .servers import Server, start_livestudio, start_naive
+from .stamps import SendTimes
+
+SATURATED_PCT = 90.0
+"Client processes (publisher included) above this share of their core: numbers suspect."
+STARVED_FPS = 5.0
+"""With stop_when_starved, a design stops growing N once its median viewer gets less,
+or once the clients were saturated (more N would measure the clients, not the server)."""
+
+
+@dataclass
+class FanoutOptions:
+    """What to run."""
+
+    viewers: list[int]
+    seconds: float = 5.0
+    warmup: float = 1.5
+    clients: int = 4
+    preset: str = "veryfast"
+    designs: tuple[str, ...] = ("livestudio", "naive")
+    naive_codec: str = "vp8"
+    decode_every: int = 8
+    light_viewers: str = "rtp"
+    "How the other viewers count frames: rtp (lightest) or decoder (see bench.counting)."
+    join_timeout: float = 20.0
+    stop_when_starved: bool = False
+    profile: Path | None = None
+    "Run LiveStudio under pyinstrument and write its text report here."
+    join_probes: int = 0
+    "After the N steps: this many single decoding viewers join and leave, one at a time."
+
+
+@dataclass
+class Step:
+    """One design at one N."""
+
+    n: int
+    joined: int
+    failed: int
+    server_cpu: float
+    clients_cpu: float
+    "Viewer client processes plus the publisher, % of one core (they share one)."
+    publisher_cpu: float
+    clients_saturated: bool
+    server_cpu_other: float
+    "Busy % of the server's CPU outside the server process: other processes, interrupts."
+    fps_min: float
+    fps_median: float
+    fps_mean: float
+    audio_fps_median: float
+    loss_pct: float
+    "Video RTP packets missing at the counting viewers (rtp mode), % of those sent."
+    cpu_ms_per_delivered_frame: float
+    "Server CPU time per video frame delivered to one viewer."
+    latency_ms_median: float
+    latency_ms_p95: float
+    latency_samples: int
+    stamp_errors: int
+    join_ms_median: float
+    "WHEP POST → first video frame, every viewer (counted, or decoded for decoders)."
+    join_ms_p95: float
+    join_decoded_ms: list[float]
+    "WHEP POST → first decoded frame, decoding viewers only."
+    answer_ms_median: float
+    publisher_fps: float
+    "Frames the publisher captured per second during the window."
+    program_fps: float
+    repeated_fps: float
+    "Program frames per second that repeated the last source frame (ingest gaps)."
+    encode_ms: float
+    subscriber_drops: float
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DesignResult:
+    """All steps of one design."""
+
+    design: str
+    steps: list[Step]
+    marginal_cpu_per_viewer: float
+    "Least-squares slope of server CPU (% of a core) over N."
+    join_probes_ms: list[float] = field(default_factory=list)
+    "WHEP POST → first decoded frame of each join probe (one viewer at a time)."
+    publisher_frames: int = 0
+    publisher_late: int = 0
+    note: str = ""
+
+
+class Procs:
+    """The spawned publisher and client processes and their control pipes."""
+
+    def __init__(self) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.procs: list[BaseProcess] = []
+        self.clients: list[tuple[Connection, int]] = []
+        self.publisher: tuple[Connection, int] | None = None
+        self.times: SendTimes | None = None
+
+    def start(self, target: Any, config: Any, timeout: float = 60) -> tuple[Connection, int]:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=target, args=(config, child), daemon=True)
+        proc.start()
+        self.procs.append(proc)
+        reply = recv(parent, timeout)
+        if reply[0] != "ready":
+            raise RuntimeError(f"{target.__module__}: {reply}")
+        return parent, int(reply[1])
+
+    def close(self) -> None:
+        for conn, _ in self.clients:
+            try:
+                conn.send(("quit",))
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+
+
+def recv(conn: Connection, timeout: float) -> Any:
+    """The next message on `conn`, or TimeoutError."""
+    if not conn.poll(timeout):
+        raise TimeoutError("no answer from a bench process")
+    return conn.recv()
+
+
+def _broadcast(conns: list[Connection], message: tuple[Any, ...], timeout: float) -> list[Any]:
+    for conn in conns:
+        conn.send(message)
+    return [recv(conn, timeout) for conn in conns]
+
+
+def _wait_program(server: Server, timeout: float = 15) -> None:
+    """Until the server produces program frames (LiveStudio) or for 2 s (naive)."""
+    if not server.metrics_url:
+        time.sleep(2)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.metrics().get("livestudio_program_frames_total", 0) > 30:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no program frames from the server:\n{server.log_tail()}")
+
+
+def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> Step:
+    """Join n viewers, settle, measure a window, and make them leave."""
+    conns = [conn for conn, _ in procs.clients]
+    specs: list[list[tuple[int, bool]]] = [[] for _ in conns]
+    for i in range(n):
+        specs[i % len(conns)].append((i, i % opts.decode_every == 0))
+    active = [(conn, s) for conn, s in zip(conns, specs, strict=True) if s]
+    for conn, s in active:
+        conn.send(("join", s, opts.join_timeout))
+    joins = [r for conn, _ in active for r in recv(conn, opts.join_timeout + 30)[1]]
+    time.sleep(opts.warmup)
+    assert procs.publisher is not None
+    pids = {"server": server.pid, "publisher": procs.publisher[1]}
+    pids.update({f"client{i}": pid for i, (_, pid) in enumerate(procs.clients)})
+    window = CpuWindow(pids)
+    before = server.metrics()
+    window.start()
+    _broadcast([c for c, _ in active], ("start",), 30)
+    time.sleep(opts.seconds)
+    results = [r for reply in _broadcast([c for c, _ in active], ("stop",), 30) for r in reply[1]]
+    cpu = window.stop()
+    after = server.metrics()
+    _broadcast([c for c, _ in active], ("leave",), 60)
+    time.sleep(1.0)  # let the server tear the sessions down before the next step
+    published = _published(procs.times, window)
+    step = _step(n, joins, results, cpu, before, after, opts.seconds, published)
+    server_cpus, _ = cpu_plan()
+    if server_cpus and window.cpu_busy:
+        busy = sum(window.cpu_busy.get(c, 0.0) for c in server_cpus)
+        step.server_cpu_other = max(0.0, busy - step.server_cpu)
+    return step
+
+
+def _loss(results: list[dict[str, Any]]) -> float:
+    received = sum(r["packets"] for r in results)
+    lost = sum(r["lost"] for r in results)
+    return 100 * lost / (received + lost) if received + lost else float("nan")
+
+
+def _published(times: SendTimes | None, window: CpuWindow) -> float:
+    """Frames per second the publisher captured during the window (from the stamp table)."""
+    if times is None:
+        return float("nan")
+    t = times.times
+    start, end = window.started_at, window.stopped_at
+    return float(((t >= start) & (t < end)).sum()) / (end - start)
+
+
+def _step(
+    n: int,
+    joins: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    cpu: dict[str, float],
+    before: dict[str, float],
+    after: dict[str, float],
+    seconds: float,
+    published: float,
+) -> Step:
+    failed = {j["index"] for j in joins if j["error"]}
+    ok = [r for r in results if r["index"] not in failed]
+    fps = [r["frames"] / seconds for r in ok]
+    latencies = [1000 * x for r in ok for x in r["latencies"]]
+    first = [1000 * j["first_frame_s"] for j in joins if j["first_frame_s"] is not None]
+    answers = [1000 * j["answer_s"] for j in joins if j["answer_s"] is not None]
+    clients_cpu = sum(v for k, v in cpu.items() if k != "server")
+    delivered = sum(r["frames"] for r in ok)
+    server_cpu = cpu["server"]
+
+    def delta(name: str) -> float:
+        return after.get(name, float("nan")) - before.get(name, float("nan"))
+
+    frames = delta("livestudio_program_frames_total")
+    encode_s = delta("livestudio_encode_seconds_total")
+    return Step(
+        n=n,
+        joined=n - len(failed),
+        failed=len(failed),
+        server_cpu=server_cpu,
+        clients_cpu=clients_cpu,
+        publisher_cpu=cpu["publisher"],
+        clients_saturated=clients_cpu >= SATURATED_PCT,
+        server_cpu_other=float("nan"),
+        fps_min=min(fps) if fps else 0.0,
+        fps_median=median(fps) if fps else 0.0,
+        fps_mean=sum(fps) / len(fps) if fps else 0.0,
+        audio_fps_median=median([r["audio_frames"] / seconds for r in ok]) if ok else 0.0,
+        loss_pct=_loss([r for r in ok if r["packets"] is not None]),
+        cpu_ms_per_delivered_frame=(
+            server_cpu * 10 * seconds / delivered if delivered else float("nan")
+        ),
+        latency_ms_median=median(latencies),
+        latency_ms_p95=percentile(latencies, 95),
+        latency_samples=len(latencies),
+        stamp_errors=sum(r["stamp_errors"] for r in ok),
+        join_ms_median=median(first),
+        join_ms_p95=percentile(first, 95),
+        join_decoded_ms=[
+            1000 * j["first_frame_s"] for j in joins if j["decode"] and j["first_frame_s"]
+        ],
+        answer_ms_median=median(answers),
+        publisher_fps=published,
+        program_fps=frames / seconds,
+        repeated_fps=delta("livestudio_program_frames_repeated_total") / seconds,
+        encode_ms=1000 * encode_s / frames if frames else float("nan"),
+        subscriber_drops=delta("livestudio_subscriber_video_drops_total"),
+        errors=sorted({j["error"] for j in joins if j["error"]})[:3],
+    )
+
+
+def join_probes(procs: Procs, opts: FanoutOptions) -> list[float]:
+    """Time single decoding viewers from WHEP POST to first decoded frame, one at a time."""
+    conn = procs.clients[0][0]
+    out: list[float] = []
+    for k in range(opts.join_probes):
+        conn.send(("join", [(10_000 + k, True)], opts.join_timeout))
+        (joined,) = recv(conn, opts.join_timeout + 30)[1]
+        if joined["first_frame_s"] is not None:
+            out.append(1000 * joined["first_frame_s"])
+        conn.send(("leave",))
+        recv(conn, 60)
+        time.sleep(0.7)  # past the server's keyframe coalescing window: an independent join
+    return out
+
+
+def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
+    """Start the server, publisher and clients; measure every N; tear everything down."""
+    server_cpus, client_cpus = cpu_plan()
+    pin(client_cpus)  # the controller stays off the server's core too
+    times = SendTimes(create=True)
+    procs = Procs()
+    procs.times = times
+    result = DesignResult(design=design, steps=[], marginal_cpu_per_viewer=float("nan"))
+    frozen = frozenset(client_cpus) if client_cpus else None
+    server: Server | None = None
+    try:
+        if design == "livestudio":
+            server = start_livestudio(workdir / design, opts.preset, server_cpus, opts.profile)
+        else:
+            server = start_naive(workdir / design, opts.naive_codec, server_cpus)
+        procs.publisher = procs.start(
+            publisher.main,
+            publisher.PublisherConfig(server.whip_url, server.key, times.name, cpus=frozen),
+        )
+        _wait_program(server)
+        n_clients = max(1, min(opts.clients, max(opts.viewers)))
+        client_config = viewers.ClientConfig(
+            server.whep_url, times.name, cpus=frozen, light=opts.light_viewers
+        )
+        procs.clients = [procs.start(viewers.main, client_config) for _ in range(n_clients)]
+        for n in opts.viewers:
+            if server.proc.poll() is not None:
+                result.note = f"server exited:\n{server.log_tail()}"
+                break
+            step = measure_step(server, procs, n, opts)
+            result.steps.append(step)
+            print(
+                f"  {design:10s} N={n:3d}: server {step.server_cpu:5.1f}% "
+                f"clients {step.clients_cpu:5.1f}% fps med {step.fps_median:4.1f} "
+                f"min {step.fps_min:4.1f}",
+                flush=True,
+            )
+            if opts.stop_when_starved and step.fps_median < STARVED_FPS:
+                result.note = f"stopped after N={n}: median viewer below {STARVED_FPS} fps"
+                break
+            if opts.stop_when_starved and step.clients_saturated:
+                result.note = f"stopped after N={n}: client CPU saturated"
+                break
+        if server.proc.poll() is None:
+            result.join_probes_ms = join_probes(procs, opts)
+        conn = procs.publisher[0]
+        conn.send(("stop",))
+        reply = recv(conn, 15)
+        if reply[0] == "stats":
+            result.publisher_frames = reply[1]["frames"]
+            result.publisher_late = reply[1]["late"]
+    finally:
+        procs.close()
+        if server is not None:
+            server.stop()
+        times.close(unlink=True)
+    result.marginal_cpu_per_viewer = slope(
+        [s.n for s in result.steps], [s.server_cpu for s in result.steps]
+    )
+    return result
+
+
+def print_design(result: DesignResult) -> None:
+    """The per-N table of one design."""
+    headers = [
+        "N",
+        "ok",
+        "srv %cpu",
+        "other",
+        "cli %cpu",
+        "sat",
+        "fps min",
+        "fps med",
+        "loss %",
+        "srv ms/frame",
+        "pub fps",
+        "prog fps",
+        "repeat fps",
+        "enc ms",
+        "drops",
+    ]
+    ours = result.design == "livestudio"
+    rows = [
+        [
+            s.n,
+            s.joined,
+            s.server_cpu,
+            s.server_cpu_other,
+            s.clients_cpu,
+            "yes" if s.clients_saturated else "",
+            s.fps_min,
+            s.fps_median,
+            s.loss_pct,
+            s.cpu_ms_per_delivered_frame,
+            s.publisher_fps,
+            s.program_fps if ours else None,
+            s.repeated_fps if ours else None,
+            s.encode_ms if ours else None,
+            s.subscriber_drops if ours else None,
+        ]
+        for s in result.steps
+    ]
+    title = (
+        f"fanout: {result.design} — marginal server CPU per viewer "
+        f"{result.marginal_cpu_per_viewer:.2f} % of a core"
+    )
+    print(table(headers, rows, title))
+    for s in result.steps:
+        for e in s.errors:
+            print(f"  N={s.n}: {e}")
+    if result.note:
+        print(f"  note: {result.note}")
+    print()
+
+
+def print_comparison(a: DesignResult, b: DesignResult) -> list[dict[str, float]]:
+    """LiveStudio against the naive design at the same N."""
+    naive = {s.n: s for s in b.steps}
+    rows_out: list[dict[str, float]] = []
+    for s in a.steps:
+        o = naive.get(s.n)
+        if o is None:
+            continue
+        rows_out.append(
+            {
+                "n": s.n,
+                "livestudio_cpu": s.server_cpu,
+                "naive_cpu": o.server_cpu,
+                "cpu_ratio": o.server_cpu / s.server_cpu if s.server_cpu else float("nan"),
+                "livestudio_fps_median": s.fps_median,
+                "naive_fps_median": o.fps_median,
+                "cpu_per_frame_ratio": (
+                    o.cpu_ms_per_delivered_frame / s.cpu_ms_per_delivered_frame
+                    if s.cpu_ms_per_delivered_frame
+                    else float("nan")
+                ),
+            }
+        )
+    keys = [
+        "n",
+        "livestudio_cpu",
+        "naive_cpu",
+        "cpu_ratio",
+        "livestudio_fps_median",
+        "naive_fps_median",
+        "cpu_per_frame_ratio",
+    ]
+    headers = [
+        "N",
+        "encode-once %cpu",
+        "naive %cpu",
+        "cpu ratio",
+        "encode-once fps",
+        "naive fps",
+        "cpu/frame ratio",
+    ]
+    rows = [[int(r["n"]), *(r[k] for k in keys[1:])] for r in rows_out]
+    title = "fanout: naive vs encode-once (ratios naive / encode-once; CPU caps at ~100 %)"
+    print(table(headers, rows, title))
+    print(
+        f"marginal CPU per viewer: encode-once {a.marginal_cpu_per_viewer:.2f} %, "
+        f"naive {b.marginal_cpu_per_viewer:.2f} % of a core\n"
+    )
+    return rows_out
+
+
+def run(opts: FanoutOptions, results_dir: Path | None = None) -> list[DesignResult]:
+    """Run every design, print the tables, write fanout.json."""
+    designs: dict[str, DesignResult] = {}
+    with tempfile.TemporaryDirectory(prefix="livestudio-bench-") as tmp:
+        for design in opts.designs:
+            designs[design] = run_design(design, opts, Path(tmp))
+    for result in designs.values():
+        print_design(result)
+    comparison: list[dict[str, float]] = []
+    if "livestudio" in designs and "naive" in designs:
+        comparison = print_comparison(designs["livestudio"], designs["naive"])
+    server_cpus, client_cpus = cpu_plan()
+    data: dict[str, Any] = {
+        "options": asdict(opts),
+        "server_cpus": sorted(server_cpus or []),
+        "client_cpus": sorted(client_cpus or []),
+        "designs": {name: asdict(r) for name, r in designs.items()},
+        "comparison": comparison,
+    }
+    path = write_results("fanout", data, results_dir)
+    print(f"-> {path}\n")
+    return list(designs.values())

@@ -1,0 +1,88 @@
+"""The benchmarks run and write sane JSON (no timing assertions: numbers depend on the box)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(tmp_path: Path, *args: str, timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench", *args, "--results-dir", str(tmp_path)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{' '.join(cmd)}\n{out.stdout}\n{out.stderr}"
+    path = tmp_path / f"{args[0]}.json"
+    assert path.exists(), out.stdout
+    data: dict[str, Any] = json.loads(path.read_text())
+    assert data["benchmark"] == args[0]
+    assert data["machine"]["nproc"] >= 1
+    return data
+
+
+def test_encode_benchmark(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path,
+        "encode",
+        "--frames",
+        "15",
+        "--presets",
+        "ultrafast",
+        "--sizes",
+        "720p",
+        timeout=60,
+    )
+    (result,) = data["results"]
+    assert result["size"] == "720p" and result["preset"] == "ultrafast"
+    assert result["frames"] == 15
+    assert result["wall_ms_median"] > 0
+    assert result["wall_ms_p95"] >= result["wall_ms_median"]
+    assert result["kbps"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_fanout_benchmark_one_viewer(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path,
+        "fanout",
+        "--viewers",
+        "1",
+        "--seconds",
+        "3",
+        "--warmup",
+        "0.5",
+        "--no-naive",
+        "--join-probes",
+        "0",
+        timeout=110,
+    )
+    (step,) = data["designs"]["livestudio"]["steps"]
+    assert step["n"] == 1 and step["joined"] == 1, step["errors"]
+    assert step["server_cpu"] > 0
+    assert step["fps_median"] > 0, "the viewer received no video"
+    assert step["latency_samples"] > 0, "the decoding viewer read no stamps"
+    assert step["stamp_errors"] == 0
+
+
+def test_compose_benchmark(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "compose", "--sizes", "720p", "--frames", "20", timeout=90)
+    (size,) = data["results"]
+    assert size["size"] == "720p"
+    methods = size["methods"]
+    for name in ("livestudio", "naive bgr", "ffmpeg overlay"):
+        assert methods[name]["median_ms"] > 0
+        assert methods[name]["p99_ms"] >= methods[name]["median_ms"]
+
+
+@pytest.mark.timeout(120)
+def test_replay_benchmark(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "replay", "--quick", timeout=100)
+    assert len(data["show_end_to_replay_ms"]) == 2
+    assert all(ms > 0 for ms in data["show_end_to_replay_ms"])
+    assert [p["minutes"] for p in data["publish"]] == [1, 5]
+    assert data["publish"][1]["duration_s"] > 290
