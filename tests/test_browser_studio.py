@@ -171,6 +171,15 @@ async def test_go_live_from_studio_and_watch(studio: Studio, tmp_path: Path) -> 
             "viewer told the show ended",
             viewer_log,
         )
+        # The replay is published at once: the viewer page links it, the studio can
+        # unpublish and publish it again.
+        await eventually(lambda: viewer.is_visible("#replay-link"), 10, "replay link", viewer_log)
+        await eventually(lambda: host.is_visible("#unpublish"), 10, "unpublish offered", host_log)
+        await host.click("#unpublish")
+        await eventually(lambda: host.is_visible("#publish"), 10, "publish offered", host_log)
+        assert (await studio.store.get_show(show_id)).state == "unpublished"  # type: ignore[union-attr]
+        await host.click("#publish")
+        await eventually(lambda: host.is_visible("#unpublish"), 10, "published again", host_log)
     show = await studio.store.get_show(show_id)
     assert show is not None and show.state == "published", "ended, replay published"
 

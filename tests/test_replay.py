@@ -119,3 +119,12 @@ async def test_host_unpublishes_publishes_and_deletes(studio: Studio) -> None:
     async with anonymous.get(studio.url(f"/replay/{show_id}")) as r:
         assert r.status == 404
     _ = login
+
+
+async def test_home_lists_replays_with_products_featured(studio: Studio) -> None:
+    show_id = await record_show(studio, 30)
+    await studio.store.add_event(show_id, "pin", {"product": 1, "name": "Tasse <Café>"}, 9000)
+    async with studio.session.get(studio.url("/")) as r:
+        html = await r.text()
+    assert f"/replay/{show_id}" in html and f"/media/{show_id}/poster.jpg" in html
+    assert "Tasse &lt;Café&gt;" in html

@@ -111,8 +111,11 @@ async def home(request: web.Request) -> web.Response:
     upcoming.sort(key=lambda s: s.starts_at or "9999")
     replays = [s for s in shows if s.state == "published"]
     replays.sort(key=lambda s: s.went_live_at or s.created_at, reverse=True)
+    featured = await request.app[STORE].featured([s.id for s in replays])
     return await render(
-        request, "index.html", {"live": live, "upcoming": upcoming, "replays": replays}
+        request,
+        "index.html",
+        {"live": live, "upcoming": upcoming, "replays": replays, "featured": featured},
     )
 
 

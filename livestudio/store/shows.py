@@ -290,6 +290,23 @@ class ShowStore(StoreBase):
                 [(show_id, kind, pts, wall, json.dumps(data)) for kind, data, pts, wall in rows],
             )
 
+    async def featured(self, show_ids: list[str]) -> dict[str, list[str]]:
+        """Names of the products pinned in each show, in order of first pin."""
+        if not show_ids:
+            return {}
+        marks = ", ".join("?" * len(show_ids))
+        rows = await self._fetchall(
+            "SELECT show_id, json_extract(data, '$.name') AS name FROM show_events"
+            f" WHERE kind = 'pin' AND show_id IN ({marks}) ORDER BY id",
+            show_ids,
+        )
+        out: dict[str, list[str]] = {}
+        for row in rows:
+            names = out.setdefault(row["show_id"], [])
+            if row["name"] and row["name"] not in names:
+                names.append(row["name"])
+        return out
+
     async def list_events(self, show_id: str, after_id: int = 0) -> list[EventRecord]:
         """The show's events with an id above `after_id`, oldest first."""
         rows = await self._fetchall(

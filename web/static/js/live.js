@@ -49,9 +49,21 @@ function setState(next) {
   } else if (next === "ended" || next === "published" || next === "unpublished") {
     stop();
     say("This show has ended. Thanks for watching!");
+    if (next === "published") showReplayLink();
   } else if (next === "scheduled") {
     say("The show has not started yet. It will play here by itself.");
   }
+}
+
+function showReplayLink() {
+  if (document.getElementById("replay-link")) return;
+  const a = document.createElement("a");
+  a.id = "replay-link";
+  a.href = `/replay/${config.show}`;
+  a.textContent = "Watch the replay";
+  a.className = "buy";
+  message.after(a);
+  overlay.hidden = false;
 }
 
 function retry(ms) {

@@ -228,6 +228,8 @@ events(config.events, (event) => {
     say(`Recording stopped: ${event.error}`, "error");
   }
   if (event.replay) {
+    $("unpublish").hidden = false;
+    $("download").hidden = false;
     $("recording").replaceChildren("ready · ", Object.assign(document.createElement("a"), { href: event.replay, textContent: "replay" }));
   }
   if (event.state) setState(event.state);
@@ -407,6 +409,24 @@ async function loadHeld() {
 }
 loadChatSettings();
 setInterval(loadHeld, 5000);
+
+// -- the replay: publish, unpublish, delete ----------------------------------------------------
+
+async function replayAction(path, method, done) {
+  const r = await fetch(path, { method, headers: { "X-CSRF-Token": config.csrf } });
+  if (!r.ok) { say((await r.text()).trim(), "error"); return; }
+  done(r);
+}
+$("publish").addEventListener("click", () => replayAction(`/api/shows/${config.show}/publish`, "POST", () => {
+  $("publish").hidden = true; $("unpublish").hidden = false; setState("published"); say("The replay is public.", "ok");
+}));
+$("unpublish").addEventListener("click", () => replayAction(`/api/shows/${config.show}/unpublish`, "POST", () => {
+  $("unpublish").hidden = true; $("publish").hidden = false; setState("unpublished"); say("The replay is hidden.", "ok");
+}));
+$("delete-show").addEventListener("click", () => {
+  if (!confirm("Delete this show, its recording and its chat? This cannot be undone.")) return;
+  replayAction(`/api/shows/${config.show}`, "DELETE", () => { location.href = "/studio"; });
+});
 
 async function init() {
   if (!window.isSecureContext || !navigator.mediaDevices) {
