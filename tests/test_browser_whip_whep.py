@@ -276,7 +276,7 @@ async def test_whip_stop_after_the_connection_closed_ends_the_show(studio_factor
         assert deletes == [200], f"DELETE of the WHIP session answered {deletes}\n{log}"
         assert await eventually(lambda: _show_off_air(studio, show_id), 5), str(log)
     show = await studio.store.get_show(show_id)
-    assert show is not None and show.state == "ended"
+    assert show is not None and show.state in ("ended", "published")
 
 
 @pytest.mark.timeout(60)
