@@ -110,9 +110,11 @@ def synthetic_recording(folder: Path, minutes: float) -> None:
                 a.time_base = fractions.Fraction(1, 48000)
                 recorder.put_audio(a)
                 audio_pts += 1024
-        while recorder._queue.qsize() > 100:
+        while recorder._queue.qsize() > 100:  # let the writer keep up (no real time)
             time.sleep(0.005)
     recorder.close()
+    if recorder.error or recorder.dropped:
+        raise RuntimeError(f"synthetic recording incomplete: {recorder.error or recorder.dropped}")
 
 
 def run(quick: bool) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -82,20 +83,26 @@ async def multipart_parts(request: web.Request, total_limit: int) -> MultipartRe
         raise error(400, "the multipart body is malformed") from None
 
 
+async def file_parts(reader: MultipartReader) -> AsyncIterator[BodyPartReader]:
+    """The parts of a flat multipart body; 400 if it is malformed or nested."""
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError:
+            raise error(400, "the multipart body is malformed") from None
+        if part is None:
+            return
+        if not isinstance(part, BodyPartReader):
+            raise error(400, "nested multipart bodies are not accepted")
+        yield part
+
+
 async def read_upload(request: web.Request, field_names: tuple[str, ...]) -> bytes:
     """The uploaded image: a multipart file field (`field_names`) or a raw image body."""
     if request.content_type == "multipart/form-data":
         reader = await multipart_parts(request, MAX_BYTES + _MULTIPART_SLACK)
         seen = 0
-        while True:
-            try:
-                part = await reader.next()
-            except ValueError:
-                raise error(400, "the multipart body is malformed") from None
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise error(400, "nested multipart bodies are not accepted")
+        async for part in file_parts(reader):
             if part.name in field_names:
                 return await read_part(part, MAX_BYTES, "the image")
             if part.filename:

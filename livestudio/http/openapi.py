@@ -37,6 +37,12 @@ _SHOW = {
 }
 
 
+def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A required JSON object request body with these properties."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _op(summary: str, ok: int, schema: dict[str, Any] | None = None, **extra: Any) -> Any:
     responses: dict[str, Any] = {
         str(ok): {
@@ -163,21 +169,13 @@ SPEC: dict[str, Any] = {
                 201,
                 _SHOW,
                 errors=(400, 413, 422),
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["title"],
-                                "properties": {
-                                    "title": {"type": "string", "maxLength": 200},
-                                    "starts_at": {"type": "string", "format": "date-time"},
-                                },
-                            }
-                        }
+                requestBody=_json_body(
+                    {
+                        "title": {"type": "string", "maxLength": 200},
+                        "starts_at": {"type": "string", "format": "date-time"},
                     },
-                },
+                    ["title"],
+                ),
             ),
         },
         "/api/shows/{show}": {
@@ -196,18 +194,7 @@ SPEC: dict[str, Any] = {
                 200,
                 {"$ref": "#/components/schemas/OnAirEvent"},
                 errors=(400, 404, 409, 422),
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["product"],
-                                "properties": {"product": {"type": "integer"}},
-                            }
-                        }
-                    },
-                },
+                requestBody=_json_body({"product": {"type": "integer"}}, ["product"]),
             ),
             "delete": _op(
                 "Unpin: the card goes off air",
@@ -223,22 +210,14 @@ SPEC: dict[str, Any] = {
                 200,
                 {"$ref": "#/components/schemas/OnAirEvent"},
                 errors=(400, 404, 409, 422),
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["product", "price", "seconds"],
-                                "properties": {
-                                    "product": {"type": "integer"},
-                                    "price": {"type": "string", "example": "19.90"},
-                                    "seconds": {"type": "integer", "minimum": 1},
-                                },
-                            }
-                        }
+                requestBody=_json_body(
+                    {
+                        "product": {"type": "integer"},
+                        "price": {"type": "string", "example": "19.90"},
+                        "seconds": {"type": "integer", "minimum": 1},
                     },
-                },
+                    ["product", "price", "seconds"],
+                ),
             ),
         },
         "/api/shows/{show}/clicks": {

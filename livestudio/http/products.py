@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from ..catalog.brand import BrandSettings
 from ..catalog.csvio import (
@@ -31,6 +31,7 @@ from .images import (
     IMAGES,
     MEDIA_PREFIX,
     ImageWork,
+    file_parts,
     image_urls,
     media_file,
     multipart_parts,
@@ -274,15 +275,7 @@ async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes]]:
     csv_data: bytes | None = None
     files: dict[str, bytes] = {}
     total = 0
-    while True:
-        try:
-            part = await reader.next()
-        except ValueError:
-            raise error(400, "the multipart body is malformed") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            raise error(400, "nested multipart bodies are not accepted")
+    async for part in file_parts(reader):
         is_csv = part.name in ("file", "csv") and csv_data is None
         if is_csv:
             csv_data = await read_part(part, MAX_CSV, "the CSV")
