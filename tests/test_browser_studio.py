@@ -221,3 +221,57 @@ async def test_viewer_page_on_a_phone_is_portrait(studio: Studio) -> None:
         await page.screenshot(path=str(ARTIFACTS / "viewer-phone-390x844.png"), full_page=True)
         og = await page.get_attribute("meta[property='og:title']", "content")
         assert og == "Phone layout"
+
+
+async def test_studio_republishes_by_itself_when_the_connection_drops(
+    studio_factory: Any, tmp_path: Path
+) -> None:
+    studio: Studio = await studio_factory(grace_period=30.0)
+    await studio.store.create_admin("admin", PASSWORD)
+    show_id, _ = await studio.create_show("Flaky Wi-Fi")
+    base = studio.url("").rstrip("/")
+    async with await media_browser(tmp_path) as browser:
+        host = await browser.new_page()
+        log = PageLog("studio").attach(host)
+        await log_in(host, base)
+        await host.goto(f"{base}/studio/shows/{show_id}")
+        await eventually(lambda: host.is_enabled("#go-live"), 15, "devices ready", log)
+        await host.click("#go-live")
+        await eventually(
+            lambda: asyncio.sleep(0, studio.onair.get(show_id) is not None), 15, "on air", log
+        )
+        live = studio.onair.get(show_id)
+        assert live is not None
+        await eventually(
+            lambda: asyncio.sleep(
+                0, live.publisher is not None and live.publisher.video_frames > 10
+            ),
+            15,
+            "publishing",
+            log,
+        )
+        first = live.publisher
+        assert first is not None
+        await first.close()  # the connection drops (as if the network went away)
+        await eventually(
+            lambda: host.evaluate(
+                "document.getElementById('status').textContent.includes('reconnect')"
+            ),
+            10,
+            "the page says it is reconnecting",
+            log,
+        )
+        await eventually(
+            lambda: asyncio.sleep(
+                0,
+                live.publisher is not None
+                and live.publisher is not first
+                and live.publisher.video_frames > 10,
+            ),
+            15,
+            "republished by itself",
+            log,
+        )
+        assert studio.onair.get(show_id) is live, "the same show"
+        await eventually(lambda: asyncio.sleep(0, live.state == "live"), 10, "live again", log)
+        assert await host.evaluate("window.livestudio.republishes") >= 1

@@ -92,9 +92,17 @@ async function onGoLive() {
   }
 }
 
+/** The connection's state, counting a DTLS transport the server closed as failed. */
+function linkState() {
+  const sender = session.pc.getSenders()[0];
+  const dtls = sender && sender.transport ? sender.transport.state : "";
+  if (dtls === "closed" || dtls === "failed") return "failed"; // the server hung up
+  return session.pc.connectionState;
+}
+
 function watchConnection() {
   if (!session || !wantLive) return;
-  const s = session.pc.connectionState;
+  const s = linkState();
   if (s === "connected") {
     lostSince = null;
     say("You are live.", "ok");
@@ -106,8 +114,9 @@ function watchConnection() {
 // If the connection drops, publish again by ourselves while the show waits for us (the
 // server replaces a publisher that has been silent for 2 s).
 async function republishIfLost() {
+  if (wantLive && session && !republishing) watchConnection();
   if (!wantLive || !session || republishing || lostSince === null) return;
-  const s = session.pc.connectionState;
+  const s = linkState();
   const lostFor = performance.now() - lostSince;
   if (s === "connected") { lostSince = null; return; }
   if (s === "disconnected" && lostFor < 3000) return;
