@@ -1,4 +1,5 @@
-"""python -m bench [--quick] [encode | fanout | latency] [options]: print tables, write JSON."""
+"""python -m bench [--quick] [encode | compose | replay | chat | fanout | latency] [options]:
+print tables, write JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import compose, encode, fanout, latency, replay
+from . import chat, compose, encode, fanout, latency, replay
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -71,6 +72,14 @@ def parser() -> argparse.ArgumentParser:
     comp.add_argument("--sizes", type=_names, help="720p,1080p")
     comp.add_argument("--frames", type=int, help="frames per measurement")
     sub.add_parser("replay", parents=[common], help="show end → replay ready; publish cost")
+    cht = sub.add_parser(
+        "chat", parents=[common], help="chat delivery latency and server CPU, reaction bursts"
+    )
+    cht.add_argument("--clients", type=int, help="WebSocket clients (quick 200, full 500)")
+    cht.add_argument("--seconds", type=float, help="length of each window (quick 8, full 20)")
+    cht.add_argument("--rate", type=float, help="chat messages/s, all clients together (20)")
+    cht.add_argument("--taps", type=float, help="reaction taps/s per client (2)")
+    cht.add_argument("--client-procs", type=int, help="client processes (one per client CPU)")
     lat = sub.add_parser("latency", parents=[common], help="latency at 1 and 8 viewers, join")
     _fanout_flags(lat)
     return p
@@ -125,6 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         ready = replay.run(quick)
         print(replay.report(ready), flush=True)
         write_results("replay", ready, args.results_dir)
+    if command in (None, "chat"):
+        talk = chat.run(
+            quick,
+            clients=getattr(args, "clients", None) if command == "chat" else None,
+            seconds=getattr(args, "seconds", None) if command == "chat" else None,
+            rate=getattr(args, "rate", None),
+            taps=getattr(args, "taps", None),
+            procs=getattr(args, "client_procs", None),
+        )
+        print(chat.report(talk), flush=True)
+        write_results("chat", talk, args.results_dir)
     if command is None:
         defaults = argparse.Namespace(**{**vars(parser().parse_args(["fanout"])), "quick": quick})
         results = fanout.run(

@@ -86,3 +86,23 @@ def test_replay_benchmark(tmp_path: Path) -> None:
     assert all(ms > 0 for ms in data["show_end_to_replay_ms"])
     assert [p["minutes"] for p in data["publish"]] == [1, 5]
     assert data["publish"][1]["duration_s"] > 290
+
+
+@pytest.mark.timeout(120)
+def test_chat_benchmark(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "chat", "--clients", "20", "--seconds", "3", timeout=100)
+    assert data["clients"] == 20 and data["connected"] == 20, data["connect_errors"]
+    chat, taps = data["windows"]
+    assert [chat["name"], taps["name"]] == ["chat", "chat + taps"]
+    for window in (chat, taps):
+        assert window["messages_sent"] > 0
+        assert window["deliveries_expected"] == window["messages_sent"] * 20
+        assert 0 < window["deliveries_received"] <= window["deliveries_expected"]
+        assert window["latency_ms_median"] > 0
+        assert window["latency_ms_p95"] >= window["latency_ms_median"]
+        assert window["server_cpu"] >= 0
+        assert "rate_limited" not in window["errors"], "the bench sent over the server's limit"
+        assert window["sockets_closed"] == []
+    assert taps["taps_sent"] > 0
+    assert taps["reaction_events_per_client_median"] >= 1
+    assert 0 < taps["reaction_taps_counted_median"] <= taps["taps_sent"]

@@ -38,7 +38,8 @@ class ShowChannel:
 
     next_id: int = 1
     backlog: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=BACKLOG))
-    sockets: set[asyncio.Queue[dict[str, Any] | None]] = field(default_factory=set)
+    sockets: set[asyncio.Queue[str | None]] = field(default_factory=set)
+    "One queue per connected page, of events already serialized (None: disconnect)."
 
 
 class EventHub:
@@ -59,14 +60,14 @@ class EventHub:
         event = {"id": channel.next_id, "type": kind, "at": time.time(), **data}
         channel.next_id += 1
         channel.backlog.append(event)
+        text = dumps(event)  # once, however many pages watch
         for queue in list(channel.sockets):
             if queue.full():
                 # Too slow: drop it; its page reconnects and resumes from the backlog.
                 channel.sockets.discard(queue)
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
+                _hang_up(queue)
                 continue
-            queue.put_nowait(event)
+            queue.put_nowait(text)
         return event
 
     def watchers(self, show_id: str) -> int:
@@ -78,8 +79,7 @@ class EventHub:
         """Disconnect every socket (server shutdown)."""
         for channel in self._channels.values():
             for queue in channel.sockets:
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
+                _hang_up(queue)
             channel.sockets.clear()
 
 
@@ -103,14 +103,13 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     channel = hub.channel(show_id)
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=QUEUE)
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=QUEUE)
     missed = [e for e in channel.backlog if e["id"] > last_id]
     resumable = bool(last_id) and (not channel.backlog or channel.backlog[0]["id"] <= last_id + 1)
     snapshot_fn = hub.snapshots.get(show_id)
     snapshot = snapshot_fn() if snapshot_fn else {"state": show.state, "viewers": 0}
     channel.sockets.add(queue)
-    reader: asyncio.Future[None] | None = None
-    getter: asyncio.Future[dict[str, Any] | None] | None = None
+    reader: asyncio.Task[None] | None = None
     try:
         if resumable:
             for event in missed:
@@ -126,23 +125,17 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
                 }
             )
         reader = asyncio.ensure_future(_read_client(ws, room, sender))
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                break
-            next_event = getter.result()
-            if next_event is None:
-                break
-            await ws.send_json(next_event)
+        # The reader hangs up this socket's queue when the page goes: one await per event,
+        # no task or wait() per event (they were most of the cost of chat fan-out).
+        reader.add_done_callback(lambda _: _hang_up(queue))
+        while (text := await queue.get()) is not None:
+            await ws.send_str(text)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         # Also when aiohttp cancels this handler (the client went away): no task stays.
-        for task in (reader, getter):
-            if task is not None:
-                task.cancel()
+        if reader is not None:
+            reader.cancel()
         channel.sockets.discard(queue)
         await ws.close()
     return ws
@@ -177,6 +170,15 @@ async def viewer_id(request: web.Request) -> str:
     return viewer if isinstance(viewer, str) else "anon-" + secrets.token_urlsafe(12)
 
 
+def _hang_up(queue: asyncio.Queue[str | None]) -> None:
+    """Make the socket's send loop end, even if its queue is full."""
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(None)
+
+
 def dumps(event: dict[str, Any]) -> str:
-    """Events as compact JSON."""
-    return json.dumps(event, separators=(",", ":"))
+    """Events as compact JSON (UTF-8 as is: chat is mostly not ASCII-only)."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
