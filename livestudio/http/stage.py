@@ -205,9 +205,11 @@ class Stage:
     def snapshot(self) -> dict[str, Any]:
         """The current card and featured products, for a page joining now."""
         pinned = self.state.pinned
+        q = self.state.question
         return {
             "card": self._cards.get(pinned) if pinned is not None else None,
             "featured": [self._cards[p] for p in self.state.featured if p in self._cards],
+            "question": {"message": q[0], "author": q[1], "text": q[2]} if q else None,
         }
 
     # -- internals ----------------------------------------------------------------------------

@@ -48,7 +48,10 @@ export class ChatList {
 
   /** Handle an event from the show's socket. */
   event(event) {
-    if (event.type === "snapshot") for (const m of event.chat || []) this.add(m);
+    if (event.type === "snapshot") {
+      for (const m of event.chat || []) this.add(m);
+      if (event.question) this.mark(event.question.message, true);
+    }
     if (event.type === "chat") this.add(event);
     if (event.type === "chat_delete") this.remove(event.message);
     if (event.type === "highlight") this.mark(event.message, true);

@@ -35,6 +35,7 @@ function setState(state) {
   if (state === "live" && $("recording").textContent === "not started") {
     $("recording").textContent = "recording";
   }
+  $("delete-show").hidden = state === "live" || state === "reconnecting";
   if (state === "ended" || state === "published") {
     wantLive = false;
     goLive.disabled = true;
@@ -230,7 +231,9 @@ micSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`
 events(config.events, (event) => {
   onAirEvent(event);
   chat.event(event);
-  if (event.type === "highlight") $("dismiss-question").disabled = false;
+  if (event.type === "highlight" || (event.type === "snapshot" && event.question)) {
+    $("dismiss-question").disabled = false;
+  }
   if (event.type === "highlight_end") $("dismiss-question").disabled = true;
   if (event.type === "recording" && event.error) {
     $("recording").textContent = `stopped: ${event.error}`;
