@@ -30,7 +30,7 @@ from .http.keys import CHAT, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
 from .http.onair import OnAir, publish_recording
 from .http.products import PRODUCT_CHANGED
-from .media.record import finalize
+from .media.record import finalize, remux_for_download
 from .store import Store
 
 log = logging.getLogger("livestudio")
@@ -41,7 +41,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     settings.recordings_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
     # A previous process that died mid-show cannot resume it: its program is gone. What
-    # it recorded is finalized (the torn last fragment left out) and published.
+    # it recorded is finalized (the torn last fragment left out) and published; the
+    # MP4 for download is remuxed in the background, as after any show.
+    remuxes = []
     for show in await store.list_shows():
         if show.state in ("live", "reconnecting"):
             log.warning("show %s was left %s by a previous run; ending it", show.id, show.state)
@@ -49,8 +51,11 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
             folder = settings.recordings_dir / show.id
             recording = await asyncio.to_thread(finalize, folder)
             await publish_recording(store, None, show.id, recording)
+            if recording.playable:
+                remuxes.append(asyncio.ensure_future(asyncio.to_thread(remux_for_download, folder)))
     app[STORE] = store
     yield
+    await asyncio.gather(*remuxes, return_exceptions=True)
     await store.close()
 
 

@@ -103,3 +103,22 @@ async def test_stalled_source_gets_slate_and_silence(studio: Studio) -> None:
     await until(lambda: viewer.stamps[-1] != slate_stamp, 5)
     await viewer.close(studio.session)
     await pub.close(studio.session)
+
+
+async def test_a_program_that_dies_ends_the_show_cleanly(studio: Studio, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from livestudio.media import encode
+
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 45, 15)
+
+    def broken(self, frame, keyframe=False):  # type: ignore[no-untyped-def]
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(encode.ProgramEncoder, "encode", broken)
+    await until(lambda: studio.onair.get(show_id) is None, 15)
+    show = await studio.store.get_show(show_id)
+    assert show is not None and show.state == "published", "ended, what was recorded published"
+    await viewer.close(studio.session)
+    await pub.pc.close()

@@ -70,6 +70,10 @@ async def test_kill_9_mid_show_then_restart_publishes_the_replay(tmp_path: Path)
             async with session.get(f"{again.base}/media/{show_id}/index.m3u8") as r:
                 playlist = await r.text()
                 assert r.status == 200 and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+        download = tmp_path / "recordings" / show_id / "download.mp4"
+        await until(download.exists, 20)  # remuxed in the background after the restart
+        with av.open(str(download)) as f:
+            assert float(f.duration or 0) / av.time_base >= 3.5
         extinf = sum(
             float(line[8:].rstrip(","))
             for line in playlist.splitlines()

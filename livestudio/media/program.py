@@ -67,6 +67,7 @@ class Program:
         on_stall: Callable[[bool], None] | None = None,
         name: str = "program",
         on_aac: Callable[[av.Packet], None] | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._loop = loop
         self._box = box
@@ -74,6 +75,7 @@ class Program:
         self._on_audio = on_audio
         self._on_stall = on_stall
         self._on_aac = on_aac
+        self._on_failure = on_failure
         self._aac = AacEncoder() if on_aac is not None else None
         self.aac_extradata = self._aac.extradata if self._aac else b""
         "AAC AudioSpecificConfig (known before the first packet) for muxers."
@@ -144,6 +146,8 @@ class Program:
         except BaseException as exc:  # the show must learn its program died
             self.error = exc
             log.exception("program %s failed", self.name)
+            if self._on_failure is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._on_failure, exc)
 
     def _loop_forever(self) -> None:
         assert self.settings is not None

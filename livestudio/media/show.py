@@ -81,6 +81,7 @@ class LiveShow:
             on_stall=self._on_stall,
             name=f"program-{show_id}",
             on_aac=self._on_aac_packet if limits.recordings_dir else None,
+            on_failure=self._program_failed,
         )
         self.broadcast = Broadcast(request_keyframe=self.program.keyframes.request)
         self.recorder: Recorder | None = None
@@ -101,6 +102,7 @@ class LiveShow:
         "Viewers that left on their own, so their late DELETE is not a 404."
         self._past_publisher_ids: deque[str] = deque(maxlen=8)
         self._grace: asyncio.Task[None] | None = None
+        self._failure: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
 
     # -- packets from the program thread (on the loop) --------------------------------------
@@ -113,6 +115,12 @@ class LiveShow:
 
     def _on_aac_packet(self, packet: object) -> None:
         self.broadcast.publish_aac(packet)  # type: ignore[arg-type]
+
+    def _program_failed(self, exc: BaseException) -> None:
+        # Without its program a show only shows a frozen picture: end it cleanly (the
+        # recording so far is finalized and published) rather than pretend to be live.
+        log.error("show %s: its program stopped (%s); ending the show", self.id, exc)
+        self._failure = asyncio.ensure_future(self.end())
 
     def _recording_error_from_thread(self, message: str) -> None:
         if self._on_recording_error is not None:
