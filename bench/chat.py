@@ -526,10 +526,10 @@ def measure(opts: ChatOptions) -> dict[str, Any]:
 def run(
     quick: bool, clients: int | None = None, seconds: float | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """The chat benchmark: quick ~200 clients for ~8 s per window, full 500 for ~20 s."""
+    """The chat benchmark: quick ~200 clients for ~5 s per window, full 500 for ~20 s."""
     opts = ChatOptions(
         clients=clients or (200 if quick else 500),
-        seconds=seconds or (8.0 if quick else 20.0),
+        seconds=seconds or (5.0 if quick else 20.0),
         **{k: v for k, v in extra.items() if v is not None},
     )
     return measure(opts)

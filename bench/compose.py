@@ -251,8 +251,8 @@ def _summary(times: list[float]) -> dict[str, float]:
 def run(quick: bool, sizes: list[str] | None = None, frames: int | None = None) -> dict[str, Any]:
     """Measure every method at 720p and 1080p; returns JSON-ready results."""
     chosen = sizes or list(SIZES)
-    count = frames or (150 if quick else 600)
-    paced = frames or (90 if quick else 300)
+    count = frames or (100 if quick else 600)
+    paced = frames or (60 if quick else 300)
     return {
         "fps": FPS,
         "decoder": "h264 (FFmpeg), frames from libx264 ultrafast",

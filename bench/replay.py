@@ -119,7 +119,7 @@ def synthetic_recording(folder: Path, minutes: float) -> None:
 
 def run(quick: bool) -> dict[str, Any]:
     """Measure both; JSON-ready results."""
-    shows = [asyncio.run(live_show(3.0)) for _ in range(2 if quick else 5)]
+    shows = [asyncio.run(live_show(2.0 if quick else 3.0)) for _ in range(2 if quick else 5)]
     publish: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in (1, 5) if quick else (1, 5, 20):
