@@ -54,3 +54,13 @@ def test_sender_keeps_last_rtp_timestamp_and_adds_an_origin_to_pts() -> None:
     run = inspect.getsource(RTCRtpSender._run_rtp)
     assert "timestamp = uint32_add(timestamp_origin, enc_frame.timestamp)" in run
     assert "self.__rtp_timestamp = packet.timestamp" in run
+
+
+def test_receiver_remb_needs_abs_send_time() -> None:
+    # ingest.py drops abs-send-time and goog-remb from the host's answer so aiortc sends
+    # no REMB (its estimate held browsers at ~60 kbit/s).
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "if packet.extensions.abs_send_time is not None:" in source
+    assert "_headerExtensions" in inspect.getsource(RTCRtpTransceiver.__init__)

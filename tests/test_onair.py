@@ -68,6 +68,7 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
     track = next(t for t in live.viewers[session].tracks if t.kind == "video")
     frames: list[tuple[int, av.VideoFrame]] = []
     viewer.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
+    await until(lambda: len(frames) > 10, 10)  # frames from before the pin, to compare
 
     status, event = await api(
         studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}

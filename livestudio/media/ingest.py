@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .ice import IcePolicy, announce_public_ip, install
@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 NEGOTIATION_TIMEOUT = 10.0
 "Seconds to gather candidates and answer; a stuck negotiation must not pin a slot forever."
 CONNECT_TIMEOUT = 30.0
+START_BITRATE_KBPS = 3000
+"Where the host's browser starts its video bitrate estimate (kbit/s)."
+MAX_BITRATE_KBPS = 4000
+"What the host may send: the program is re-encoded anyway, so a clean source helps."
 AUDIO_PREFETCH = 1
 """Audio frames aiortc's jitter buffer holds before releasing one (its default is 4).
 
@@ -76,6 +80,8 @@ class Publisher:
             if transceiver.kind == "audio":
                 jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
                 jitter._prefetch = AUDIO_PREFETCH
+            else:
+                _without_remb(transceiver)
         answer = await self.pc.createAnswer()
         await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
         for transceiver in self.pc.getTransceivers():
@@ -134,3 +140,23 @@ class Publisher:
         with contextlib.suppress(Exception):
             await self.pc.close()
         self._on_gone(self)
+
+
+def _without_remb(transceiver: RTCRtpTransceiver) -> None:
+    """Answer the host's video without REMB (and the abs-send-time it is computed from).
+
+    aiortc's receive-side estimate starts low and climbs slowly: a browser publishing a
+    720p camera was held at ~50 kbit/s and 640x360 for good. Without REMB (aiortc has
+    no transport-cc either) the browser's loss-based estimate ramps up to its encoder's
+    target within seconds on a clean link, and backs off on loss as before.
+    """
+    transceiver._headerExtensions = [
+        ext for ext in transceiver._headerExtensions if "abs-send-time" not in ext.uri
+    ]
+    for codec in transceiver._codecs:
+        codec.rtcpFeedback = [fb for fb in codec.rtcpFeedback if fb.type != "goog-remb"]
+        if codec.mimeType.lower() in ("video/vp8", "video/h264"):
+            # Chrome starts at 300 kbit/s and 640x360 and, with loss-based estimation
+            # only, climbs ~8 %/s: start higher so a 720p camera looks like one at once.
+            codec.parameters["x-google-start-bitrate"] = START_BITRATE_KBPS
+            codec.parameters["x-google-max-bitrate"] = MAX_BITRATE_KBPS

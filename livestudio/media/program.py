@@ -28,6 +28,8 @@ from .keyframes import KeyframeRequests
 
 log = logging.getLogger(__name__)
 
+SETTLE_SECONDS = 1.0
+"How long the first source frames may take to reach full size before the size is fixed."
 STALL_SECONDS = 2.0
 "No new source frame for this long: viewers get the slate and silence."
 MAX_AUDIO_BUFFER = AUDIO_RATE // 5
@@ -91,6 +93,8 @@ class Program:
         self._latest_at = 0.0
         self._audio_in: deque[av.AudioFrame] = deque(maxlen=64)
         self._audio_levels: list[int] = []
+        self._first_source_at: float | None = None
+        self._largest = (0, 0)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,7 +110,7 @@ class Program:
             self._latest_at = time.monotonic()
         self._wake.set()
         if self._thread is None:
-            self._start(frame)
+            self._maybe_start(frame)
 
     def feed_audio(self, frame: av.AudioFrame) -> None:
         """Offer a decoded source audio frame."""
@@ -117,8 +121,24 @@ class Program:
         """True while the program thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
-    def _start(self, first: av.VideoFrame) -> None:
-        w, h = program_size(first.width, first.height, self._box.width, self._box.height)
+    def _maybe_start(self, frame: av.VideoFrame) -> None:
+        """Fix the program size once the source has settled, then start the thread.
+
+        Browsers often send their first frames small (CPU or bandwidth adaptation just
+        after start) and the program size is fixed for the show: take the largest source
+        seen, as soon as it fills the configured box or after SETTLE_SECONDS.
+        """
+        now = time.monotonic()
+        if self._first_source_at is None:
+            self._first_source_at = now
+        if frame.width * frame.height > self._largest[0] * self._largest[1]:
+            self._largest = (frame.width, frame.height)
+        fills_box = self._largest[0] >= self._box.width or self._largest[1] >= self._box.height
+        if fills_box or now - self._first_source_at >= SETTLE_SECONDS:
+            self._start(*self._largest)
+
+    def _start(self, source_w: int, source_h: int) -> None:
+        w, h = program_size(source_w, source_h, self._box.width, self._box.height)
         self.settings = VideoSettings(
             width=w,
             height=h,
@@ -166,6 +186,9 @@ class Program:
         last_video_s = -1.0
         repeating = False
         audio_pts = 0
+        # A token per frame interval, two at most: frames that arrive bunched (network
+        # jitter, a busy machine) all go out, while a 60 fps source still gets ~fps.
+        tokens, tokens_at = 2.0, 0.0
         self.clock.start()
         while not self._stop.is_set():
             self._wake.clear()
@@ -178,15 +201,20 @@ class Program:
             with self._lock:
                 fresh = self._latest is not None and self._latest is not self._last_source
             # Video is driven by the source: a new frame goes out as soon as it arrives
-            # (no tick to wait for, no aliasing between two 30 fps clocks), at most at
-            # ~fps; without one the last frame repeats, first after 1.5 intervals.
+            # (no tick to wait for, no aliasing between two 30 fps clocks), at ~fps on
+            # average; without one the last frame repeats, first after 1.5 intervals.
+            tokens = min(2.0, tokens + (now_s - tokens_at) * settings.fps)
+            tokens_at = now_s
             if fresh:
-                due = last_video_s + 0.9 * interval
+                due = last_video_s + 0.25 * interval
+                if tokens < 1.0:
+                    due = max(due, now_s + (1.0 - tokens) * interval)
             else:
                 due = last_video_s + (interval if repeating else 1.5 * interval)
             if now_s >= due:
                 repeating = not fresh
                 last_video_s = now_s
+                tokens = max(0.0, tokens - 1.0)
                 self._emit_video(now_s)
                 continue
             self._wake.wait(min(due, next_audio_s) - now_s)

@@ -58,6 +58,9 @@ export async function hangUp(location) {
 export async function publish(url, streamKey, stream, iceServers = []) {
   const pc = new RTCPeerConnection({ iceServers });
   for (const track of stream.getTracks()) {
+    // "detail": keep the resolution and drop frames when the CPU or the link is short.
+    // Products must stay sharp; the program re-times frames anyway (the last one repeats).
+    if (track.kind === "video" && "contentHint" in track) track.contentHint = "detail";
     pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
   }
   try {
