@@ -68,3 +68,32 @@ async def test_api_requires_token(studio: Studio) -> None:
         assert "stream_key" not in shows[0]
     async with studio.session.post(studio.url(f"/api/shows/{show['id']}/end"), headers=auth) as r:
         assert r.status == 409
+
+
+def test_a_regular_install_ships_templates_static_files_and_fonts(tmp_path: Path) -> None:
+    """A non-editable install must carry web/ and the fonts (pyproject package data)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    import zipfile
+
+    (wheel,) = tmp_path.glob("livestudio-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in (
+        "livestudio/web/templates/base.html",
+        "livestudio/web/templates/_chat.html",
+        "livestudio/web/static/js/live.js",
+        "livestudio/web/static/css/app.css",
+        "livestudio/web/static/vendor/hls.js/hls.light.min.js",
+        "livestudio/web/static/img/og.png",
+        "livestudio/media/fonts/DroidSansFallback.ttf",
+    ):
+        assert needed in names, needed

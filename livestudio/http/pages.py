@@ -27,12 +27,11 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 
 def web_root() -> Path:
     """The folder holding templates/ and static/ (the repo's web/, or the installed copy)."""
-    repo = Path(__file__).resolve().parent.parent.parent / "web"
+    package = Path(__file__).resolve().parent.parent
+    repo = package.parent / "web"
     if (repo / "templates").is_dir():
         return repo
-    from importlib.resources import files
-
-    return Path(str(files("livestudio.web")))
+    return package / "web"  # installed: pyproject maps web/ to livestudio.web
 
 
 def _when(value: str | None) -> str:
