@@ -319,3 +319,35 @@ async def test_a_720p_camera_goes_out_at_720p_from_the_start(
             log,
         )
         assert target > 1_000_000
+
+
+async def test_viewer_page_says_when_the_show_is_full_and_retries(studio_factory: Any) -> None:
+    studio: Studio = await studio_factory(max_viewers=0)
+    show_id, key = await studio.create_show("Full house")
+    from .utils import whip_publish
+
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("viewer").attach(page)
+        await page.goto(studio.url(f"/live/{show_id}"))
+        await eventually(
+            lambda: page.evaluate(
+                "document.getElementById('message').textContent.includes('full right now')"
+            ),
+            10,
+            "the page says the show is full",
+            log,
+        )
+        posts = [r for r in log.responses if r[0] == "POST" and "/whep/" in r[1]]
+        assert posts and all(status == 503 for _, _, status in posts)
+        # It retries after Retry-After by itself (a second POST arrives).
+        await eventually(
+            lambda: asyncio.sleep(
+                0, len([r for r in log.responses if r[0] == "POST" and "/whep/" in r[1]]) >= 2
+            ),
+            15,
+            "a retry after Retry-After",
+            log,
+        )
+    await pub.close(studio.session)
