@@ -7,6 +7,7 @@ import gc
 import logging
 import secrets
 import ssl
+from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from .http import (
     studio_catalog,
 )
 from .http.chat import ChatRooms
-from .http.events import EventHub, events_socket
+from .http.events import SOCKETS_PER_IP, EventHub, events_socket
 from .http.images import IMAGES
 from .http.keys import CHAT, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
@@ -66,6 +67,7 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     app[ONAIR] = onair
     app[PRODUCT_CHANGED].append(onair.product_changed)
     app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
+    app[SOCKETS_PER_IP] = Counter()
     yield
     await app[CHAT].close()
     hub.close_all()

@@ -79,6 +79,19 @@ class Sender:
     viewer: str
     address: str
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=FLOOD_MESSAGES))
+    "Frames this connection sent lately (a flooding connection is closed)."
+
+    @property
+    def key(self) -> str:
+        """Whose limits apply: the viewer's cookie, or the address for cookie-less clients
+        (so reconnecting or opening another tab does not reset rate limit or slow mode)."""
+        return "address:" + self.address if self.viewer.startswith("anon-") else self.viewer
+
+
+@dataclass
+class Pace:
+    """When one viewer last posted (rate limit, slow mode)."""
+
     accepted: deque[float] = field(default_factory=lambda: deque(maxlen=RATE_MESSAGES))
     last_message: float = -1e9
 
@@ -131,6 +144,7 @@ class ChatRoom:
         self.messages: dict[int, Message] = {}
         "Recent messages by id, oldest first (bounded by REMEMBERED)."
         self.held: dict[int, Message] = {}
+        self._paces: dict[str, Pace] = {}
         self._next_held = 1
         self._pending: list[tuple[str, dict[str, Any], int | None, float]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -163,15 +177,19 @@ class ChatRoom:
             raise ChatRejected("banned", "you cannot post in this chat")
         name = clean_text(frame.get("name"), MAX_NAME, "name")
         text = clean_text(frame.get("text"), MAX_TEXT, "message")
-        if len(sender.accepted) == RATE_MESSAGES and now - sender.accepted[0] < RATE_WINDOW:
-            wait = RATE_WINDOW - (now - sender.accepted[0])
+        pace = self._paces.setdefault(sender.key, Pace())
+        if len(pace.accepted) == RATE_MESSAGES and now - pace.accepted[0] < RATE_WINDOW:
+            wait = RATE_WINDOW - (now - pace.accepted[0])
             raise ChatRejected("rate_limited", "you are sending too fast", wait)
         slow = self.settings.slow_mode
-        if slow and now - sender.last_message < slow:
-            wait = slow - (now - sender.last_message)
+        if slow and now - pace.last_message < slow:
+            wait = slow - (now - pace.last_message)
             raise ChatRejected("slow_mode", f"slow mode: one message every {slow} s", wait)
-        sender.accepted.append(now)
-        sender.last_message = now
+        pace.accepted.append(now)
+        pace.last_message = now
+        if len(self._paces) > REMEMBERED:  # forget the longest-quiet viewers
+            for key in sorted(self._paces, key=lambda k: self._paces[k].last_message)[:100]:
+                del self._paces[key]
         text, blocked = self._filter(text)
         if blocked and self.settings.blocked_mode == "hold":
             message = Message(
@@ -247,6 +265,11 @@ class ChatRoom:
         if message.deleted:
             raise KeyError(message_id)
         return message
+
+    def set_highlight(self, message_id: int | None) -> None:
+        """Mark the highlighted message (None: none), clearing any earlier mark."""
+        for message in self.messages.values():
+            message.highlighted = message.id == message_id
 
     def delete(self, message_id: int) -> None:
         """Remove a message for everyone, live and in the replay."""

@@ -34,11 +34,25 @@ def _id(request: web.Request, key: str = "message") -> int:
 async def delete_message(request: web.Request) -> web.Response:
     """DELETE /api/shows/{show}/chat/{message}: gone for everyone, live and in the replay."""
     room = await _room(request)
+    message_id = _id(request)
     try:
-        room.delete(_id(request))
+        room.delete(message_id)
     except KeyError:
         raise error(404, "no such message") from None
+    await _dismiss_if_shown(request, room, {message_id})
     return web.Response(status=204)
+
+
+async def _dismiss_if_shown(request: web.Request, room: ChatRoom, ids: set[int]) -> None:
+    """A deleted message must not stay burned into the video as the highlighted question."""
+    stage = request.app[ONAIR].stage(room.show_id)
+    question = stage.state.question if stage else None
+    if stage is not None and question is not None and question[0] in ids:
+        try:
+            await stage.dismiss()
+        except StageError:
+            pass
+        room.set_highlight(None)
 
 
 async def ban(request: web.Request) -> web.Response:
@@ -48,6 +62,8 @@ async def ban(request: web.Request) -> web.Response:
         message = room.ban(_id(request))
     except KeyError:
         raise error(404, "no such message") from None
+    gone = {m.id for m in room.messages.values() if m.deleted}
+    await _dismiss_if_shown(request, room, gone)
     return web.json_response({"banned": message.name})
 
 
@@ -129,7 +145,7 @@ async def highlight(request: web.Request) -> web.Response:
         event = await stage.highlight(message.id, message.name, message.text)
     except StageError as exc:
         raise error(exc.status, exc.message) from None
-    message.highlighted = True
+    room.set_highlight(message.id)
     return web.json_response(event)
 
 
@@ -143,6 +159,7 @@ async def dismiss(request: web.Request) -> web.Response:
         event = await stage.dismiss()
     except StageError as exc:
         raise error(exc.status, exc.message) from None
+    room.set_highlight(None)
     return web.json_response(event)
 
 

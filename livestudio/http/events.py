@@ -12,7 +12,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,9 @@ BACKLOG = 500
 QUEUE = 200
 "Events queued per socket; a client this far behind is disconnected (it will resume)."
 PING_SECONDS = 20.0
+MAX_SOCKETS_PER_IP = 100
+"Event sockets one client address may hold (a household or office behind NAT: many)."
+SOCKETS_PER_IP = web.AppKey("event_sockets_per_ip", Counter)
 
 
 @dataclass
@@ -100,15 +103,23 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
         viewer=await viewer_id(request),
         address=client_address(request, request.app[SETTINGS].trusted_proxy),
     )
+    per_ip = request.app[SOCKETS_PER_IP]
+    if per_ip[sender.address] >= MAX_SOCKETS_PER_IP:
+        raise error(429, "too many open pages from your address")
     ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     channel = hub.channel(show_id)
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=QUEUE)
     missed = [e for e in channel.backlog if e["id"] > last_id]
-    resumable = bool(last_id) and (not channel.backlog or channel.backlog[0]["id"] <= last_id + 1)
+    # Resume only from an id this process issued (a restarted server starts again at 1)
+    # and only if the backlog still reaches back to it; otherwise a fresh snapshot.
+    resumable = 0 < last_id < channel.next_id and (
+        not channel.backlog or channel.backlog[0]["id"] <= last_id + 1
+    )
     snapshot_fn = hub.snapshots.get(show_id)
     snapshot = snapshot_fn() if snapshot_fn else {"state": show.state, "viewers": 0}
     channel.sockets.add(queue)
+    per_ip[sender.address] += 1
     reader: asyncio.Task[None] | None = None
     try:
         if resumable:
@@ -137,6 +148,9 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
         if reader is not None:
             reader.cancel()
         channel.sockets.discard(queue)
+        per_ip[sender.address] -= 1
+        if per_ip[sender.address] <= 0:
+            del per_ip[sender.address]
         await ws.close()
     return ws
 

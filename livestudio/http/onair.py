@@ -71,7 +71,9 @@ class OnAir:
     def start(self, show_id: str) -> LiveShow:
         """The show's LiveShow, created (and marked live) if it is not on air yet."""
         live = self.shows.get(show_id)
-        if live is not None and not live.ended:
+        if live is not None:
+            # Also when it has just ended: publishing then gets 409 (ShowEnded) instead
+            # of a new program whose recorder would overwrite the published recording.
             return live
         live = LiveShow(
             show_id,

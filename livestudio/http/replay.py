@@ -70,6 +70,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     if path is None:
         raise error(404, "no such file")
     content_type, cache = MEDIA_FILES[name]
+    if show.state != "published":
+        cache = "private, no-cache"  # the host previewing: nothing for shared caches
     response = web.FileResponse(path, headers={"Cache-Control": cache})
     response.content_type = content_type
     if name == DOWNLOAD:

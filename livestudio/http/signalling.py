@@ -227,6 +227,10 @@ async def whep_post(request: web.Request) -> web.Response:
             raise error(exc.status, exc.message) from None
         except TimeoutError:
             raise error(503, "negotiation timed out", {"Retry-After": "1"}) from None
+    assert viewer.subscriber is not None
+    if viewer.subscriber.closed:
+        # The show ended (or the peer vanished) while we negotiated: nothing to count.
+        raise error(409, "the show is not live (it has ended)")
     per_ip[address] += 1
 
     def released() -> None:
@@ -235,7 +239,6 @@ async def whep_post(request: web.Request) -> web.Response:
             del per_ip[address]
         onair.viewers_changed(show.id)
 
-    assert viewer.subscriber is not None
     viewer.subscriber.on_close.append(released)
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp)

@@ -98,8 +98,15 @@ class Stage:
 
     # -- actions ------------------------------------------------------------------------------
 
+    def _require_on_air(self) -> None:
+        # Before any state changes: a refused action must leave nothing half-done.
+        program = self.live.program
+        if program.settings is None or not program.running:
+            raise StageError("the show is not on air yet: go live first")
+
     async def pin(self, product_id: int) -> dict[str, Any]:
         """Put the product's card on air (replacing any other; a sale on another ends)."""
+        self._require_on_air()
         product = await self._product(product_id)
         async with self._lock:
             if self.state.sale and self.state.sale.product_id != product_id:
@@ -122,6 +129,7 @@ class Stage:
 
     async def start_sale(self, product_id: int, price: Decimal, seconds: int) -> dict[str, Any]:
         """Pin the product at a sale price with a countdown that ends by itself."""
+        self._require_on_air()
         product = await self._product(product_id)
         async with self._lock:
             self._end_sale_timer()
@@ -136,6 +144,7 @@ class Stage:
 
     async def highlight(self, message_id: int, name: str, text: str) -> dict[str, Any]:
         """Burn a viewer's question into the video as a lower-third, until dismissed."""
+        self._require_on_air()
         async with self._lock:
             self.state.question = (message_id, name, text)
             return await self._apply(
@@ -242,9 +251,9 @@ class Stage:
         store_event: bool = True,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        self._require_on_air()
         program = self.live.program
-        if program.settings is None or not program.running:
-            raise StageError("the show is not on air yet: go live first")
+        assert program.settings is not None
         brand = await self.store.get_brand()
         card = self._card(product, brand) if product is not None else None
         card_json = self._card_json(product, brand) if product is not None else None

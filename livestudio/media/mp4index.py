@@ -196,6 +196,9 @@ def _scan(f: BinaryIO, index: Mp4Index) -> Mp4Index:
         box_size, kind_raw = struct.unpack(">I4s", header[:8])
         kind = kind_raw.decode("latin-1")
         if box_size == 1:
+            if len(header) < 16:
+                index.torn_at = pos
+                break
             box_size = struct.unpack(">Q", header[8:16])[0]
         elif box_size == 0:
             box_size = size - pos
@@ -225,6 +228,9 @@ def _scan(f: BinaryIO, index: Mp4Index) -> Mp4Index:
                 )
             pending_moof = None
         pos += box_size
+    if index.torn_at is None and (pos < size or pending_moof is not None):
+        # A few stray bytes, or a moof whose mdat never came: torn all the same.
+        index.torn_at = pending_moof[0] if pending_moof is not None else pos
     return index
 
 

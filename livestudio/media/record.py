@@ -188,7 +188,7 @@ class Recorder:
                         poster_done = self._poster(item)
                 else:
                     self._mux(out, audio, item)
-        except (OSError, av.FFmpegError) as exc:
+        except Exception as exc:  # disk full, FFmpeg, an undecodable first keyframe, ...
             self._fail(exc)
         if out is not None:
             try:

@@ -185,7 +185,8 @@ class LiveShow:
         try:
             await publisher.answer(offer_sdp)
         except BaseException:
-            self.publisher = None
+            if self.publisher is publisher:  # not a newer publisher that replaced this one
+                self.publisher = None
             await publisher.close()
             raise
         # The grace timer keeps running until media actually flows (_publisher_media).
@@ -245,25 +246,31 @@ class LiveShow:
         if self.ended:
             return
         self._set_state("ended")
-        self._cancel_grace()
-        self.broadcast.end()
-        closers = [v.close() for v in list(self.viewers.values())]
-        if self.publisher is not None:
-            closers.append(self.publisher.close())
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*closers, return_exceptions=True)
-        await asyncio.to_thread(self.program.stop)
-        if self.recorder is not None:
-            await asyncio.to_thread(self.recorder.close)
-            self.recording = await asyncio.to_thread(finalize, self.recorder.folder)
-            if self.recorder.error:
-                self.recording = RecordingResult(
-                    self.recording.folder,
-                    self.recording.duration,
-                    self.recording.playable,
-                    self.recorder.error,
-                )
-        self._ended.set()
+        try:
+            self._cancel_grace()
+            self.broadcast.end()
+            closers = [v.close() for v in list(self.viewers.values())]
+            if self.publisher is not None:
+                closers.append(self.publisher.close())
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*closers, return_exceptions=True)
+            await asyncio.to_thread(self.program.stop)
+            if self.recorder is not None:
+                self.recording = await self._finish_recording(self.recorder)
+        finally:
+            # Whatever failed above, the show is over: nobody may wait for it forever.
+            self._ended.set()
+
+    async def _finish_recording(self, recorder: Recorder) -> RecordingResult:
+        await asyncio.to_thread(recorder.close)
+        try:
+            result = await asyncio.to_thread(finalize, recorder.folder)
+        except Exception as exc:  # e.g. no space left for the playlist
+            log.error("show %s: the recording could not be finalized: %s", self.id, exc)
+            return RecordingResult(recorder.folder, 0.0, False, f"recording not finalized: {exc}")
+        if recorder.error:
+            return RecordingResult(result.folder, result.duration, result.playable, recorder.error)
+        return result
 
     async def wait_ended(self) -> None:
         """Wait until the show is over."""

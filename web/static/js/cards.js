@@ -131,6 +131,7 @@ export function followLive(video, session, cards) {
     while (!stopped && origin === null) {
       try {
         const r = await fetch(session.location, { cache: "no-store" });
+        if (r.status === 404) return; // the session is gone: nothing to follow
         if (r.ok) origin = (await r.json()).rtpOrigin;
       } catch (_) { /* retry */ }
       if (origin === null) await new Promise((res) => setTimeout(res, 250));

@@ -112,6 +112,7 @@ async function ensurePlaying() {
 
 function stop() {
   clearTimeout(retryTimer);
+  stopFollowing();
   if (!session) return;
   const old = session;
   session = null;
