@@ -105,7 +105,7 @@ class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.session = aiohttp.ClientSession(
-            cookie_jar=aiohttp.DummyCookieJar(),  # every socket a separate anonymous viewer
+            cookie_jar=aiohttp.DummyCookieJar(),  # cookies set per client, by hand
             connector=aiohttp.TCPConnector(limit=0),
         )
         self.clients = [BenchClient(i) for i in config.indices]
@@ -120,7 +120,14 @@ class Worker:
         async def one(c: BenchClient) -> None:
             async with gate:
                 try:
-                    ws = await self.session.ws_connect(self.config.events_url, autoping=True)
+                    # Like a viewer page: the page sets the viewer's cookie (chat limits
+                    # follow it), then the page opens its events socket with it.
+                    page = self.config.events_url.replace("ws://", "http://")[: -len("/events")]
+                    async with self.session.get(page) as r:
+                        cookie = r.headers.get("Set-Cookie", "").split(";", 1)[0]
+                    ws = await self.session.ws_connect(
+                        self.config.events_url, autoping=True, headers={"Cookie": cookie}
+                    )
                     first = await ws.receive_json(timeout=wait_s)
                     if first.get("type") != "snapshot":
                         raise RuntimeError(f"first frame {first.get('type')!r}")

@@ -156,6 +156,7 @@ def start_livestudio(
         **os.environ,
         "LIVESTUDIO_MAX_VIEWERS": "1000",
         "LIVESTUDIO_MAX_SESSIONS_PER_IP": "1000",
+        "LIVESTUDIO_MAX_EVENT_SOCKETS_PER_IP": "5000",
         "LIVESTUDIO_MAX_NEGOTIATIONS": "64",
         "LIVESTUDIO_X264_PRESET": preset,
         "LIVESTUDIO_VIDEO_WIDTH": "1280",

@@ -44,6 +44,8 @@ class Settings:
     "SDP negotiations in flight at once; over it WHIP/WHEP answer 503."
     max_sessions_per_ip: int = 20
     "WHEP sessions one client address may hold at once (429 beyond)."
+    max_event_sockets_per_ip: int = 100
+    "Viewer pages (event WebSockets) one client address may hold at once (429 beyond)."
     video_width: int = 1280
     "Program width (the source's, if smaller)."
     video_height: int = 720

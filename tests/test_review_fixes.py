@@ -103,3 +103,19 @@ def test_stray_bytes_after_the_last_fragment_are_cut(tmp_path: Path) -> None:
     assert scan(path).torn_at is not None
     result = finalize(tmp_path)
     assert result.playable and path.stat().st_size == clean.end
+
+
+async def test_event_sockets_are_capped_per_address(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    studio: Studio = await studio_factory(max_event_sockets_per_ip=2)
+    show_id, _ = await studio.create_show()
+    url = studio.url(f"/live/{show_id}/events")
+    a = await studio.session.ws_connect(url)
+    b = await studio.session.ws_connect(url)
+    async with studio.session.get(url) as r:
+        assert r.status == 429
+    await a.close()
+    await b.close()
+    await until(lambda: not studio.onair.hub.channel(show_id).sockets, 5)
+    c = await studio.session.ws_connect(url)  # the slots came back
+    assert (await c.receive_json(timeout=5))["type"] == "snapshot"
+    await c.close()

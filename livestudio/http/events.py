@@ -30,8 +30,6 @@ BACKLOG = 500
 QUEUE = 200
 "Events queued per socket; a client this far behind is disconnected (it will resume)."
 PING_SECONDS = 20.0
-MAX_SOCKETS_PER_IP = 100
-"Event sockets one client address may hold (a household or office behind NAT: many)."
 SOCKETS_PER_IP = web.AppKey("event_sockets_per_ip", Counter)
 
 
@@ -104,7 +102,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
         address=client_address(request, request.app[SETTINGS].trusted_proxy),
     )
     per_ip = request.app[SOCKETS_PER_IP]
-    if per_ip[sender.address] >= MAX_SOCKETS_PER_IP:
+    if per_ip[sender.address] >= request.app[SETTINGS].max_event_sockets_per_ip:
         raise error(429, "too many open pages from your address")
     ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
