@@ -6,11 +6,15 @@ missing, browser tests fail (they never skip) with a message saying how to insta
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -118,3 +122,24 @@ async def static_site(
         yield server
     finally:
         await server.close()
+
+
+async def eventually(
+    check: Callable[[], Any],
+    within: float,
+    what: str,
+    log: PageLog | None = None,
+    interval: float = 0.2,
+) -> Any:
+    """Poll `check` (plain or async: a page, the store, server state) until it returns
+    something truthy, and return that; fail naming `what`, with the page's log."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"{what} (within {within}s); last: {last}\n{log or ''}")

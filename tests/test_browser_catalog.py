@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ from playwright.async_api import Page, expect
 
 from livestudio.catalog.validation import parse_product
 
-from .browser import PageLog, chromium
+from .browser import PageLog, chromium, eventually
 from .conftest import Studio
 
 PASSWORD = "correct horse battery"
@@ -22,18 +20,6 @@ NAME = "Café <b>chair</b>"
 NBSP = "\xa0"
 WAIT = 5000
 """Milliseconds Playwright waits for the page to show something."""
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, log: PageLog) -> Any:
-    """Poll `check` (e.g. the store) until it returns something truthy."""
-    deadline = time.monotonic() + 5
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what}; last: {last}\n{log}")
 
 
 def png(colour: tuple[int, int, int] = (200, 60, 30)) -> bytes:
@@ -229,18 +215,18 @@ async def test_running_order_add_and_reorder(studio: Studio) -> None:
         assert await page.locator("#order b").count() == 0
         await expect(picker.filter(has_text="chair").locator("button.add")).to_be_disabled()
         await expect(page.locator("#order-status")).to_have_text("Saved.")
-        await eventually(lambda: saved([chair, lamp]), "added in order", log)
+        await eventually(lambda: saved([chair, lamp]), 5, "added in order", log, interval=0.05)
 
         await order.first.locator("button.down").click()
         await expect(order.first).to_contain_text("Desk lamp")
-        await eventually(lambda: saved([lamp, chair]), "reordered", log)
+        await eventually(lambda: saved([lamp, chair]), 5, "reordered", log, interval=0.05)
 
         await page.reload()  # persisted: the page draws it from the server
         await expect(order).to_have_count(2)
         await expect(order.first).to_contain_text("Desk lamp")
         await order.nth(1).drag_to(order.first)  # dragging works too
         await expect(order.first).to_contain_text("chair")
-        await eventually(lambda: saved([chair, lamp]), "dragged", log)
+        await eventually(lambda: saved([chair, lamp]), 5, "dragged", log, interval=0.05)
 
         await page.fill("#catalog-search", "mug")
         await expect(picker).to_have_count(1)

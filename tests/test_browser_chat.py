@@ -7,9 +7,8 @@ import asyncio
 
 import aiohttp
 
-from .browser import PageLog, chromium
+from .browser import PageLog, chromium, eventually
 from .conftest import Studio
-from .test_browser_studio import eventually
 from .test_chat import next_of, say, viewer
 from .test_onair import api, card_score
 from .utils import until, whep_play, whip_publish

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .browser import PageLog, chromium
+from .browser import PageLog, chromium, eventually
 from .conftest import Studio
-from .test_browser_studio import eventually
 from .test_onair import api, make_product
 from .utils import until, whip_publish
 
@@ -138,14 +137,14 @@ async def test_studio_buttons_pin_sale_and_stock(studio: Studio) -> None:
         await page.fill("#sale-form input[name=seconds]", "30")
         await page.click("#sale-form button[type=submit]")
         await eventually(
-            lambda: asyncio.sleep(0, studio.onair.stage(show_id).state.sale is not None),  # type: ignore[union-attr]
+            lambda: studio.onair.stage(show_id).state.sale is not None,  # type: ignore[union-attr]
             10,
             "sale running",
             log,
         )
         await page.click("#unpin")
         await eventually(
-            lambda: asyncio.sleep(0, studio.onair.stage(show_id).state.pinned is None),  # type: ignore[union-attr]
+            lambda: studio.onair.stage(show_id).state.pinned is None,  # type: ignore[union-attr]
             10,
             "unpinned",
             log,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page
 
-from .browser import PageLog, chromium
+from .browser import PageLog, chromium, eventually
 from .conftest import Studio
 from .media_files import LEFT_RGB, RIGHT_RGB, write_tone, write_y4m
 
@@ -43,20 +42,6 @@ STATS_JS = """async () => {
 }"""
 
 
-async def eventually(
-    check: Callable[[], Awaitable[Any]], within: float, what: str, log: PageLog | None = None
-) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what`."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} (within {within}s); last: {last}\n{log or ''}")
-
-
 def close_to(rgb: list[int], expected: tuple[int, int, int], tolerance: int = 45) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(rgb, expected, strict=True))
 
@@ -68,6 +53,14 @@ async def log_in(page: Page, base: str) -> None:
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/studio")
+
+
+async def go_live(host: Page, base: str, show_id: str, log: PageLog) -> None:
+    """Log in, open the show in the studio, and press Go live once the camera is up."""
+    await log_in(host, base)
+    await host.goto(f"{base}/studio/shows/{show_id}")
+    await eventually(lambda: host.is_enabled("#go-live"), 15, "devices ready", log)
+    await host.click("#go-live")
 
 
 async def media_browser(tmp_path: Path, *extra: str) -> Any:
@@ -233,19 +226,12 @@ async def test_studio_republishes_by_itself_when_the_connection_drops(
     async with await media_browser(tmp_path) as browser:
         host = await browser.new_page()
         log = PageLog("studio").attach(host)
-        await log_in(host, base)
-        await host.goto(f"{base}/studio/shows/{show_id}")
-        await eventually(lambda: host.is_enabled("#go-live"), 15, "devices ready", log)
-        await host.click("#go-live")
-        await eventually(
-            lambda: asyncio.sleep(0, studio.onair.get(show_id) is not None), 15, "on air", log
-        )
+        await go_live(host, base, show_id, log)
+        await eventually(lambda: studio.onair.get(show_id) is not None, 15, "on air", log)
         live = studio.onair.get(show_id)
         assert live is not None
         await eventually(
-            lambda: asyncio.sleep(
-                0, live.publisher is not None and live.publisher.video_frames > 10
-            ),
+            lambda: live.publisher is not None and live.publisher.video_frames > 10,
             15,
             "publishing",
             log,
@@ -263,18 +249,17 @@ async def test_studio_republishes_by_itself_when_the_connection_drops(
             log,
         )
         await eventually(
-            lambda: asyncio.sleep(
-                0,
+            lambda: (
                 live.publisher is not None
                 and live.publisher is not first
-                and live.publisher.video_frames > 10,
+                and live.publisher.video_frames > 10
             ),
             20,
             "republished by itself",
             log,
         )
         assert studio.onair.get(show_id) is live, "the same show"
-        await eventually(lambda: asyncio.sleep(0, live.state == "live"), 10, "live again", log)
+        await eventually(lambda: live.state == "live", 10, "live again", log)
         assert await host.evaluate("window.livestudio.republishes") >= 1
 
 
@@ -290,15 +275,11 @@ async def test_a_720p_camera_goes_out_at_720p_from_the_start(
     async with chromium([f"--use-file-for-fake-video-capture={clip}"]) as browser:
         host = await browser.new_page()
         log = PageLog("studio").attach(host)
-        await log_in(host, base)
-        await host.goto(f"{base}/studio/shows/{show_id}")
-        await eventually(lambda: host.is_enabled("#go-live"), 15, "devices ready", log)
-        await host.click("#go-live")
+        await go_live(host, base, show_id, log)
         await eventually(
-            lambda: asyncio.sleep(
-                0,
+            lambda: (
                 (live := studio.onair.get(show_id)) is not None
-                and live.program.settings is not None,
+                and live.program.settings is not None
             ),
             15,
             "program started",
@@ -343,9 +324,7 @@ async def test_viewer_page_says_when_the_show_is_full_and_retries(studio_factory
         assert posts and all(status == 503 for _, _, status in posts)
         # It retries after Retry-After by itself (a second POST arrives).
         await eventually(
-            lambda: asyncio.sleep(
-                0, len([r for r in log.responses if r[0] == "POST" and "/whep/" in r[1]]) >= 2
-            ),
+            lambda: len([r for r in log.responses if r[0] == "POST" and "/whep/" in r[1]]) >= 2,
             15,
             "a retry after Retry-After",
             log,

@@ -10,9 +10,8 @@ import av
 
 from livestudio.media.record import RECORDING
 
-from .browser import PageLog, chromium
+from .browser import PageLog, chromium, eventually
 from .conftest import Studio
-from .test_browser_studio import eventually
 from .test_onair import api, card_score, make_product
 from .utils import until, whep_play, whip_publish
 

@@ -256,7 +256,7 @@ class Stage:
         assert program.settings is not None
         brand = await self.store.get_brand()
         card = self._card(product, brand) if product is not None else None
-        card_json = self._card_json(product, brand) if product is not None else None
+        card_json = self._card_json(product, card) if product is not None and card else None
         if product is not None and card_json is not None:
             self._cards[product.id] = card_json
         logo_path = self._logo(brand.logo) if brand.logo else None
@@ -329,14 +329,9 @@ class Stage:
             sale_ends_at=sale.ends_at if sale else None,
         )
 
-    def _card_json(self, product: ProductRecord, brand: BrandSettings) -> dict[str, Any]:
-        """The same card for the viewer page (its text goes in with textContent)."""
-        model = self._card(product, brand)
-        sale = (
-            self.state.sale
-            if self.state.sale and self.state.sale.product_id == product.id
-            else None
-        )
+    def _card_json(self, product: ProductRecord, model: CardModel) -> dict[str, Any]:
+        """The card on air, for the viewer page (its text goes in with textContent)."""
+        ends = model.sale_ends_at
         return {
             "id": product.id,
             "name": model.name,
@@ -346,9 +341,9 @@ class Stage:
             "stock_text": model.stock_text(),
             "sold_out": model.sold_out,
             "thumbnail": image_urls(product.image)["thumbnail_url"],
-            "sale_ends_pts": round(sale.ends_at * 90000) if sale else None,
+            "sale_ends_pts": round(ends * 90000) if ends is not None else None,
             "buy": f"/go/{self.show_id}/{product.id}",
-            "accent": brand.accent,
+            "accent": model.accent,
         }
 
 

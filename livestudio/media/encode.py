@@ -5,6 +5,7 @@ from __future__ import annotations
 import fractions
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import av
 import numpy as np
@@ -137,16 +138,22 @@ def _rewrap(packet: av.Packet, data: bytes) -> av.Packet:
     return new
 
 
+def _audio_context(codec: str, sample_format: str, bitrate: int) -> av.AudioCodecContext:
+    """An encoder for the program audio: 48 kHz stereo, pts in 1/48000."""
+    ctx = cast(av.AudioCodecContext, av.CodecContext.create(codec, "w"))
+    ctx.sample_rate = AUDIO_RATE
+    ctx.layout = "stereo"
+    ctx.format = sample_format
+    ctx.bit_rate = bitrate
+    ctx.time_base = AUDIO_TIME_BASE
+    return ctx
+
+
 class OpusEncoder:
     """Program audio → Opus, 20 ms frames, 48 kHz stereo, pts on the program clock."""
 
     def __init__(self, bitrate: int = 64000) -> None:
-        ctx = av.CodecContext.create("libopus", "w")
-        ctx.sample_rate = AUDIO_RATE
-        ctx.layout = "stereo"
-        ctx.format = "s16"
-        ctx.bit_rate = bitrate
-        ctx.time_base = AUDIO_TIME_BASE
+        ctx = _audio_context("libopus", "s16", bitrate)
         ctx.options = {"application": "lowdelay", "frame_duration": "20"}
         self._ctx = ctx
         # libopus shifts pts by its pre-skip; WebRTC wants the capture time of each frame,
@@ -176,12 +183,7 @@ class AacEncoder:
     """
 
     def __init__(self, bitrate: int = 128000) -> None:
-        ctx = av.CodecContext.create("aac", "w")
-        ctx.sample_rate = AUDIO_RATE
-        ctx.layout = "stereo"
-        ctx.format = "fltp"
-        ctx.bit_rate = bitrate
-        ctx.time_base = AUDIO_TIME_BASE
+        ctx = _audio_context("aac", "fltp", bitrate)
         ctx.open()
         self._ctx = ctx
         self.extradata: bytes = bytes(ctx.extradata or b"")
