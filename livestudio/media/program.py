@@ -189,6 +189,12 @@ class Program:
         # A token per frame interval, two at most: frames that arrive bunched (network
         # jitter, a busy machine) all go out, while a 60 fps source still gets ~fps.
         tokens, tokens_at = 2.0, 0.0
+        # Host audio from before the first program frame (the size settles for up to
+        # SETTLE_SECONDS) goes with video nobody will see: starting with it would put the
+        # sound that much behind the picture. The last 40 ms stay: they go with the
+        # frame that opens the show.
+        while len(self._audio_in) > 2:
+            self._audio_in.popleft()
         self.clock.start()
         while not self._stop.is_set():
             self._wake.clear()
@@ -247,7 +253,10 @@ class Program:
         the smallest level seen is the standing backlog; all but AUDIO_CUSHION of it goes.
         """
         self._audio_levels.append(len(self._pcm))
-        if len(self._audio_levels) < AUDIO_LEVEL_WINDOW:
+        # The first check comes sooner: a backlog built while the show starts would
+        # otherwise stay for a whole window.
+        window = AUDIO_LEVEL_WINDOW if self.stats.audio_frames >= AUDIO_LEVEL_WINDOW else 10
+        if len(self._audio_levels) < window:
             return
         standing = min(self._audio_levels)
         self._audio_levels.clear()
