@@ -99,6 +99,7 @@ class Program:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stalled = False
+        self._opening = True
         self.error: BaseException | None = None
 
     # -- fed from the event loop (ingest) -------------------------------------------------
@@ -189,12 +190,7 @@ class Program:
         # A token per frame interval, two at most: frames that arrive bunched (network
         # jitter, a busy machine) all go out, while a 60 fps source still gets ~fps.
         tokens, tokens_at = 2.0, 0.0
-        # Host audio from before the first program frame (the size settles for up to
-        # SETTLE_SECONDS) goes with video nobody will see: starting with it would put the
-        # sound that much behind the picture. The last 40 ms stay: they go with the
-        # frame that opens the show.
-        while len(self._audio_in) > 2:
-            self._audio_in.popleft()
+        self._opening = True
         self.clock.start()
         while not self._stop.is_set():
             self._wake.clear()
@@ -227,6 +223,14 @@ class Program:
 
     def _emit_audio(self, pts: int) -> None:
         self._pcm = self._take_audio(self._resampler, self._pcm)
+        if self._opening:
+            # Host audio from before the first program frame (the size settles for up to
+            # SETTLE_SECONDS) goes with video nobody will see: starting with it would put
+            # the sound that much behind the picture. Only the newest 20 ms stay, taken at
+            # the first tick (not when the thread starts: frames keep arriving meanwhile),
+            # to go with the frame that opens the show.
+            self._opening = False
+            self._pcm = self._pcm[-AUDIO_FRAME_SAMPLES:]
         if len(self._pcm) >= AUDIO_FRAME_SAMPLES:
             chunk = self._pcm[:AUDIO_FRAME_SAMPLES]
             self._pcm = self._pcm[AUDIO_FRAME_SAMPLES:]
