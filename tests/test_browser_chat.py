@@ -4,6 +4,7 @@ burned into the video and goes when dismissed; the replay plays chat back in ste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aiohttp
 
@@ -107,12 +108,20 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
         await asyncio.sleep(1.0)
         await say(ws, f"message {n}", name=f"V{n}")
         sent_at.append((await next_of(ws, "chat"))["pts"] / 90000)
+    await say(ws, "a message the host deletes")
+    deleted = await next_of(ws, "chat")
+    token = await studio.store.create_api_token("t")
+    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{deleted['id']}", token)
+    assert status == 204
     await asyncio.sleep(1.0)
     await session.close()
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 15)
     async with aiohttp.ClientSession() as s, s.get(studio.url(f"/replay/{show_id}")) as r:
         assert r.status == 200
+        html = await r.text()
+    assert "message 2" in html and "deletes" not in html, "a deleted message is not in the page"
+    assert '"viewer":' not in html, "viewers' session ids are not in the page"
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("replay").attach(page)
@@ -138,3 +147,38 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
         for n, at in enumerate(sent_at):
             shown_at = seen[f"message {n}"]
             assert at - 0.1 <= shown_at <= at + 0.6, (n, at, shown_at)
+
+
+async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
+    studio: Studio,
+) -> None:
+    show_id, _ = await studio.create_show("Taps")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("viewer").attach(page)
+        await page.goto(studio.url(f"/live/{show_id}"))
+        await eventually(lambda: page.evaluate("!!window.livestudio.chat"), 10, "page ready", log)
+        session, ws, _ = await viewer(studio, show_id)
+        await page.evaluate(
+            """window.floated = 0;
+            new MutationObserver((changes) => {
+              for (const c of changes) window.floated += c.addedNodes.length;
+            }).observe(document.getElementById('floaters'), { childList: true });"""
+        )
+        heart = page.locator('.reaction[data-emoji="❤️"]')
+        for _ in range(30):
+            await heart.click()
+        assert await page.evaluate("window.floated") == 30, "each tap floats at once"
+        total = 0
+        with contextlib.suppress(TimeoutError):
+            while total < 30:
+                total += (await next_of(ws, "reactions", within=3))["counts"].get("❤️", 0)
+        assert 20 <= total <= 30, f"taps reach the others ({total} counted)"
+        await asyncio.sleep(1.2)
+        assert await page.evaluate("window.floated") == 30, "own taps are not floated twice"
+        # 30 taps did not get the page's socket closed for flooding.
+        await page.fill("#chat-form input[name=name]", "Tapper")
+        await page.fill("#chat-form input[name=text]", "still connected")
+        await page.click("#chat-form button[type=submit]")
+        assert (await next_of(ws, "chat"))["text"] == "still connected"
+        await session.close()

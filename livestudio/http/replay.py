@@ -13,11 +13,12 @@ import logging
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from ..media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING
-from ..store import ShowRecord
+from ..store import EventRecord, ShowRecord
 from .api import require_host, show_json
 from .auth import current_user
 from .errors import error
@@ -93,6 +94,34 @@ async def download(request: web.Request) -> web.StreamResponse:
     return response
 
 
+CARD_EVENTS = ("pin", "unpin", "sale", "sale_end", "stock")
+"The on-air events that change the product card (what the replay page replays)."
+
+
+def product_chapters(events: list[EventRecord]) -> list[dict[str, Any]]:
+    """A chapter wherever a product goes on air: pinned, or put on sale (which pins it).
+
+    A sale on the product already pinned, or pinning it again, is no new chapter.
+    """
+    chapters: list[dict[str, Any]] = []
+    on_air: object = None
+    for e in events:
+        if e.pts is None or e.kind not in CARD_EVENTS:
+            continue
+        product = e.data.get("product") if e.kind != "unpin" else None
+        if e.kind in ("pin", "sale") and product is not None and product != on_air:
+            chapters.append(
+                {
+                    "seconds": round(e.pts / 90000, 3),
+                    "title": str(e.data.get("name", "")),
+                    "product": product,
+                }
+            )
+        if e.kind in ("pin", "sale", "unpin"):
+            on_air = product
+    return chapters
+
+
 async def replay_page(request: web.Request) -> web.Response:
     """GET /replay/{show}."""
     show = await request.app[STORE].get_show(request.match_info["show"])
@@ -106,11 +135,7 @@ async def replay_page(request: web.Request) -> web.Response:
         return await render(request, "not_found.html", {"what": "replay"}, status=404)
     settings = request.app[SETTINGS]
     events = await request.app[STORE].list_events(show.id)
-    chapters = [
-        {"seconds": round(e.pts / 90000, 3), "title": str(e.data.get("name", "")), "data": e.data}
-        for e in events
-        if e.kind == "pin" and e.pts is not None
-    ]
+    chapters = product_chapters(events)
     has_poster = media_path(settings.recordings_dir, show.id, POSTER) is not None
     deleted = {e.data.get("id") for e in events if e.kind == "chat_delete"}
     chat = [
@@ -128,10 +153,12 @@ async def replay_page(request: web.Request) -> web.Response:
         "playlist": f"/media/{show.id}/{PLAYLIST}",
         "chapters": chapters,
         "chat": chat,
+        # Only what the card timeline needs: the page is public, and other events carry
+        # things viewers must not see (deleted messages, viewer ids, moderation).
         "events": [
-            {"kind": e.kind, "seconds": e.pts / 90000, "data": e.data}
+            {"kind": e.kind, "seconds": e.pts / 90000, "data": {"card": e.data.get("card")}}
             for e in events
-            if e.pts is not None
+            if e.kind in CARD_EVENTS and e.pts is not None
         ],
     }
     return await render(
