@@ -8,7 +8,9 @@ from typing import Any
 
 import av
 
+from livestudio.http.replay import product_chapters
 from livestudio.media.record import RECORDING
+from livestudio.store import EventRecord
 
 from .browser import PageLog, chromium, eventually
 from .conftest import Studio
@@ -95,3 +97,25 @@ async def test_replay_plays_seeks_by_chapter_and_shows_the_card(studio: Studio) 
         await eventually(
             lambda: page.is_hidden("#product-card"), 10, "card hidden after unpin", log
         )
+
+
+def test_a_chapter_wherever_a_product_goes_on_air() -> None:
+    def event(kind: str, seconds: float, product: int | None, name: str = "") -> EventRecord:
+        return EventRecord(
+            0, "s", kind, round(seconds * 90000), 0.0, {"product": product, "name": name}
+        )
+
+    events = [
+        event("pin", 1, 1, "Mug"),
+        event("sale", 2, 1, "Mug"),  # a sale on the pinned product: the same chapter
+        event("stock", 3, 1, "Mug"),
+        event("sale", 4, 2, "Chair"),  # a sale pins another product: a chapter
+        event("chat", 5, None),
+        event("unpin", 6, None),
+        event("pin", 7, 2, "Chair"),  # back on air after an unpin: a chapter again
+    ]
+    assert [(c["seconds"], c["title"]) for c in product_chapters(events)] == [
+        (1, "Mug"),
+        (4, "Chair"),
+        (7, "Chair"),
+    ]

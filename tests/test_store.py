@@ -197,6 +197,13 @@ async def test_events_in_id_order_and_resumable(store: Store) -> None:
     assert await store.list_events(show.id, after_id=third) == []
 
 
+async def test_featured_products_are_the_pinned_and_the_put_on_sale(store: Store) -> None:
+    show, _ = await store.create_show("Spring sale", None)
+    for kind, name in (("pin", "Mug"), ("sale", "Chair"), ("pin", "Mug"), ("stock", "Lamp")):
+        await store.add_event(show.id, kind, {"name": name}, 9000)
+    assert await store.featured([show.id]) == {show.id: ["Mug", "Chair"]}
+
+
 async def test_event_for_unknown_show(store: Store) -> None:
     with pytest.raises(NotFoundError):
         await store.add_event("nope", "pin", {}, None)

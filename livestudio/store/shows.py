@@ -291,13 +291,13 @@ class ShowStore(StoreBase):
             )
 
     async def featured(self, show_ids: list[str]) -> dict[str, list[str]]:
-        """Names of the products pinned in each show, in order of first pin."""
+        """Names of the products put on air in each show (pinned or on sale), in order."""
         if not show_ids:
             return {}
         marks = ", ".join("?" * len(show_ids))
         rows = await self._fetchall(
             "SELECT show_id, json_extract(data, '$.name') AS name FROM show_events"
-            f" WHERE kind = 'pin' AND show_id IN ({marks}) ORDER BY id",
+            f" WHERE kind IN ('pin', 'sale') AND show_id IN ({marks}) ORDER BY id",
             show_ids,
         )
         out: dict[str, list[str]] = {}
