@@ -4,6 +4,7 @@ moderation (delete, ban, slow mode, rate limit, blocked words), proxies, reactio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiohttp
@@ -130,8 +131,14 @@ async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
 async def test_flooding_connection_is_closed(studio: Studio) -> None:
     show_id, _ = await studio.create_show()
     session, ws, _ = await viewer(studio, show_id)
+    # A fast tapper (a page sends at most 4 react frames a second) stays connected...
     for _ in range(40):
         await ws.send_json({"type": "react", "emoji": "🔥"})
+    await say(ws, "still here")
+    assert (await next_of(ws, "chat"))["text"] == "still here"
+    # ...a connection spamming frames, malformed ones included, does not.
+    for _ in range(120):
+        await ws.send_bytes(b"\x00junk")
     while True:
         msg = await ws.receive(timeout=5)
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
@@ -213,6 +220,9 @@ async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -
     s3, again, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.5"})
     await say(again, "new cookie, same address")
     assert (await next_of(again, "error"))["code"] == "banned"
+    await again.send_json({"type": "react", "emoji": "❤️", "count": 5})
+    await fan.send_json({"type": "react", "emoji": "❤️"})
+    assert (await next_of(fan, "reactions"))["counts"] == {"❤️": 1}, "banned taps don't count"
     room = studio.app[CHAT].rooms[show_id]
     assert room.banned_addresses == {"203.0.113.5"}
     for s in (s1, s2, s3):
@@ -241,6 +251,21 @@ async def test_reactions_are_aggregated_per_second(studio: Studio) -> None:
     assert (await next_of(b, "error"))["code"] == "invalid"
     got = await next_of(a, "reactions")
     assert got["counts"] == {"❤️": 20, "🔥": 1}, "one event for all the taps"
+
+    # Pages send taps in batches; one connection counts for at most 20 taps a second
+    # (a second boundary may fall inside the burst: 40 at most then).
+    for bad in (0, 21, "5", 2.5, True):
+        await a.send_json({"type": "react", "emoji": "👏", "count": bad})
+        assert (await next_of(a, "error"))["code"] == "invalid", bad
+    for _ in range(10):
+        await a.send_json({"type": "react", "emoji": "👏", "count": 20})
+    await b.send_json({"type": "react", "emoji": "👏", "count": 3})
+    total = 0
+    while total < 23:
+        total += (await next_of(b, "reactions", within=3))["counts"].get("👏", 0)
+    with contextlib.suppress(TimeoutError):
+        total += (await next_of(b, "reactions", within=1.5))["counts"].get("👏", 0)
+    assert 23 <= total <= 43, total
     await s1.close()
     await s2.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import time
@@ -34,9 +35,15 @@ HISTORY = 50
 RATE_MESSAGES = 5
 RATE_WINDOW = 10.0
 "At most RATE_MESSAGES per RATE_WINDOW seconds per connection, always."
-FLOOD_MESSAGES = 30
-"A connection sending this many frames within RATE_WINDOW is closed."
+FLOOD_FRAMES = 100
+"""A connection sending this many frames (of any kind, malformed ones too) within
+RATE_WINDOW is closed. Pages batch reaction taps (4 frames/s at most), so an honest page
+stays well below it however fast its viewer taps."""
 REACTIONS = ("❤️", "🔥", "👏", "😂", "😮", "👍")
+REACTION_BATCH = 20
+"Taps one react frame may carry."
+REACTIONS_PER_SECOND = 20
+"Taps counted per connection and second: beyond that a tapping viewer adds no more."
 FLUSH_SECONDS = 0.25
 "Chat rows are written at most this late, in one transaction per batch."
 BLOCKED_MODES = ("mask", "hold")
@@ -78,8 +85,26 @@ class Sender:
 
     viewer: str
     address: str
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=FLOOD_MESSAGES))
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=FLOOD_FRAMES))
     "Frames this connection sent lately (a flooding connection is closed)."
+    reaction_second: int = -1
+    reactions_counted: int = 0
+    "Taps counted from this connection in the current second (REACTIONS_PER_SECOND)."
+
+    def frame_in(self, now: float) -> None:
+        """Count a frame from this connection; ChatFlood when it sends far too fast."""
+        self.recent.append(now)
+        if len(self.recent) == FLOOD_FRAMES and now - self.recent[0] < RATE_WINDOW:
+            raise ChatFlood
+
+    def take_reactions(self, taps: int, now: float) -> int:
+        """How many of `taps` count, within REACTIONS_PER_SECOND."""
+        second = int(now)
+        if second != self.reaction_second:
+            self.reaction_second, self.reactions_counted = second, 0
+        counted = max(0, min(taps, REACTIONS_PER_SECOND - self.reactions_counted))
+        self.reactions_counted += counted
+        return counted
 
     @property
     def key(self) -> str:
@@ -153,12 +178,22 @@ class ChatRoom:
 
     # -- from viewers -------------------------------------------------------------------------
 
+    def receive_text(self, sender: Sender, data: str | None) -> dict[str, Any] | None:
+        """Handle one WebSocket message from a page (None: not a text message)."""
+        if data is None:
+            sender.frame_in(time.monotonic())
+            return ChatRejected("invalid", "send text frames").reply()
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            sender.frame_in(time.monotonic())
+            return ChatRejected("invalid", "send JSON").reply()
+        return self.receive(sender, frame)
+
     def receive(self, sender: Sender, frame: object) -> dict[str, Any] | None:
         """Handle one frame from a page; returns a reply for that page only (or None)."""
         now = time.monotonic()
-        sender.recent.append(now)
-        if len(sender.recent) == FLOOD_MESSAGES and now - sender.recent[0] < RATE_WINDOW:
-            raise ChatFlood
+        sender.frame_in(now)
         if not isinstance(frame, dict):
             return ChatRejected("invalid", "frames must be JSON objects").reply()
         kind = frame.get("type")
@@ -166,14 +201,18 @@ class ChatRoom:
             if kind == "chat":
                 return self._chat(sender, frame, now)
             if kind == "react":
-                self._react(frame)
+                self._react(sender, frame, now)
                 return None
             raise ChatRejected("invalid", "unknown frame type")
         except ChatRejected as exc:
             return exc.reply()
 
+    def is_banned(self, sender: Sender) -> bool:
+        """Banned in this show, by viewer session or by address."""
+        return sender.viewer in self.banned_viewers or sender.address in self.banned_addresses
+
     def _chat(self, sender: Sender, frame: dict[str, Any], now: float) -> dict[str, Any] | None:
-        if sender.viewer in self.banned_viewers or sender.address in self.banned_addresses:
+        if self.is_banned(sender):
             raise ChatRejected("banned", "you cannot post in this chat")
         name = clean_text(frame.get("name"), MAX_NAME, "name")
         text = clean_text(frame.get("text"), MAX_TEXT, "message")
@@ -223,11 +262,19 @@ class ChatRoom:
         )
         return message
 
-    def _react(self, frame: dict[str, Any]) -> None:
+    def _react(self, sender: Sender, frame: dict[str, Any], now: float) -> None:
         emoji = frame.get("emoji")
         if emoji not in REACTIONS:
             raise ChatRejected("invalid", "unknown reaction")
-        self._reactions[str(emoji)] += 1
+        taps = frame.get("count", 1)
+        if not isinstance(taps, int) or isinstance(taps, bool) or not 1 <= taps <= REACTION_BATCH:
+            raise ChatRejected(
+                "invalid", f"count must be a whole number from 1 to {REACTION_BATCH}"
+            )
+        counted = 0 if self.is_banned(sender) else sender.take_reactions(taps, now)
+        if not counted:
+            return
+        self._reactions[str(emoji)] += counted
         if self._reaction_task is None or self._reaction_task.done():
             self._reaction_task = asyncio.ensure_future(self._send_reactions())
 

@@ -158,16 +158,8 @@ async def _read_client(ws: web.WebSocketResponse, room: ChatRoom, sender: Sender
     async for msg in ws:
         if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
             break
-        if msg.type != WSMsgType.TEXT:
-            await ws.send_json({"type": "error", "code": "invalid", "message": "send text frames"})
-            continue
         try:
-            frame = json.loads(msg.data)
-        except ValueError:
-            await ws.send_json({"type": "error", "code": "invalid", "message": "send JSON"})
-            continue
-        try:
-            reply = room.receive(sender, frame)
+            reply = room.receive_text(sender, msg.data if msg.type == WSMsgType.TEXT else None)
         except ChatFlood:
             await ws.close(code=1008, message=b"flooding")
             break

@@ -9,6 +9,9 @@ export class ChatList {
     this.list = $("chat-messages");
     this.moderation = moderation; // (li, message) => void: adds the host's buttons
     this.seen = new Set();
+    // (counts) => counts: what to float of a reactions total (a page that floated its own
+    // taps already takes them out).
+    this.othersReactions = (counts) => counts;
   }
 
   add(message) {
@@ -56,7 +59,7 @@ export class ChatList {
     if (event.type === "chat_delete") this.remove(event.message);
     if (event.type === "highlight") this.mark(event.message, true);
     if (event.type === "highlight_end") this.mark(event.message, false);
-    if (event.type === "reactions") float(event.counts);
+    if (event.type === "reactions") float(this.othersReactions(event.counts));
   }
 }
 

@@ -1,6 +1,6 @@
 // The viewer page: plays the show over WHEP, follows its state, recovers by itself.
 import { Cards, followLive } from "./cards.js";
-import { ChatList } from "./chat.js";
+import { ChatList, float } from "./chat.js";
 import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -216,7 +216,37 @@ form.addEventListener("submit", (event) => {
     document.getElementById("chat-status").textContent = "Reconnecting… try again in a moment.";
   }
 });
-for (const button of document.querySelectorAll(".reaction")) {
-  button.addEventListener("click", () => socket.send({ type: "react", emoji: button.dataset.emoji }));
+// A tap floats at once here; taps go to the server in batches (4 frames a second at most,
+// however fast the viewer taps) and come back inside everyone's per-second totals, from
+// which this page takes out its own (already floated).
+const REACTION_BATCH_MS = 250;
+const tapped = new Map(); // emoji -> taps not yet sent
+const sentOwn = new Map(); // emoji -> taps sent, not yet seen in a total
+let tapTimer = null;
+function sendTaps() {
+  tapTimer = null;
+  for (const [emoji, count] of tapped) {
+    if (socket.send({ type: "react", emoji, count: Math.min(count, 20) })) {
+      sentOwn.set(emoji, (sentOwn.get(emoji) || 0) + count);
+    }
+  }
+  tapped.clear();
 }
+for (const button of document.querySelectorAll(".reaction")) {
+  button.addEventListener("click", () => {
+    const emoji = button.dataset.emoji;
+    float({ [emoji]: 1 });
+    tapped.set(emoji, (tapped.get(emoji) || 0) + 1);
+    tapTimer ??= setTimeout(sendTaps, REACTION_BATCH_MS);
+  });
+}
+chat.othersReactions = (counts) => {
+  const others = {};
+  for (const [emoji, n] of Object.entries(counts)) {
+    const own = Math.min(n, sentOwn.get(emoji) || 0);
+    sentOwn.set(emoji, (sentOwn.get(emoji) || 0) - own);
+    if (n - own > 0) others[emoji] = n - own;
+  }
+  return others;
+};
 window.livestudio.chat = chat;
