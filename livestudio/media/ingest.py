@@ -15,7 +15,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .ice import IcePolicy, announce_public_ip, install
 from .program import Program
-from .sdp import OfferError, check_publish_offer
+from .sdp import answering, check_publish_offer
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,8 @@ class Publisher:
         """Negotiate: returns the answer SDP, candidates included (non-trickle)."""
         check_publish_offer(offer_sdp)
         install(self._ice)
-        try:
+        with answering():
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        except (ValueError, KeyError, IndexError) as exc:
-            raise OfferError(f"the SDP offer could not be parsed: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
             transceiver.direction = "recvonly"
             if transceiver.kind == "audio":
@@ -82,8 +80,9 @@ class Publisher:
                 jitter._prefetch = AUDIO_PREFETCH
             else:
                 _without_remb(transceiver)
-        answer = await self.pc.createAnswer()
-        await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
+        with answering():
+            answer = await self.pc.createAnswer()
+            await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "video" and transceiver._codecs:
                 self.video_codec = transceiver._codecs[0].mimeType

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from aiortc.exceptions import OperationError
 
 MAX_SDP_BYTES = 64 * 1024
 "Real offers are 2-10 kB; anything much larger is not an offer."
@@ -26,6 +30,26 @@ class MediaSection:
     direction: str = "sendrecv"
     codecs: list[str] = field(default_factory=list)
     h264_packetization_modes: set[str] = field(default_factory=set)
+
+
+@contextlib.contextmanager
+def answering() -> Iterator[None]:
+    """Around aiortc's negotiation: whatever it raises on an offer is the offer's fault.
+
+    parse_offer catches the common mistakes with a clear message, but aiortc parses far
+    more than it checks: a fuzzed offer (a bad c= line, an rtpmap without a clock rate, a
+    BUNDLE group naming no section...) fails inside it with AssertionError, IndexError,
+    AttributeError or RuntimeError, which would otherwise be a 500.
+    """
+    try:
+        yield
+    except (OfferError, TimeoutError):
+        raise
+    except OperationError as exc:  # e.g. no codec in common
+        raise OfferError(f"the offer cannot be answered: {exc}", 422) from exc
+    except Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        raise OfferError(f"the SDP offer is malformed or inconsistent ({detail})") from exc
 
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/", re.IGNORECASE)

@@ -14,7 +14,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from .broadcast import Broadcast, PacketTrack, Subscriber
 from .ice import IcePolicy, announce_public_ip, install
-from .sdp import OfferError, check_play_offer
+from .sdp import answering, check_play_offer
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +85,17 @@ class Viewer:
             transceiver.sender._send_keyframe = self._request_keyframe  # type: ignore[method-assign]
             track.sender = transceiver.sender
             self.tracks.append(track)
-        try:
+        with answering():
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        except (ValueError, KeyError, IndexError) as exc:
-            raise OfferError(f"the SDP offer could not be parsed: {exc}") from exc
-        except Exception as exc:  # aiortc's OperationError: no codec in common
-            raise OfferError(f"the offer cannot be answered: {exc}", 422) from exc
         for transceiver in self.pc.getTransceivers():
             for codec in transceiver._codecs:
                 if codec.mimeType.lower() == "video/h264":
                     # aiortc only lists level 3.1; a bigger program answers its real level
                     # (the answer must describe the SPS viewers will get).
                     codec.parameters["profile-level-id"] = self.profile_level_id
-        answer = await self.pc.createAnswer()
-        await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
+        with answering():
+            answer = await self.pc.createAnswer()
+            await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
         self._deadline = asyncio.ensure_future(self._connect_deadline())
         self.answer_sdp = announce_public_ip(self.pc.localDescription.sdp, self._ice.public_ip)
         return self.answer_sdp
