@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 
 import av
@@ -118,3 +119,32 @@ def test_keyframe_requests_coalesce() -> None:
     k.natural_keyframe()
     now[0] += 1
     assert not k.due(), "a regular keyframe satisfied the request"
+
+
+async def test_a_viewer_connecting_slowly_starts_at_live_not_with_a_burst() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1))
+    sub = b.subscribe("viewer")
+    video, sound = PacketTrack("video", sub), PacketTrack("audio", sub)
+    # 0.5 s of program queue up while ICE and DTLS connect.
+    for n in range(16):
+        b.publish_video(packet(n * 3000, key=n == 0))
+    for n in range(25):
+        b.publish_audio(audio(n * 960))
+    requests.clear()
+    first = asyncio.ensure_future(video.recv())
+    await asyncio.sleep(0)
+    assert requests == [1] and not first.done(), "a stale keyframe: wait for a fresh one"
+    b.publish_video(packet(16 * 3000))
+    b.publish_video(packet(17 * 3000, key=True))
+    assert (await first).pts == 17 * 3000
+    assert [(await sound.recv()).pts for _ in range(3)] == [22 * 960, 23 * 960, 24 * 960]
+
+
+async def test_a_viewer_connecting_fast_keeps_its_fresh_keyframe() -> None:
+    b = Broadcast(request_keyframe=lambda: None)
+    sub = b.subscribe("viewer")
+    track = PacketTrack("video", sub)
+    for n in range(4):  # 0.1 s: within JOIN_BACKLOG
+        b.publish_video(packet(n * 3000, key=n == 0))
+    assert [(await track.recv()).pts for _ in range(4)] == [0, 3000, 6000, 9000]

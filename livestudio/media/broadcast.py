@@ -19,6 +19,11 @@ VIDEO_QUEUE_PACKETS = 30
 "About a second of video at 30 fps: more is latency, not smoothness."
 AUDIO_QUEUE_PACKETS = 50
 "About a second of 20 ms audio packets."
+JOIN_BACKLOG = 0.15
+"""Seconds of video a viewer may start behind: more queued up while its connection was set
+up, and it waits for a fresh keyframe instead."""
+JOIN_AUDIO_PACKETS = 3
+"Audio packets (60 ms) a starting viewer keeps of what queued while it connected."
 
 
 @dataclass(eq=False)
@@ -36,6 +41,33 @@ class Subscriber:
     packets_delivered: int = 0
     closed: bool = False
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    request_keyframe: Callable[[], None] = lambda: None
+
+    def start_sending(self, kind: str) -> None:
+        """The viewer's sender asks for its first packet: its connection is up.
+
+        Packets queue from the WHEP answer on, but aiortc only starts sending once ICE and
+        DTLS are through (a few hundred ms on real networks). Sent as one burst, that
+        backlog would leave the viewer behind live for good, as a replayed GOP would.
+        Video starts at the newest queued keyframe, or waits for a fresh one when even that
+        is more than JOIN_BACKLOG old; audio keeps only its newest packets.
+        """
+        queue = self.video if kind == "video" else self.audio
+        drained = _drain(queue)
+        packets = [p for p in drained if p is not None]
+        if len(packets) < len(drained):  # closed meanwhile
+            queue.put_nowait(None)
+            return
+        keep = packets[-JOIN_AUDIO_PACKETS:] if kind != "video" else []
+        if kind == "video" and packets:
+            starts = [i for i, p in enumerate(packets) if p.is_keyframe]
+            if starts and _seconds(packets[-1]) - _seconds(packets[starts[-1]]) <= JOIN_BACKLOG:
+                keep = packets[starts[-1] :]
+            else:
+                self.waiting_for_keyframe = True
+                self.request_keyframe()
+        for packet in keep:
+            queue.put_nowait(packet)
 
     def close(self) -> None:
         """End both tracks: their recv() raises MediaStreamError."""
@@ -52,6 +84,13 @@ class Subscriber:
 def _clear(queue: asyncio.Queue[av.Packet | None]) -> None:
     while not queue.empty():
         queue.get_nowait()
+
+
+def _drain(queue: asyncio.Queue[av.Packet | None]) -> list[av.Packet | None]:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
 
 
 class Broadcast:
@@ -97,6 +136,7 @@ class Broadcast:
             name=name,
             video=asyncio.Queue(maxsize=video_size),
             audio=asyncio.Queue(maxsize=max(self._audio_queue, len(self.gop_audio) + 1)),
+            request_keyframe=self._request_keyframe,
         )
         if self.ended:
             sub.close()
@@ -222,6 +262,8 @@ class PacketTrack(MediaStreamTrack):
         """The next packet of this subscriber; MediaStreamError once the program ends."""
         if self.readyState != "live":
             raise MediaStreamError
+        if self.packets_yielded == 0 and self._queue.qsize() > 0:
+            self._subscriber.start_sending(self.kind)
         packet = await self._queue.get()
         if packet is None:
             self._queue.put_nowait(None)  # the other waiter (if any) must see the end too
