@@ -113,7 +113,8 @@ def _load_settings(args: argparse.Namespace) -> config.Settings:
     try:
         return config.load_settings(overrides=flags)
     except ValueError as exc:
-        raise UsageError(f"settings: {exc}") from None
+        # The message already names the variable or flag: `livestudio: error: <it>`.
+        raise UsageError(str(exc)) from None
 
 
 def _serve(args: argparse.Namespace) -> int:

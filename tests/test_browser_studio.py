@@ -303,11 +303,13 @@ async def test_a_720p_camera_goes_out_at_720p_from_the_start(
 
 
 async def test_viewer_page_says_when_the_show_is_full_and_retries(studio_factory: Any) -> None:
-    studio: Studio = await studio_factory(max_viewers=0)
+    studio: Studio = await studio_factory(max_viewers=1)
     show_id, key = await studio.create_show("Full house")
-    from .utils import whip_publish
+    from .utils import until, whep_play, whip_publish
 
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    first = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(first.stamps) > 0, 15)  # the one seat is taken
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("viewer").attach(page)
@@ -329,4 +331,5 @@ async def test_viewer_page_says_when_the_show_is_full_and_retries(studio_factory
             "a retry after Retry-After",
             log,
         )
+    await first.close(studio.session)
     await pub.close(studio.session)
