@@ -1,0 +1,99 @@
+"""/metrics is unauthenticated: it must never carry a secret.
+
+`DELETE /whep/{show}/{session}` needs nothing but the WHEP session id, and
+`DELETE /whip/{show}/{session}` nothing but the publisher's: either in /metrics would let
+anyone who can read it kick viewers or end the show. Per-viewer figures are per show.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import Studio
+from .utils import until, whep_play, whip_publish
+
+SAMPLE = re.compile(
+    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"
+    r'(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)\})?'
+    r" (?P<value>[-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf|NaN))$"
+)
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Samples of a Prometheus text exposition, checking its shape on the way."""
+    assert text.endswith("\n")
+    typed: set[str] = set()
+    samples: list[tuple[str, dict[str, str], float]] = []
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge"), line
+            assert name not in typed, f"{name} typed twice"
+            typed.add(name)
+            continue
+        if line.startswith("# HELP "):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        name = m["name"]
+        assert name in typed, f"{name} has no # TYPE before its samples"
+        labels = dict(LABEL.findall(m["labels"] or ""))
+        samples.append((name, labels, float(m["value"])))
+    return samples
+
+
+async def scrape(studio: Studio) -> tuple[str, list[tuple[str, dict[str, str], float]]]:
+    async with studio.session.get(studio.url("/metrics")) as r:
+        assert r.status == 200
+        text = await r.text()
+    return text, parse(text)
+
+
+def value(samples: list[tuple[str, dict[str, str], float]], name: str, show: str) -> float:
+    found = [v for n, labels, v in samples if n == name and labels == {"show": show}]
+    assert len(found) == 1, f"{name} for {show}: {found}"
+    return found[0]
+
+
+async def test_metrics_name_no_session_ids_or_stream_keys(studio: Studio) -> None:
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    try:
+        await until(lambda: len(viewer.stamps) > 5, 15)
+        viewer_session = viewer.location.rstrip("/").rsplit("/", 1)[1]
+        publisher_session = pub.location.rstrip("/").rsplit("/", 1)[1]
+        assert viewer_session in studio.onair.get(show_id).viewers  # type: ignore[union-attr]
+
+        text, samples = await scrape(studio)
+        for secret in (viewer_session, publisher_session, key):
+            assert secret not in text
+        # The show id is the only label: it is public (its viewer link, the home page).
+        assert {frozenset(labels) for _, labels, _ in samples} <= {frozenset(), frozenset({"show"})}
+        assert {labels["show"] for _, labels, _ in samples if labels} == {show_id}
+        assert value(samples, "livestudio_viewers", show_id) == 1
+        assert value(samples, "livestudio_subscriber_video_drops_total", show_id) >= 0
+
+        sub = studio.onair.get(show_id).broadcast.subscribers[0]  # type: ignore[union-attr]
+        base = sub.video_drops
+        sub.video_drops = base + 3
+        _, samples = await scrape(studio)
+        assert value(samples, "livestudio_subscriber_video_drops_total", show_id) == base + 3
+        assert value(samples, "livestudio_subscriber_video_drops_max", show_id) == base + 3
+        assert value(samples, "livestudio_subscribers_dropping", show_id) == 1
+
+        await viewer.close(studio.session)
+        live = studio.onair.get(show_id)
+        assert live is not None
+        await until(lambda: not live.broadcast.subscribers, 5)
+        _, samples = await scrape(studio)
+        # A counter: the drops of a viewer who left still count.
+        assert value(samples, "livestudio_subscriber_video_drops_total", show_id) >= base + 3
+        assert value(samples, "livestudio_subscriber_video_drops_max", show_id) == 0
+        assert value(samples, "livestudio_subscribers_dropping", show_id) == 0
+        assert value(samples, "livestudio_viewers", show_id) == 0
+    finally:
+        await viewer.close(studio.session)
+        await pub.close(studio.session)
