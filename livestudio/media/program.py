@@ -178,8 +178,12 @@ class Program:
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
         self._pcm = np.zeros((0, 2), dtype=np.int16)
         self._slate = slate(settings.width, settings.height)
-        self._keyint = max(1, round(settings.keyframe_interval * settings.fps))
-        self._since_keyframe = 0
+        # Keyframe spacing is kept in program time, not frames: a program running below its
+        # nominal fps (a busy machine, a 15 fps webcam) would otherwise space them further
+        # apart than keyframe_interval, and joiners and the replay's seeks wait longer.
+        # Half a frame early counts as on time.
+        self._keyint_pts = round((settings.keyframe_interval - 0.5 / settings.fps) * 90000)
+        self._last_keyframe_pts: int | None = None
         self._last_source: av.VideoFrame | None = None
         self._last_program: av.VideoFrame | None = None
         self._last_pts = -1
@@ -300,7 +304,8 @@ class Program:
         frame.time_base = VIDEO_TIME_BASE
         frame = self.compositor.compose(frame, pts, pts / 90000)
 
-        keyframe = self.keyframes.due() or self._since_keyframe + 1 >= self._keyint
+        last_key = self._last_keyframe_pts
+        keyframe = self.keyframes.due() or last_key is None or pts - last_key >= self._keyint_pts
         started = time.perf_counter()
         packets = self._encoder.encode(frame, keyframe=keyframe)
         elapsed = time.perf_counter() - started
@@ -309,11 +314,9 @@ class Program:
         self.stats.frames += 1
         for packet in packets:
             if packet.is_keyframe:
-                self._since_keyframe = 0
+                self._last_keyframe_pts = packet.pts
                 if not keyframe:
                     self.keyframes.natural_keyframe()
-            else:
-                self._since_keyframe += 1
             self._loop.call_soon_threadsafe(self._on_video, packet)
 
     def _take_audio(self, resampler: av.AudioResampler, pcm: np.ndarray) -> np.ndarray:
