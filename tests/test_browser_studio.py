@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page
 from .browser import PageLog, chromium, eventually
 from .conftest import Studio
 from .media_files import LEFT_RGB, RIGHT_RGB, write_tone, write_y4m
+from .utils import whep_play
 
 PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -333,3 +334,33 @@ async def test_viewer_page_says_when_the_show_is_full_and_retries(studio_factory
         )
     await first.close(studio.session)
     await pub.close(studio.session)
+
+
+NO_MICROPHONE_JS = """(() => {
+  // This laptop has a camera and no microphone: asking for audio fails as Chromium does.
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => c && c.audio
+    ? Promise.reject(new DOMException("Requested device not found", "NotFoundError"))
+    : real(c);
+})();"""
+
+
+async def test_a_laptop_without_a_microphone_goes_live_with_silence(studio: Studio) -> None:
+    await studio.store.create_admin("admin", PASSWORD)
+    show_id, _ = await studio.create_show("No mic")
+    base = studio.url("").rstrip("/")
+    async with chromium() as browser:
+        host = await browser.new_page()
+        await host.add_init_script(NO_MICROPHONE_JS)
+        log = PageLog("studio").attach(host)
+        await go_live(host, base, show_id, log)
+        assert await host.is_visible("#no-microphone"), "the studio says there is no sound"
+        await eventually(lambda: studio.onair.get(show_id) is not None, 15, "live", log)
+        live = studio.onair.get(show_id)
+        assert live is not None
+        await eventually(lambda: live.program.stats.frames_from_source > 30, 20, "video", log)
+        player = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+        await eventually(lambda: len(player.pts) > 10, 15, "a viewer decodes it", log)
+        stats = live.program.stats
+        assert stats.audio_frames > 0 and stats.audio_silent == stats.audio_frames, "silence"
+        await player.close(studio.session)

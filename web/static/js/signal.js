@@ -63,6 +63,10 @@ export async function publish(url, streamKey, stream, iceServers = []) {
     if (track.kind === "video" && "contentHint" in track) track.contentHint = "detail";
     pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
   }
+  if (!stream.getAudioTracks().length) {
+    // No microphone: an audio transceiver anyway, so one plugged in later can replaceTrack().
+    pc.addTransceiver("audio", { direction: "sendonly", streams: [stream] });
+  }
   try {
     const location = await negotiate(url, pc, { Authorization: `Bearer ${streamKey}` });
     return { pc, location };

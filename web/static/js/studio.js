@@ -43,20 +43,33 @@ function setState(state) {
   }
 }
 
+let noMicrophone = false;
+
 async function openDevices() {
-  const constraints = {
-    video: cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : { width: 1280, height: 720 },
-    audio: micSelect.value ? { deviceId: { exact: micSelect.value } } : true,
-  };
-  const next = await navigator.mediaDevices.getUserMedia(constraints);
+  const video = cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : { width: 1280, height: 720 };
+  const audio = micSelect.value ? { deviceId: { exact: micSelect.value } } : true;
+  let next;
+  try {
+    next = await navigator.mediaDevices.getUserMedia({ video, audio });
+    noMicrophone = false;
+  } catch (err) {
+    // A laptop without a (working) microphone can still go live: the server sends
+    // silence when the host has no sound. Without a camera there is no show.
+    if (!["NotFoundError", "NotReadableError", "OverconstrainedError"].includes(err.name)) throw err;
+    next = await navigator.mediaDevices.getUserMedia({ video });
+    noMicrophone = true;
+  }
   if (stream) stream.getTracks().forEach((t) => t.stop());
   stream = next;
   preview.srcObject = stream;
+  $("no-microphone").hidden = !noMicrophone;
   if (session) {
-    // Swap tracks on the live connection: viewers see the new camera without a renegotiation.
-    for (const sender of session.pc.getSenders()) {
-      const track = stream.getTracks().find((t) => sender.track && t.kind === sender.track.kind);
-      if (track) await sender.replaceTrack(track);
+    // Swap tracks on the live connection: viewers see the new camera without a renegotiation
+    // (publish() always sends an audio transceiver, so a microphone plugged in later works).
+    for (const transceiver of session.pc.getTransceivers()) {
+      const kind = transceiver.receiver.track.kind;
+      const track = stream.getTracks().find((t) => t.kind === kind) || null;
+      if (track || kind === "audio") await transceiver.sender.replaceTrack(track);
     }
   }
 }
@@ -455,9 +468,11 @@ async function init() {
     await openDevices();
     await listDevices();
     goLive.disabled = false;
-    say("Ready. Check your camera and sound, then press Go live.");
+    say(noMicrophone
+      ? "Ready, without sound: no microphone was found. Check your camera, then press Go live."
+      : "Ready. Check your camera and sound, then press Go live.");
   } catch (err) {
-    say(`Camera or microphone unavailable: ${err.name || err}. Allow access in the browser and reload.`, "error");
+    say(`Camera unavailable: ${err.name || err}. Allow access in the browser and reload.`, "error");
   }
 }
 init();
