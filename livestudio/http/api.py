@@ -51,6 +51,8 @@ def show_json(request: web.Request, show: ShowRecord) -> dict[str, Any]:
         "created_at": show.created_at,
         "went_live_at": show.went_live_at,
         "ended_at": show.ended_at,
+        "recording": show.recording,
+        "recording_error": show.recording_error,
         "whip_url": f"{base}/whip/{show.id}",
         "viewer_url": f"{base}/live/{show.id}",
     }

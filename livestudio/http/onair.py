@@ -142,7 +142,11 @@ class OnAir:
 
     def _recording_failed(self, show_id: str, message: str) -> None:
         self._spawn(self.store.set_recording(show_id, "failed", error=message))
-        self.hub.publish(show_id, "recording", error=message)
+        # The events socket is public: everyone may learn that the recording stopped (and
+        # that the disk is full), but an FFmpeg or OS error can name server paths: the
+        # host reads it in the studio (GET /api/shows/{show}) and the log.
+        public = message if "disk is full" in message else "the recording stopped"
+        self.hub.publish(show_id, "recording", error=public)
 
     async def _finish(self, show_id: str, live: LiveShow) -> None:
         """After the end: finalize the recording and publish the replay at once."""

@@ -31,6 +31,8 @@ _SHOW = {
         "created_at": {"type": "number"},
         "went_live_at": {"type": ["number", "null"]},
         "ended_at": {"type": ["number", "null"]},
+        "recording": {"type": "string", "enum": ["none", "recording", "ready", "failed"]},
+        "recording_error": {"type": ["string", "null"]},
         "whip_url": {"type": "string"},
         "viewer_url": {"type": "string"},
     },

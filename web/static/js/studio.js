@@ -241,6 +241,19 @@ endShow.addEventListener("click", onEndShow);
 cameraSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`, "error")));
 micSelect.addEventListener("change", () => openDevices().catch((e) => say(`${e}`, "error")));
 
+/** The socket says the recording stopped (in words fit for viewers); the API says why. */
+async function showRecordingError(publicText) {
+  let why = publicText;
+  try {
+    const response = await fetch(`/api/shows/${config.show}`);
+    if (response.ok) why = (await response.json()).recording_error || why;
+  } catch {
+    // the socket's words will do
+  }
+  $("recording").textContent = `stopped: ${why}`;
+  say(`Recording stopped: ${why}`, "error");
+}
+
 events(config.events, (event) => {
   onAirEvent(event);
   chat.event(event);
@@ -248,10 +261,7 @@ events(config.events, (event) => {
     $("dismiss-question").disabled = false;
   }
   if (event.type === "highlight_end") $("dismiss-question").disabled = true;
-  if (event.type === "recording" && event.error) {
-    $("recording").textContent = `stopped: ${event.error}`;
-    say(`Recording stopped: ${event.error}`, "error");
-  }
+  if (event.type === "recording" && event.error) showRecordingError(event.error);
   if (event.replay) {
     $("unpublish").hidden = false;
     $("download").hidden = false;
