@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import av
 import numpy as np
 
@@ -171,24 +172,38 @@ async def test_sale_stock_and_errors(studio: Studio) -> None:
 async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:
     token = await studio.store.create_api_token("t")
     product = await make_product(studio, token)
+    elsewhere = await make_product(studio, token, name="Not in this show", sku="X-9")
     show_id, _ = await studio.create_show()
-    async with studio.session.get(
-        studio.url(f"/go/{show_id}/{product['id']}"), allow_redirects=False
-    ) as r:
-        assert r.status == 302
-        assert r.headers["Location"] == (
-            f"https://shop.example/tasse?color=blue&utm_source=livestudio&utm_campaign={show_id}"
-        )
-    async with studio.session.get(
-        studio.url(f"/go/{show_id}/{product['id']}?from=replay&url=https://evil.example"),
-        allow_redirects=False,
-    ) as r:
+    status, _ = await api(
+        studio, "PUT", f"/api/shows/{show_id}/products", token, json={"products": [product["id"]]}
+    )
+    assert status == 200
+    go = studio.url(f"/go/{show_id}/{product['id']}")
+    # A viewer: the show's page gives them their cookie.
+    viewer = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with viewer.get(studio.url(f"/live/{show_id}")) as r:
+        assert r.status == 200
+    for _ in range(3):  # taps and reloads: one viewer who clicked
+        async with viewer.get(go, allow_redirects=False) as r:
+            assert r.status == 302
+            assert r.headers["Location"] == (
+                f"https://shop.example/tasse?color=blue&utm_source=livestudio"
+                f"&utm_campaign={show_id}"
+            )
+    async with viewer.get(f"{go}?from=replay&url=https://evil.example", allow_redirects=False) as r:
         assert r.status == 302 and "evil" not in r.headers["Location"]
+    async with viewer.head(go, allow_redirects=False) as r:
+        assert r.status == 302
+    await viewer.close()
+    # A link preview or a crawler (no page cookie) is sent on, not counted.
+    async with aiohttp.ClientSession() as bot, bot.get(go, allow_redirects=False) as r:
+        assert r.status == 302
     for bad in (
         f"/go/{show_id}/999999",
         f"/go/nosuch/{product['id']}",
         f"/go/{show_id}/abc",
         f"/go/{show_id}/https:%2F%2Fevil.example",
+        f"/go/{show_id}/{elsewhere['id']}",  # a product, but not one of this show
     ):
         async with studio.session.get(studio.url(bad), allow_redirects=False) as r:
             assert r.status == 404, bad

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
+from aiohttp_session import get_session
 
 from ..catalog.errors import FieldError
 from ..catalog.money import parse_price
@@ -111,7 +112,10 @@ async def go(request: web.Request) -> web.Response:
     """GET /go/{show}/{product}: count the Buy click, send the viewer to the product.
 
     The destination is the product's own stored URL (http/https only, checked when it was
-    saved), looked up by id: nothing from the request is ever redirected to.
+    saved), looked up by id: nothing from the request is ever redirected to. Only products
+    of the show go, and a click counts once per viewer of a show's page (their cookie):
+    reloads, link previews, HEAD requests and crawlers without the page's cookie are sent
+    on but not counted.
     """
     store = request.app[STORE]
     show = await store.get_show(request.match_info["show"])
@@ -124,8 +128,12 @@ async def go(request: web.Request) -> web.Response:
         raise error(404, "no such product")
     if urlsplit(product.fields.url).scheme not in ("http", "https"):
         raise error(404, "no such product")
-    source = "replay" if request.query.get("from") == "replay" else "live"
-    await store.add_click(show.id, product.id, source)
+    if not await store.in_show(show.id, product.id):
+        raise error(404, "no such product in this show")
+    viewer = (await get_session(request)).get("viewer")
+    if request.method == "GET" and isinstance(viewer, str):
+        source = "replay" if request.query.get("from") == "replay" else "live"
+        await store.add_click(show.id, product.id, source, viewer)
     raise web.HTTPFound(
         with_utm(product.fields.url, show.id), headers={"Cache-Control": "no-store"}
     )

@@ -118,16 +118,26 @@ async def home(request: web.Request) -> web.Response:
     )
 
 
+async def ensure_viewer(request: web.Request) -> str:
+    """The viewer's id in their session cookie, made on their first page (no login).
+
+    Who a viewer is, for chat moderation (bans hold across reconnects) and for counting
+    each viewer's Buy click once.
+    """
+    session = await get_session(request)
+    viewer = session.get("viewer")
+    if not isinstance(viewer, str):
+        viewer = session["viewer"] = secrets.token_urlsafe(12)
+    return viewer
+
+
 async def viewer_page(request: web.Request) -> web.Response:
     """GET /live/{show}: the viewer link. No login."""
     show = await request.app[STORE].get_show(request.match_info["show"])
     if show is None or show.state == "deleted":
         return await render(request, "not_found.html", {"what": "show"}, status=404)
     settings = request.app[SETTINGS]
-    session = await get_session(request)
-    if not isinstance(session.get("viewer"), str):
-        # Who this viewer is for chat moderation (bans hold across reconnects).
-        session["viewer"] = secrets.token_urlsafe(12)
+    await ensure_viewer(request)
     live = request.app[ONAIR].get(show.id)
     state = live.state if live and not live.ended else show.state
     config = {

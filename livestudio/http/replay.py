@@ -23,7 +23,7 @@ from .api import require_host, show_json
 from .auth import current_user
 from .errors import error
 from .keys import ONAIR, SETTINGS, STORE
-from .pages import render
+from .pages import ensure_viewer, render
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ async def replay_page(request: web.Request) -> web.Response:
     if not visible or show is None:
         return await render(request, "not_found.html", {"what": "replay"}, status=404)
     settings = request.app[SETTINGS]
+    await ensure_viewer(request)
     events = await request.app[STORE].list_events(show.id)
     chapters = product_chapters(events)
     has_poster = media_path(settings.recordings_dir, show.id, POSTER) is not None

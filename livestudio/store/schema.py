@@ -120,6 +120,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX clicks_by_show ON clicks (show_id, product_id);
     """,
+    # A click counts once per viewer (their page's cookie), product and source: reloads,
+    # double taps and a viewer going back to compare are not more buyers. Rows from before
+    # have no viewer (NULL is never equal in a UNIQUE index) and each still counts.
+    """
+    ALTER TABLE clicks ADD COLUMN viewer TEXT;
+    CREATE UNIQUE INDEX clicks_once_per_viewer ON clicks (show_id, product_id, source, viewer);
+    """,
 ]
 
 
