@@ -94,7 +94,7 @@ def _files(*roots: Path) -> list[str]:
 async def snapshot(studio: Studio, show_id: str, product_id: int) -> dict[str, Any]:
     """Everything a host-only request could change."""
     store = studio.store
-    room = studio.app[CHAT].room(show_id)
+    room = await studio.app[CHAT].room(show_id)
     return {
         "shows": await store.list_shows(),
         "show": await store.get_show(show_id),
@@ -107,6 +107,8 @@ async def snapshot(studio: Studio, show_id: str, product_id: int) -> dict[str, A
         "clicks": await store.click_counts(show_id),
         "api_tokens": await store.list_api_tokens(),
         "admins": await store.list_usernames(),
+        "bans": await store.bans(),
+        "chat_settings": await store.chat_settings(show_id),
         "chat": (
             room.settings.slow_mode,
             room.settings.blocked_words,
@@ -166,7 +168,9 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
         )
     )
     await studio.store.set_running_order(show_id, [product.id])
+    ban_id = await studio.store.add_ban(show_id, "troll-cookie", "203.0.113.9", "Troll")
     values = {
+        "ban": str(ban_id),
         "show": show_id,
         "id": str(product.id),
         "product": str(product.id),

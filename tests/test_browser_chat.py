@@ -182,3 +182,25 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
         await page.click("#chat-form button[type=submit]")
         assert (await next_of(ws, "chat"))["text"] == "still connected"
         await session.close()
+
+
+async def test_studio_lists_bans_and_lifts_one(studio: Studio) -> None:
+    from .test_browser_studio import PASSWORD, log_in
+
+    await studio.store.create_admin("admin", PASSWORD)
+    show_id, _ = await studio.create_show("Bans")
+    await studio.store.add_ban(show_id, "cookie-1", "203.0.113.5", "<b>Troll</b>")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("studio").attach(page)
+        base = studio.url("").rstrip("/")
+        await log_in(page, base)
+        await page.goto(f"{base}/studio/shows/{show_id}")
+        await page.click("summary:has-text('Chat settings')")
+        await eventually(lambda: page.is_visible("#bans li"), 10, "the ban is listed", log)
+        text = await page.text_content("#bans li") or ""
+        assert "<b>Troll</b>" in text and "in this show" in text, "the name shown as text"
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await page.click("#bans li button")
+        await eventually(lambda: page.is_hidden("#bans li"), 10, "the ban is gone", log)
+    assert await studio.store.bans() == []

@@ -286,3 +286,61 @@ async def test_many_sockets_leave_nothing_behind(studio: Studio) -> None:
         await asyncio.sleep(0.1)
     assert not channel.sockets
     assert len(asyncio.all_tasks()) <= tasks_before + 2
+
+
+async def test_moderation_outlives_a_restart(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    first: Studio = await studio_factory(trusted_proxy="127.0.0.1")
+    show_id, _ = await first.create_show()
+    next_week, _ = await first.create_show("Next week")
+    token = await first.store.create_api_token("t")
+    troll_headers = {"X-Forwarded-For": "203.0.113.5"}
+    s1, troll, _ = await viewer(first, show_id, troll_headers)
+    s2, fan, _ = await viewer(first, show_id, {"X-Forwarded-For": "203.0.113.6"})
+    await say(fan, "hello from before the restart")
+    hello = await next_of(fan, "chat")
+    await say(troll, "spam", name="Troll")
+    spam = await next_of(fan, "chat")
+    status, _ = await api(
+        first, "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
+    )
+    assert status == 200
+    status, _ = await api(first, "POST", f"/api/shows/{show_id}/chat/{spam['id']}/ban", token)
+    assert status == 200
+    await first.app[CHAT].close()  # what a shutdown writes
+
+    # The same data, a new process: nothing of the above lives in memory any more.
+    second: Studio = await studio_factory(trusted_proxy="127.0.0.1")
+    status, settings = await api(second, "GET", f"/api/shows/{show_id}/chat/settings", token)
+    assert status == 200 and settings["slow_mode"] == 30
+    for show in (show_id, next_week):  # the troll's cookie is banned in every show
+        ws = await s1.ws_connect(second.url(f"/live/{show}/events"), headers=troll_headers)
+        await say(ws, "I'm back")
+        assert (await next_of(ws, "error"))["code"] == "banned", show
+        await ws.close()
+    s3, fresh, _ = await viewer(second, show_id, troll_headers)  # new cookie, same address
+    await say(fresh, "new cookie")
+    assert (await next_of(fresh, "error"))["code"] == "banned", "the address, in its show"
+    s4, elsewhere, _ = await viewer(second, next_week, troll_headers)
+    await say(elsewhere, "new cookie, other show")
+    assert (await next_of(elsewhere, "chat"))["text"] == "new cookie, other show"
+
+    # A message from before the restart can still be deleted (live and in the replay).
+    status, _ = await api(second, "DELETE", f"/api/shows/{show_id}/chat/{hello['id']}", token)
+    assert status == 204
+    status, _ = await api(second, "DELETE", f"/api/shows/{show_id}/chat/{hello['id']}", token)
+    assert status == 404, "already deleted"
+    await second.app[CHAT].close()
+    assert await second.store.chat_message(show_id, hello["id"]) is None
+
+    # The host lifts the ban: the troll may chat again.
+    status, bans = await api(second, "GET", "/api/chat/bans", token)
+    assert [(b["name"], b["show"]) for b in bans["bans"]] == [("Troll", show_id)]
+    ban_id = bans["bans"][0]["id"]
+    status, _ = await api(second, "DELETE", f"/api/chat/bans/{ban_id}", token)
+    assert status == 204
+    status, _ = await api(second, "DELETE", f"/api/chat/bans/{ban_id}", token)
+    assert status == 404
+    await say(fresh, "forgiven")
+    assert (await next_of(fresh, "chat", "error"))["text"] == "forgiven"
+    for s in (s1, s2, s3, s4):
+        await s.close()

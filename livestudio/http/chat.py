@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..store import Store
+from ..store import ChatSettingsRecord, Store
 
 if TYPE_CHECKING:
     from .events import EventHub
@@ -157,15 +157,22 @@ class ChatRoom:
     """The chat of one show (all methods on the event loop)."""
 
     def __init__(
-        self, show_id: str, store: Store, hub: EventHub, pts: Callable[[], int | None]
+        self,
+        show_id: str,
+        store: Store,
+        hub: EventHub,
+        pts: Callable[[], int | None],
+        banned_viewers: set[str] | None = None,
     ) -> None:
         self.show_id = show_id
         self.store = store
         self.hub = hub
         self._pts = pts
         self.settings = ChatSettings()
-        self.banned_viewers: set[str] = set()
+        self.banned_viewers: set[str] = set() if banned_viewers is None else banned_viewers
+        "Viewer cookies banned in any show (shared by every room of the process)."
         self.banned_addresses: set[str] = set()
+        "Addresses banned in this show."
         self.messages: dict[int, Message] = {}
         "Recent messages by id, oldest first (bounded by REMEMBERED)."
         self.held: dict[int, Message] = {}
@@ -257,8 +264,13 @@ class ChatRoom:
         self.messages[message.id] = message
         while len(self.messages) > REMEMBERED:
             del self.messages[next(iter(self.messages))]
+        # viewer and address are stored for moderation (a ban after a restart); the replay
+        # page never sends them (replay.py takes only id, name, text and time).
         self._write(
-            "chat", {"id": message.id, "name": name, "text": text, "viewer": viewer}, pts, wall
+            "chat",
+            {"id": message.id, "name": name, "text": text, "viewer": viewer, "address": address},
+            pts,
+            wall,
         )
         return message
 
@@ -285,6 +297,21 @@ class ChatRoom:
             pts = self._pts()
             self.hub.publish(self.show_id, "reactions", counts=counts, pts=pts)
             self._write("reactions", {"counts": counts}, pts, time.time())
+
+    async def load(self) -> None:
+        """What the store remembers of this show's chat: its settings and address bans."""
+        saved = await self.store.chat_settings(self.show_id)
+        self.settings = ChatSettings(saved.slow_mode, saved.blocked_words, saved.blocked_mode)
+        for ban in await self.store.bans():
+            if ban.show_id == self.show_id:
+                self.banned_addresses.add(ban.address)
+
+    async def save_settings(self) -> None:
+        """Keep the settings across a restart."""
+        s = self.settings
+        await self.store.set_chat_settings(
+            self.show_id, ChatSettingsRecord(s.slow_mode, s.blocked_words, s.blocked_mode)
+        )
 
     # -- for pages joining --------------------------------------------------------------------
 
@@ -318,24 +345,58 @@ class ChatRoom:
         for message in self.messages.values():
             message.highlighted = message.id == message_id
 
-    def delete(self, message_id: int) -> None:
-        """Remove a message for everyone, live and in the replay."""
-        message = self.message(message_id)
+    async def find(self, message_id: int) -> Message:
+        """A message of this show, remembered or (older, or from before a restart) stored;
+        KeyError if there is none or it was deleted."""
+        try:
+            return self.message(message_id)
+        except KeyError:
+            pass
+        if any(p[0] == "chat_delete" and p[1].get("id") == message_id for p in self._pending):
+            raise KeyError(message_id)
+        stored = await self.store.chat_message(self.show_id, message_id)
+        if stored is None:
+            raise KeyError(message_id)
+        pts = stored.get("pts")
+        return Message(
+            message_id,
+            str(stored.get("name", "")),
+            str(stored.get("text", "")),
+            str(stored.get("viewer", "")),
+            str(stored.get("address", "")),
+            pts if isinstance(pts, int) else None,
+            0.0,
+        )
+
+    async def delete(self, message_id: int) -> None:
+        """Remove a message for everyone, live and in the replay (also after the show)."""
+        message = await self.find(message_id)
         message.deleted = True
         self.hub.publish(self.show_id, "chat_delete", message=message_id)
         self._write("chat_delete", {"id": message_id}, self._pts(), time.time())
 
-    def ban(self, message_id: int) -> Message:
+    async def ban(self, message_id: int) -> Message:
         """Ban the author of a message, by viewer session and by address; their messages go."""
-        message = self.messages[message_id]
+        message = await self.find(message_id)
         self.banned_viewers.add(message.viewer)
-        self.banned_addresses.add(message.address)
+        if message.address:
+            self.banned_addresses.add(message.address)
+        await self.store.add_ban(self.show_id, message.viewer, message.address, message.name)
         for other in list(self.messages.values()):
             if not other.deleted and (
-                other.viewer == message.viewer or other.address == message.address
+                other.viewer == message.viewer
+                or (message.address and other.address == message.address)
             ):
-                self.delete(other.id)
+                await self.delete(other.id)
+        if not message.deleted and message.id not in self.messages:
+            await self.delete(message.id)
         return message
+
+    def lift(self, viewer: str, address: str, banned_here: bool) -> None:
+        """A ban was lifted: the viewer may post again (and the address, if banned here)."""
+        self.banned_viewers.discard(viewer)
+        if banned_here:
+            self.banned_addresses.discard(address)
 
     def approve(self, held_id: int) -> Message:
         """Show a held message after all (KeyError if unknown)."""
@@ -385,14 +446,45 @@ class ChatRooms:
         self.hub = hub
         self._pts = pts
         self.rooms: dict[str, ChatRoom] = {}
+        self._loading: dict[str, asyncio.Future[None]] = {}
+        self.banned_viewers: set[str] = set()
+        "Banned viewer cookies, shared by every room (a ban holds in every show)."
+        self._bans_loaded: asyncio.Future[None] | None = None
 
-    def room(self, show_id: str) -> ChatRoom:
-        """The chat room of a show."""
+    async def room(self, show_id: str) -> ChatRoom:
+        """The chat room of a show, with what the store remembers of it."""
+        if self._bans_loaded is None:
+            self._bans_loaded = asyncio.ensure_future(self._load_bans())
+        await asyncio.shield(self._bans_loaded)
         room = self.rooms.get(show_id)
         if room is None:
-            room = ChatRoom(show_id, self.store, self.hub, lambda: self._pts(show_id))
+            room = ChatRoom(
+                show_id, self.store, self.hub, lambda: self._pts(show_id), self.banned_viewers
+            )
             self.rooms[show_id] = room
+            self._loading[show_id] = asyncio.ensure_future(room.load())
+        # Everyone asking while it loads waits for the same load (no second room).
+        await asyncio.shield(self._loading[show_id])
         return room
+
+    async def _load_bans(self) -> None:
+        self.banned_viewers.update(ban.viewer for ban in await self.store.bans())
+
+    async def lift_ban(self, ban_id: int) -> bool:
+        """Lift a ban in the store and in every room; False if there is none in force."""
+        ban = await self.store.lift_ban(ban_id)
+        if ban is None:
+            return False
+        still = {b.viewer for b in await self.store.bans()}
+        for room in self.rooms.values():
+            room.lift(
+                ban.viewer if ban.viewer not in still else "",
+                ban.address,
+                ban.show_id == room.show_id,
+            )
+        if ban.viewer not in still:
+            self.banned_viewers.discard(ban.viewer)
+        return True
 
     async def close(self) -> None:
         """Flush every room."""

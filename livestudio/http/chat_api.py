@@ -21,7 +21,7 @@ async def _room(request: web.Request) -> ChatRoom:
     show = await request.app[STORE].get_show(request.match_info["show"])
     if show is None or show.state == "deleted":
         raise error(404, "no such show")
-    return request.app[CHAT].room(show.id)
+    return await request.app[CHAT].room(show.id)
 
 
 def _id(request: web.Request, key: str = "message") -> int:
@@ -36,7 +36,7 @@ async def delete_message(request: web.Request) -> web.Response:
     room = await _room(request)
     message_id = _id(request)
     try:
-        room.delete(message_id)
+        await room.delete(message_id)
     except KeyError:
         raise error(404, "no such message") from None
     await _dismiss_if_shown(request, room, {message_id})
@@ -59,7 +59,7 @@ async def ban(request: web.Request) -> web.Response:
     """POST /api/shows/{show}/chat/{message}/ban: ban its author (session and address)."""
     room = await _room(request)
     try:
-        message = room.ban(_id(request))
+        message = await room.ban(_id(request))
     except KeyError:
         raise error(404, "no such message") from None
     gone = {m.id for m in room.messages.values() if m.deleted}
@@ -106,7 +106,25 @@ async def put_settings(request: web.Request) -> web.Response:
     s.slow_mode = slow
     s.blocked_words = tuple(w.strip() for w in words)
     s.blocked_mode = mode
+    await room.save_settings()
     return web.json_response(settings_json(room))
+
+
+async def list_bans(request: web.Request) -> web.Response:
+    """GET /api/chat/bans: the bans in force (every show), newest first."""
+    await require_host(request)
+    bans = await request.app[STORE].bans()
+    return web.json_response(
+        {"bans": [{"id": b.id, "name": b.name, "show": b.show_id, "at": b.at} for b in bans]}
+    )
+
+
+async def lift_ban(request: web.Request) -> web.Response:
+    """DELETE /api/chat/bans/{ban}: the viewer may chat again."""
+    await require_host(request)
+    if not await request.app[CHAT].lift_ban(_id(request, "ban")):
+        raise error(404, "no such ban")
+    return web.Response(status=204)
 
 
 async def held(request: web.Request) -> web.Response:
@@ -172,5 +190,7 @@ def setup(app: web.Application) -> None:
     r.add_post(r"/api/shows/{show}/chat/held/{held:\d+}/approve", approve)
     r.add_delete(r"/api/shows/{show}/chat/{message:\d+}", delete_message)
     r.add_post(r"/api/shows/{show}/chat/{message:\d+}/ban", ban)
+    r.add_get("/api/chat/bans", list_bans)
+    r.add_delete(r"/api/chat/bans/{ban:\d+}", lift_ban)
     r.add_post("/api/shows/{show}/highlight", highlight)
     r.add_delete("/api/shows/{show}/highlight", dismiss)

@@ -96,7 +96,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise error(400, "last_event_id must be an integer") from None
 
-    room = request.app[CHAT].room(show_id)
+    room = await request.app[CHAT].room(show_id)
     sender = Sender(
         viewer=await viewer_id(request),
         address=client_address(request, request.app[SETTINGS].trusted_proxy),

@@ -3,6 +3,7 @@
 from livestudio.store.auth import ApiTokenRecord, generate_password
 from livestudio.store.base import NotFoundError, ValidationError
 from livestudio.store.db import Store
+from livestudio.store.moderation import BanRecord, ChatSettingsRecord
 from livestudio.store.products import ProductRecord
 from livestudio.store.schema import MIGRATIONS, SHOW_STATES
 from livestudio.store.shows import EventRecord, ShowRecord, normalize_starts_at, validate_title
@@ -11,6 +12,8 @@ __all__ = [
     "MIGRATIONS",
     "SHOW_STATES",
     "ApiTokenRecord",
+    "BanRecord",
+    "ChatSettingsRecord",
     "EventRecord",
     "NotFoundError",
     "ProductRecord",

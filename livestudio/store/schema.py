@@ -127,6 +127,25 @@ MIGRATIONS: list[str] = [
     ALTER TABLE clicks ADD COLUMN viewer TEXT;
     CREATE UNIQUE INDEX clicks_once_per_viewer ON clicks (show_id, product_id, source, viewer);
     """,
+    # Chat moderation that outlives a restart. A ban outlives its show (SET NULL): the
+    # cookie part of it holds in every show.
+    """
+    CREATE TABLE chat_bans (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT REFERENCES shows (id) ON DELETE SET NULL,
+        viewer TEXT NOT NULL,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL,
+        at REAL NOT NULL,
+        lifted_at REAL
+    );
+    CREATE TABLE chat_settings (
+        show_id TEXT PRIMARY KEY REFERENCES shows (id) ON DELETE CASCADE,
+        slow_mode INTEGER NOT NULL DEFAULT 0,
+        blocked_words TEXT NOT NULL DEFAULT '[]',
+        blocked_mode TEXT NOT NULL DEFAULT 'mask'
+    );
+    """,
 ]
 
 

@@ -400,8 +400,10 @@ const chat = new ChatList({
   moderation: (li, message) => {
     modButton(li, "Highlight", () => onAir(`/api/shows/${config.show}/highlight`, { method: "POST", json: { message: message.id } }));
     modButton(li, "Delete", () => onAir(`/api/shows/${config.show}/chat/${message.id}`, { method: "DELETE" }));
-    modButton(li, "Ban", () => {
-      if (confirm(`Ban ${message.name} from this chat?`)) onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST" });
+    modButton(li, "Ban", async () => {
+      if (!confirm(`Ban ${message.name} from this chat (and your next shows)?`)) return;
+      await onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST" });
+      loadBans();
     });
   },
 });
@@ -442,7 +444,25 @@ async function loadHeld() {
     list.append(li);
   }
 }
+async function loadBans() {
+  const r = await api("/api/chat/bans");
+  if (!r.ok) return;
+  const list = $("bans");
+  list.replaceChildren();
+  for (const ban of (await r.json()).bans) {
+    const li = document.createElement("li");
+    const name = document.createElement("strong");
+    name.textContent = ban.name;
+    const when = new Date(ban.at * 1000).toLocaleString();
+    li.append(name, ` · ${ban.show === config.show ? "in this show" : "in another show"} · ${when}`);
+    modButton(li, "Lift ban", async () => {
+      if ((await onAir(`/api/chat/bans/${ban.id}`, { method: "DELETE" })).ok) loadBans();
+    });
+    list.append(li);
+  }
+}
 loadChatSettings();
+loadBans();
 setInterval(loadHeld, 5000);
 
 // -- the replay: publish, unpublish, delete ----------------------------------------------------
