@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.replay import synthetic_recording
 from livestudio.catalog.validation import ProductFields
 from livestudio.http.keys import CHAT
 from livestudio.media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING
@@ -75,9 +76,8 @@ async def recorded_show(studio: Studio, state: str = "unpublished") -> str:
         await studio.store.set_show_state(show_id, state)
     folder = studio.settings.recordings_dir / show_id
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / PLAYLIST).write_text("#EXTM3U\n")
-    for name in (RECORDING, DOWNLOAD):
-        (folder / name).write_bytes(b"\0\0\0\x18ftypisom" + bytes(100))
+    synthetic_recording(folder, 0.05)  # a real fMP4: the playlist is made from it
+    (folder / DOWNLOAD).write_bytes(b"\0\0\0\x18ftypisom" + bytes(100))
     (folder / POSTER).write_bytes(b"\xff\xd8\xff\xd9")
     return show_id
 

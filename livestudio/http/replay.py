@@ -4,6 +4,9 @@ the host's publish / unpublish / delete.
 Media URLs take a show id and one of a few fixed file names, never a path from the
 request, and the resolved file must lie inside the recordings dir (no `..`, no encoded
 slashes, no symlinks out).
+
+The playlist is made from recording.mp4's fragment index, not read from index.m3u8: on a
+full disk that file may never have been written, and the replay must not depend on it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING
+from ..media.mp4index import cached_playlist
+from ..media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING, finalize
 from ..store import EventRecord, ShowRecord
 from .api import require_host, show_json
 from .auth import current_user
@@ -67,6 +71,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     """GET /media/{show}/{file}: replay media, with Range support (206/416) from FileResponse."""
     show = await _visible_show(request)
     name = request.match_info["file"]
+    if name == PLAYLIST:
+        return await _playlist(request, show)
     path = media_path(request.app[SETTINGS].recordings_dir, show.id, name)
     if path is None:
         raise error(404, "no such file")
@@ -80,8 +86,28 @@ async def media(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _playlist(request: web.Request, show: ShowRecord) -> web.Response:
+    """The HLS playlist over the recording's complete fragments (cached per file version)."""
+    path = media_path(request.app[SETTINGS].recordings_dir, show.id, RECORDING)
+    # Only a finalized recording: a live one is still growing (and has no replay yet).
+    if path is None or show.recording not in ("ready", "failed"):
+        raise error(404, "no such file")
+    try:
+        text = await asyncio.to_thread(cached_playlist, path, RECORDING)
+    except OSError as exc:  # deleted meanwhile, an I/O error
+        log.warning("show %s: no playlist: %s", show.id, exc)
+        text = None
+    if text is None:
+        raise error(404, "no such file")
+    content_type, cache = MEDIA_FILES[PLAYLIST]
+    if show.state != "published":
+        cache = "private, no-cache"
+    return web.Response(text=text, content_type=content_type, headers={"Cache-Control": cache})
+
+
 async def download(request: web.Request) -> web.StreamResponse:
-    """GET /replay/{show}/download: the progressive MP4 if remuxed yet, else the fMP4."""
+    """GET /replay/{show}/download: the progressive MP4 if remuxed yet, else the fMP4
+    (also when the disk had no room for the remux: a plain player plays both)."""
     show = await _visible_show(request)
     root = request.app[SETTINGS].recordings_dir
     name = DOWNLOAD if media_path(root, show.id, DOWNLOAD) else RECORDING
@@ -189,12 +215,38 @@ async def _host_show(request: web.Request) -> ShowRecord:
 async def publish(request: web.Request) -> web.Response:
     """POST /api/shows/{show}/publish: make the replay public again."""
     show = await _host_show(request)
+    if show.recording == "none" and show.state in ("ended", "unpublished"):
+        show = await _recover_recording(request, show)
     if show.recording not in ("ready", "failed"):
         raise error(409, "this show has no recording to publish")
     if show.state not in ("ended", "published", "unpublished"):
         raise error(409, f"the show is {show.state}: it can be published once it has ended")
     await request.app[STORE].set_show_state(show.id, "published")
     return web.json_response(show_json(request, await _reload(request, show.id)))
+
+
+async def _recover_recording(request: web.Request, show: ShowRecord) -> ShowRecord:
+    """Look again at the recording of an ended show marked 'none'.
+
+    Before a full disk stopped costing the replay, a show whose playlist file could not
+    be written was marked 'none' although its recording.mp4 plays; the host's Publish
+    finds it again (restart recovery only looks at shows left live).
+    """
+    root = request.app[SETTINGS].recordings_dir
+    if request.app[ONAIR].get(show.id) is not None or not media_path(root, show.id, RECORDING):
+        return show
+    result = await asyncio.to_thread(finalize, root / show.id)
+    if not result.playable:
+        return show
+    status = "failed" if show.recording_error else "ready"
+    await request.app[STORE].set_recording(show.id, status, duration=result.duration)
+    log.info(
+        "show %s: its recording plays after all (%.1f s); marked %s",
+        show.id,
+        result.duration,
+        status,
+    )
+    return await _reload(request, show.id)
 
 
 async def unpublish(request: web.Request) -> web.Response:

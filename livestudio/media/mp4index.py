@@ -4,10 +4,14 @@ A recording is one fragmented MP4 (ftyp+moov, then moof+mdat pairs of at most 1 
 replay's HLS playlist addresses those fragments by byte range, so publishing costs a walk
 over the box headers (a few bytes per second of show), never a remux. The same walk
 recovers a recording after a crash: a torn last fragment is simply left out.
+
+The server serves the playlist from here (`cached_playlist`), not from a file: a replay
+must not depend on a write that a full disk may refuse.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass, field
@@ -261,3 +265,24 @@ def hls_playlist(index: Mp4Index, uri: str) -> str:
         lines += [f"#EXTINF:{duration:.3f},", f"#EXT-X-BYTERANGE:{length}@{start}", uri]
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
+
+
+PLAYLIST_CACHE = 32
+"Playlists kept in memory (a 2-hour show's is ~200 kB): the replays being watched now."
+
+
+def cached_playlist(path: Path, uri: str) -> str | None:
+    """The HLS playlist over the recording at `path`, None if nothing in it plays.
+
+    Computed once per version of the file (its size and mtime are the key), so a replay
+    watched by many costs one walk over the box headers, not one per request. Blocking.
+    """
+    stat = path.stat()
+    return _playlist_of(path, stat.st_size, stat.st_mtime_ns, uri)
+
+
+@functools.lru_cache(maxsize=PLAYLIST_CACHE)
+def _playlist_of(path: Path, size: int, mtime_ns: int, uri: str) -> str | None:
+    # size and mtime_ns are unused but part of the cache key: a changed file is rescanned.
+    index = scan(path)
+    return hls_playlist(index, uri) if index.playable else None

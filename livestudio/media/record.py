@@ -6,12 +6,19 @@ the viewers get plus the program's AAC: no second video encode. Fragments are at
 1 s and flushed as written (DESIGN 9), so a killed process leaves a playable file short
 of at most ~1.5 s. Writing happens on a thread of its own; a full disk stops the
 recording with a clear error and leaves the file playable up to its last fragment.
+
+Only recording.mp4 matters for the replay: the playlist is served from its fragment index
+(`mp4index.cached_playlist`), so the side files (playlist, poster, download MP4) are
+written best-effort and a full disk that refuses them costs a log line, never the replay.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import queue
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +39,9 @@ POSTER_AFTER = 2.0
 "Seconds into the show of the keyframe used as the replay's poster (the first one after)."
 MAX_BACKLOG = 30 * 20
 "Packets waiting for a slow disk (~10 s of video and audio) before some are dropped."
+DOWNLOAD_RESERVE = 128 * 1024 * 1024
+"Free bytes the download remux leaves on the disk: shows still live must keep recording."
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 MP4_OPTIONS = {
     # empty_moov: the header goes out first, so a torn file is still playable;
     # frag_keyframe + frag_duration: a fragment per keyframe and at least every second.
@@ -69,23 +79,57 @@ def parameter_sets(annexb: bytes) -> bytes:
 
 
 def finalize(folder: Path) -> RecordingResult:
-    """Index the recording and write its HLS VOD playlist (also after a crash)."""
+    """Index the recording and write its HLS VOD playlist (also after a crash).
+
+    Playable whenever recording.mp4 holds a complete keyframe-led fragment: the playlist
+    file is only a copy of what the server serves from the index, so failing to write it
+    (a full disk) is logged, not fatal.
+    """
     path = folder / RECORDING
     if not path.exists():
         return RecordingResult(folder, 0.0, False)
-    index: Mp4Index = scan(path)
+    try:
+        index: Mp4Index = scan(path)
+    except Exception as exc:  # an I/O error, a damaged box: never a server that won't start
+        log.error("recording %s could not be read: %s", folder, exc)
+        return RecordingResult(folder, 0.0, False, f"recording could not be read: {exc}")
     if index.torn_at is not None:
-        # Cut the half-written box so every tool reads the file cleanly; a moof whose
-        # mdat never came is cut too (the playlist ends before it anyway).
-        with path.open("r+b") as f:
-            f.truncate(index.end)
+        _cut_torn_tail(path, index.end)
     if not index.playable:
         return RecordingResult(folder, 0.0, False)
-    playlist = hls_playlist(index, RECORDING)
-    tmp = folder / (PLAYLIST + ".tmp")
-    tmp.write_text(playlist)
-    tmp.replace(folder / PLAYLIST)
+    write_side_file(folder, PLAYLIST, hls_playlist(index, RECORDING).encode())
     return RecordingResult(folder, index.duration, True)
+
+
+def _cut_torn_tail(path: Path, end: int) -> None:
+    """Cut the half-written box so every tool reads the file cleanly; a moof whose mdat
+    never came is cut too (the playlist ends before it anyway). Best-effort: the index
+    leaves the torn tail out whether it is cut or not."""
+    try:
+        with path.open("r+b") as f:
+            f.truncate(end)
+    except OSError as exc:
+        log.warning("recording %s: its torn last fragment stays (%s)", path.parent, exc)
+
+
+def write_side_file(folder: Path, name: str, data: bytes) -> bool:
+    """Write folder/name atomically (temp file, then rename); on failure log it, leave no
+    temp file behind and return False. A reader never sees a half-written file."""
+    tmp = folder / (name + ".tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+        tmp.replace(folder / name)
+        return True
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.error(
+            "recording %s: %s not written: %s (the replay does not depend on it)",
+            folder,
+            name,
+            _reason(exc),
+        )
+        return False
 
 
 class Recorder:
@@ -234,26 +278,21 @@ class Recorder:
 
     def _poster(self, keyframe: av.Packet) -> bool:
         try:
-            frames = _decode_one(bytes(keyframe))
-            if not frames:
-                return False
-            frame = frames[0]
-            width = min(frame.width, 1280)
-            height = round(frame.height * width / frame.width / 2) * 2
-            image = frame.to_image().resize((width, height))
-            tmp = self.folder / (POSTER + ".tmp.jpg")
-            image.save(tmp, quality=85)
-            tmp.replace(self.folder / POSTER)
-            return True
+            jpeg = _poster_jpeg(keyframe)
         except (OSError, av.FFmpegError, ValueError) as exc:
             log.warning("recording %s: no poster: %s", self.folder, exc)
             return True  # do not retry on every keyframe
+        if jpeg is None:
+            return False
+        # A poster the disk has no room for is logged; the replay page has a default one.
+        write_side_file(self.folder, POSTER, jpeg)
+        return True
 
     def _fail(self, exc: BaseException) -> None:
         if self.error:
             return
         self.error = _describe(exc)
-        log.error("recording %s stopped: %s (the show goes on)", self.folder, self.error)
+        log.error("recording %s stopped: %s", self.folder, self.error)
         if self._on_error is not None:
             self._on_error(self.error)
         # Drain so producers never block on a dead writer.
@@ -267,36 +306,92 @@ class Recorder:
                 return
 
 
-def remux_for_download(folder: Path) -> None:
-    """The fragmented recording → a progressive MP4 (moov first) for download. Background."""
+def remux_for_download(folder: Path) -> bool:
+    """The fragmented recording → a progressive MP4 (moov first) for download. Background.
+
+    False when there is none: the download route then serves the fragmented recording
+    itself (it plays everywhere, only without a moov up front), so a full disk costs no
+    download, only the nicer file.
+    """
     source = folder / RECORDING
     target = folder / (DOWNLOAD + ".tmp")
-    if not source.exists() or (folder / DOWNLOAD).exists():
-        return
+    if (folder / DOWNLOAD).exists():
+        return True
+    if not source.exists():
+        return False
+    if not _room_for_copy(source):
+        log.warning(
+            "no download MP4 for %s: not enough free disk space for a copy of the recording;"
+            " the recording itself is offered for download",
+            folder.name,
+        )
+        return False
     try:
-        with (
-            av.open(str(source)) as inp,
-            av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out,
-        ):
-            mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
-            for packet in inp.demux():
-                if packet.dts is None:
-                    continue
-                packet.stream = mapping[packet.stream.index]
-                out.mux(packet)
+        _remux(source, target)
         target.replace(folder / DOWNLOAD)
+        return True
     except (OSError, av.FFmpegError) as exc:
-        log.warning("no download MP4 for %s: %s", folder.name, exc)
+        log.warning(
+            "no download MP4 for %s: %s; the recording itself is offered for download",
+            folder.name,
+            _reason(exc),
+        )
         target.unlink(missing_ok=True)
+        return False
+
+
+def _room_for_copy(source: Path) -> bool:
+    """Whether a copy of source fits and still leaves DOWNLOAD_RESERVE free.
+
+    Checked first because a remux that fills the disk fails only after it has taken the
+    last free bytes from every show still recording on that disk.
+    """
+    try:
+        free = shutil.disk_usage(source.parent).free
+        needed = source.stat().st_size + DOWNLOAD_RESERVE
+    except OSError:
+        return True  # cannot tell: try, and let a read or write error say no
+    return free >= needed
+
+
+def _remux(source: Path, target: Path) -> None:
+    with (
+        av.open(str(source)) as inp,
+        av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
+        mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
+
+
+def _reason(exc: BaseException) -> str:
+    """The error as the studio and the log say it: a full disk in plain words."""
+    if getattr(exc, "errno", None) in DISK_FULL:
+        return "the disk is full"
+    return str(exc)
 
 
 def _describe(exc: BaseException) -> str:
-    import errno
-
-    code = getattr(exc, "errno", None)
-    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+    if getattr(exc, "errno", None) in DISK_FULL:
         return "the disk is full: recording stopped (the live show goes on)"
     return f"recording failed: {exc}"
+
+
+def _poster_jpeg(keyframe: av.Packet) -> bytes | None:
+    """The keyframe as a JPEG at most 1280 wide (encoded in memory: the disk only ever
+    sees a complete image)."""
+    frames = _decode_one(bytes(keyframe))
+    if not frames:
+        return None
+    frame = frames[0]
+    width = min(frame.width, 1280)
+    height = round(frame.height * width / frame.width / 2) * 2
+    jpeg = io.BytesIO()
+    frame.to_image().resize((width, height)).save(jpeg, format="JPEG", quality=85)
+    return jpeg.getvalue()
 
 
 def _size_from_sps(annexb: bytes) -> tuple[int, int]:
@@ -323,4 +418,5 @@ __all__ = [
     "RecordingResult",
     "finalize",
     "remux_for_download",
+    "write_side_file",
 ]

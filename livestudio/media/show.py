@@ -265,7 +265,7 @@ class LiveShow:
         await asyncio.to_thread(recorder.close)
         try:
             result = await asyncio.to_thread(finalize, recorder.folder)
-        except Exception as exc:  # e.g. no space left for the playlist
+        except Exception as exc:  # not expected: a full disk only costs finalize side files
             log.error("show %s: the recording could not be finalized: %s", self.id, exc)
             return RecordingResult(recorder.folder, 0.0, False, f"recording not finalized: {exc}")
         if recorder.error:
