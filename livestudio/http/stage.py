@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.brand import BrandSettings
+from ..catalog.labels import card_words
 from ..catalog.money import format_price
-from ..media.overlays import CardModel, LogoModel, QuestionModel
+from ..media.overlays import CardModel, Labels, LogoModel, QuestionModel
 from ..media.scene import OverlayScene
 from ..media.show import LiveShow
 from ..store import ProductRecord, Store
@@ -256,7 +257,7 @@ class Stage:
         assert program.settings is not None
         brand = await self.store.get_brand()
         card = self._card(product, brand) if product is not None else None
-        card_json = self._card_json(product, card) if product is not None and card else None
+        card_json = self._card_json(product, card, brand) if product is not None and card else None
         if product is not None and card_json is not None:
             self._cards[product.id] = card_json
         logo_path = self._logo(brand.logo) if brand.logo else None
@@ -318,6 +319,7 @@ class Stage:
                 if f.compare_at_price is not None
                 else None
             )
+        words = card_words(brand.locale)
         return CardModel(
             name=f.name,
             price_text=price_text,
@@ -327,10 +329,19 @@ class Stage:
             corner=brand.corner,  # type: ignore[arg-type]
             stock=f.stock,
             sale_ends_at=sale.ends_at if sale else None,
+            labels=Labels(
+                ends_in=words.ends_in, only_left=words.only_left, sold_out=words.sold_out
+            ),
         )
 
-    def _card_json(self, product: ProductRecord, model: CardModel) -> dict[str, Any]:
-        """The card on air, for the viewer page (its text goes in with textContent)."""
+    def _card_json(
+        self, product: ProductRecord, model: CardModel, brand: BrandSettings
+    ) -> dict[str, Any]:
+        """The card on air, for the viewer page (its text goes in with textContent).
+
+        `labels` are the page card's own fixed words in the brand's language (the same
+        catalog as the burned-in ones; "sale_ends_in" has a {time} the page fills in).
+        """
         ends = model.sale_ends_at
         return {
             "id": product.id,
@@ -344,6 +355,7 @@ class Stage:
             "sale_ends_pts": round(ends * 90000) if ends is not None else None,
             "buy": f"/go/{self.show_id}/{product.id}",
             "accent": model.accent,
+            "labels": card_words(brand.locale).page(),
         }
 
 

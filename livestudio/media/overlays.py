@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -42,11 +43,20 @@ BAR_BACKGROUND: Colour = (15, 15, 20, 215)
 
 @dataclass(frozen=True)
 class Labels:
-    """The words burned into the card (English by default; the show may translate)."""
+    """The words burned into the card (English by default; the stage passes the brand's
+    language from `catalog.labels.card_words`)."""
 
     ends_in: str = "Ends in {time}"
-    only_left: str = "Only {n} left"
+    "With {time} (e.g. 0:42)."
+    only_left: str | Callable[[int], str] = "Only {n} left"
+    "A template with {n}, or a callable (n → text) for languages with plural forms."
     sold_out: str = "Sold out"
+
+    def left(self, n: int) -> str:
+        """'Only N left' for `n`."""
+        if isinstance(self.only_left, str):
+            return self.only_left.format(n=n)
+        return self.only_left(n)
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class CardModel:
         if self.stock <= 0:
             return self.labels.sold_out
         if self.stock <= self.low_stock:
-            return self.labels.only_left.format(n=self.stock)
+            return self.labels.left(self.stock)
         return None
 
 

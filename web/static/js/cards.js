@@ -9,6 +9,12 @@
 
 const $ = (id) => document.getElementById(id);
 
+// The card's fixed words come from the server in the brand's language (card.labels, the
+// same catalog as the words burned into the video); these are for events recorded
+// before cards carried them.
+const ENGLISH = { buy: "Buy", sold_out: "Sold out", sale_ends_in: "Flash sale · ends in {time}" };
+const words = (card) => ({ ...ENGLISH, ...(card.labels || {}) });
+
 export class Cards {
   constructor({ goSuffix = "" } = {}) {
     this.pending = []; // events waiting for playback to reach their pts
@@ -94,7 +100,8 @@ export class Cards {
     if (card.thumbnail) { img.src = card.thumbnail; img.hidden = false; } else { img.hidden = true; }
     const buy = $("card-buy");
     buy.href = card.buy + this.goSuffix;
-    buy.textContent = card.sold_out ? "Sold out" : "Buy";
+    const w = words(card);
+    buy.textContent = card.sold_out ? w.sold_out : w.buy;
     buy.setAttribute("aria-disabled", card.sold_out ? "true" : "false");
     const wasHidden = box.hidden;
     box.hidden = false;
@@ -115,7 +122,7 @@ export class Cards {
     if (!this.card || !this.card.sale_ends_pts || this.currentPts === null) { el.textContent = ""; return; }
     const left = Math.max(0, Math.ceil((this.card.sale_ends_pts - this.currentPts) / 90000));
     const m = Math.floor(left / 60), s = String(left % 60).padStart(2, "0");
-    el.textContent = `Flash sale · ends in ${m}:${s}`;
+    el.textContent = words(this.card).sale_ends_in.replace("{time}", `${m}:${s}`);
   }
 }
 
