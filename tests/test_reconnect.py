@@ -6,7 +6,7 @@ import asyncio
 import itertools
 
 from .conftest import Studio
-from .utils import StampedVideoTrack, until, whep_play, whip_publish
+from .utils import StampedVideoTrack, ToneAudioTrack, until, whep_play, whip_publish
 
 
 async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> None:
@@ -122,3 +122,32 @@ async def test_a_program_that_dies_ends_the_show_cleanly(studio: Studio, monkeyp
     assert show is not None and show.state == "published", "ended, what was recorded published"
     await viewer.close(studio.session)
     await pub.pc.close()
+
+
+async def test_a_host_whose_media_never_arrives_leaves_the_show_to_start_later(
+    studio: Studio,
+) -> None:
+    from .test_chat import next_of, viewer
+
+    show_id, key = await studio.create_show()
+    session, page, _ = await viewer(studio, show_id)
+    # The host's connection comes up but no media gets through, then it goes.
+    silent_video, silent_audio = StampedVideoTrack(), ToneAudioTrack()
+    silent_video.paused = silent_audio.paused = True
+    pub = await whip_publish(
+        studio.session, studio.url(f"/whip/{show_id}"), key, silent_video, silent_audio
+    )
+    assert (await next_of(page, "state"))["state"] == "live"
+    await until(lambda: pub.pc.connectionState == "connected", 10)
+    await pub.pc.close()
+    assert (await next_of(page, "state", within=10))["state"] == "scheduled"
+    await until(lambda: studio.onair.get(show_id) is None, 10)
+    show = await studio.store.get_show(show_id)
+    assert show is not None and show.state == "scheduled" and show.recording == "none"
+    # Not ended for good: the host goes live on the next try.
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    player = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(player.stamps) > 5, 15)
+    await player.close(studio.session)
+    await pub.close(studio.session)
+    await session.close()

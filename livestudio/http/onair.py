@@ -68,8 +68,11 @@ class OnAir:
         """The live show with this id, if it is on air in this process."""
         return self.shows.get(show_id)
 
-    def start(self, show_id: str) -> LiveShow:
-        """The show's LiveShow, created (and marked live) if it is not on air yet."""
+    def start(self, show_id: str, previous_state: str = "scheduled") -> LiveShow:
+        """The show's LiveShow, created (and marked live) if it is not on air yet.
+
+        `previous_state` is where the show goes back to if nothing of it ever airs.
+        """
         live = self.shows.get(show_id)
         if live is not None:
             # Also when it has just ended: publishing then gets 409 (ShowEnded) instead
@@ -80,6 +83,7 @@ class OnAir:
             self.limits,
             on_state=lambda s: self._state_changed(show_id, s),
             on_recording_error=lambda message: self._recording_failed(show_id, message),
+            on_nothing_aired=lambda: self._spawn(self.abandon(show_id, previous_state)),
         )
         self.shows[show_id] = live
         old = self.stages.pop(show_id, None)
@@ -182,13 +186,18 @@ class OnAir:
             log.error("background task failed", exc_info=task.exception())
 
     async def abandon(self, show_id: str, previous_state: str) -> None:
-        """Undo `start` for a show whose first publish failed."""
+        """Undo `start` for a show of which nothing aired (its first publish failed, or
+        its publisher left before any media): it is as it was, and can go live later."""
         live = self.shows.pop(show_id, None)
         self.hub.snapshots.pop(show_id, None)
+        stage = self.stages.pop(show_id, None)
+        if stage is not None:
+            stage.close()
         if live is not None:
             live._on_state = lambda state: None
             await live.end()
         await self.store.set_show_state(show_id, previous_state)
+        await self.store.set_recording(show_id, "none")
         self.hub.publish(show_id, "state", state=previous_state)
 
     async def end(self, show_id: str) -> None:

@@ -130,7 +130,7 @@ async def whip_post(request: web.Request) -> web.Response:
     onair = request.app[ONAIR]
     with request.app[NEGOTIATIONS]:
         created = onair.get(show.id) is None
-        live = onair.start(show.id)
+        live = onair.start(show.id, show.state)
         try:
             publisher = await live.publish(offer)
         except ShowBusy:

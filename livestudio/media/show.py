@@ -65,11 +65,16 @@ class LiveShow:
         limits: ShowLimits,
         on_state: StateListener,
         on_recording_error: Callable[[str], None] | None = None,
+        on_nothing_aired: Callable[[], None] | None = None,
     ) -> None:
         self.id = show_id
         self.limits = limits
         self._on_state = on_state
         self._on_recording_error = on_recording_error
+        self._on_nothing_aired = on_nothing_aired
+        "Called instead of waiting for the host when the only publisher left before any media."
+        self._had_media = False
+        "A publisher delivered media at least once."
         self.state = "live"
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -194,6 +199,7 @@ class LiveShow:
 
     def _publisher_media(self, publisher: Publisher) -> None:
         # The host is back (first frame of a new connection): live again.
+        self._had_media = True
         if self.publisher is publisher and not self.ended:
             self._cancel_grace()
             self._set_state("live")
@@ -207,9 +213,17 @@ class LiveShow:
         self._past_publisher_ids.append(publisher.id)
         if self.publisher is publisher:
             self.publisher = None
-            if not self.ended:
-                self._set_state("reconnecting")
-                self._start_grace()
+            if self.ended:
+                return
+            if not self._had_media and self._on_nothing_aired is not None:
+                # Nothing ever went on air (the host's media never got through: UDP
+                # blocked, a closed laptop): not a show to wait for and then end for good,
+                # but one that has not started yet. The host may simply try again.
+                log.info("show %s: its publisher left before any media", self.id)
+                self._on_nothing_aired()
+                return
+            self._set_state("reconnecting")
+            self._start_grace()
 
     # -- viewers ----------------------------------------------------------------------------
 
