@@ -66,6 +66,8 @@ class Settings:
     "Seconds a vanished publisher has to come back before the show ends."
     trusted_proxy: tuple[str, ...] = ()
     "Addresses of reverse proxies whose X-Forwarded-* headers are believed."
+    import_allow_private_hosts: bool = False
+    "Let CSV imports fetch image URLs from loopback and private networks (a shop on the LAN)."
 
     @property
     def base_url(self) -> str:
@@ -269,6 +271,7 @@ def _validate(s: Settings, kinds: dict[str, Any], given: _Given) -> None:
     _check_ice_servers(s, given)
     _check_ice_interfaces(s.ice_interfaces, given)
     _check_trusted_proxy(s.trusted_proxy, given)
+    _check_switch(s.import_allow_private_hosts, "import_allow_private_hosts", given)
 
 
 def _check_numbers(s: Settings, kinds: dict[str, Any], given: _Given) -> None:
@@ -442,6 +445,13 @@ def _check_trusted_proxy(entries: tuple[str, ...], given: _Given) -> None:
                 "10.0.0.0/8, not hostnames",
                 entry,
             )
+
+
+def _check_switch(value: object, name: str, given: _Given) -> None:
+    # It lowers a security guard: an override from code that is not a bool (the int 1, a
+    # list) must not switch it on by being truthy. Strings were converted already.
+    if not isinstance(value, bool):
+        raise given.error(name, "true or false (or yes/no, on/off, 1/0)", value)
 
 
 def _is_address(text: str) -> bool:

@@ -230,10 +230,12 @@ BAD_FILES: list[tuple[str, list[tuple[int, str | None, str]]]] = [
     ('name,price\nOk,5\n"unterminated,5\n', [(3, None, "broken CSV")]),
     ("name,price\n" + "x" * 300 + ",5\n", [(2, "name", "at most 200")]),
     (
-        "name,price,image\nChair,5,https://cdn.example/chair.jpg\nLamp,5,missing.png\n",
+        "name,price,image\nChair,5,ftp://cdn.example/chair.jpg\nLamp,5,missing.png\n"
+        "Mug,5,/static/mug.png\n",
         [
-            (2, "image", "remote images are not downloaded"),
+            (2, "image", "only http:// and https:// URLs are fetched"),
             (3, "image", "neither an uploaded file nor a stored image"),
+            (4, "image", "give a file name, an http(s) URL or a /media/products/ path"),
         ],
     ),
 ]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from livestudio.catalog.errors import FieldError, InvalidInput
 from livestudio.catalog.images import ImageError, PreparedImage, is_image_key, key_of_name
@@ -31,6 +31,8 @@ MAX_ROWS = 5000
 MAX_ERRORS = 200
 """Row errors reported at most (a wrong file would otherwise list every row)."""
 _NUMERIC = {"price", "compare_at_price", "stock"}
+MEDIA_PATH = "/media/products/"
+"""Where this studio serves stored images (an export's image URLs point there)."""
 _ALIASES = {"image_url": "image", "compare_at": "compare_at_price", "product_url": "url"}
 # OWASP's list: a cell starting with one of these is run as a formula by Excel, LibreOffice
 # and Google Sheets (tab and CR too, since some strip them first).
@@ -195,36 +197,115 @@ def read_rows(text: str) -> tuple[list[CsvRow], list[RowError]]:
     return rows, errors
 
 
-def image_reference(cell: str) -> str:
-    """The file name an image cell points to: a bare name, or this studio's media URL."""
-    text = cell.strip()
-    if "://" in text or text.startswith("/"):
+def _short(url: str) -> str:
+    """A URL as quoted in a row error (a signed CDN URL can run to hundreds of characters)."""
+    return url if len(url) <= 100 else url[:99] + "…"
+
+
+def _split_url(text: str) -> SplitResult:
+    """An image cell holding a URL, split; FieldError unless it is http(s) with a host."""
+    try:
         parts = urlsplit(text)
-        path = unquote(parts.path)
-        if parts.scheme not in ("http", "https", "") or not path.startswith("/media/products/"):
-            raise FieldError(
-                "image",
-                "remote images are not downloaded: upload the file with the CSV"
-                " (multipart) and put its file name here",
-            )
-        return path.removeprefix("/media/products/")
-    return text
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed [ in an IPv6 host, or a bad port
+        valid = False
+    if not valid:
+        raise FieldError("image", f"{_short(text)}: only http:// and https:// URLs are fetched")
+    return parts
+
+
+def _stored_key(name: str, is_stored: Callable[[str], bool]) -> str | None:
+    """The key of a stored image a file name (or bare key) names, if it is stored here."""
+    key = key_of_name(name) or (name if is_image_key(name) else None)
+    return key if key is not None and is_stored(key) else None
+
+
+def _stored_in_url(parts: SplitResult, is_stored: Callable[[str], bool]) -> str | None:
+    # An export's URLs point to /media/products/<hash>.webp; images are stored by content
+    # hash, so if that hash is stored here it is the same image, whichever studio's URL.
+    path = unquote(parts.path)
+    if not path.startswith(MEDIA_PATH):
+        return None
+    return _stored_key(path.removeprefix(MEDIA_PATH), is_stored)
+
+
+def _local_name(text: str) -> str:
+    """The file name a bare name or a /media/products/ path gives (FieldError for other paths)."""
+    if not text.startswith("/"):
+        return text
+    path = unquote(text.split("?", 1)[0].split("#", 1)[0])
+    if not path.startswith(MEDIA_PATH):
+        raise FieldError(
+            "image", "give a file name, an http(s) URL or a /media/products/ path of this studio"
+        )
+    return path.removeprefix(MEDIA_PATH)
+
+
+def image_url(cell: str, is_stored: Callable[[str], bool]) -> str | None:
+    """The URL the server must fetch for an image cell, or None (a name, or a stored image)."""
+    text = cell.strip()
+    if "://" not in text:
+        return None
+    try:
+        parts = _split_url(text)
+    except FieldError:
+        return None  # resolve_image reports it
+    return None if _stored_in_url(parts, is_stored) else text
+
+
+def image_sources(
+    rows: Iterable[CsvRow], is_stored: Callable[[str], bool]
+) -> tuple[set[str], list[str]]:
+    """What the rows' image cells need: upload file names, and URLs to fetch (each once)."""
+    names: set[str] = set()
+    urls: dict[str, None] = {}  # a dict keeps the file's order
+    for row in rows:
+        text = row.cells.get("image", "").strip()
+        if not text:
+            continue
+        if "://" in text:
+            url = image_url(text, is_stored)
+            if url is not None:
+                urls[url] = None
+            continue
+        try:
+            names.add(_local_name(text))
+        except FieldError:
+            continue  # reported by resolve_image
+    return names, list(urls)
+
+
+def _key_of(label: str, image: PreparedImage | ImageError) -> str:
+    if isinstance(image, ImageError):
+        raise FieldError("image", f"{label}: {image}")
+    return image.key
 
 
 def resolve_image(
     cell: str,
     uploads: Mapping[str, PreparedImage | ImageError],
+    fetched: Mapping[str, PreparedImage | ImageError],
     is_stored: Callable[[str], bool],
 ) -> str:
-    """The image key an image cell means, or FieldError."""
-    name = image_reference(cell)
+    """The image key an image cell means, or FieldError.
+
+    `uploads` are the files sent with the CSV by name, `fetched` the URLs of `image_url`.
+    """
+    text = cell.strip()
+    if "://" in text:
+        stored = _stored_in_url(_split_url(text), is_stored)
+        if stored is not None:
+            return stored
+        image = fetched.get(text)
+        if image is None:
+            raise FieldError("image", f"{_short(text)}: was not fetched")
+        return _key_of(_short(text), image)
+    name = _local_name(text)
     upload = uploads.get(name)
-    if isinstance(upload, PreparedImage):
-        return upload.key
-    if isinstance(upload, ImageError):
-        raise FieldError("image", f"{name}: {upload}")
-    key = key_of_name(name) or (name if is_image_key(name) else None)
-    if key is None or not is_stored(key):
+    if upload is not None:
+        return _key_of(name, upload)
+    key = _stored_key(name, is_stored)
+    if key is None:
         raise FieldError("image", f"{name[:80]!r} is neither an uploaded file nor a stored image")
     return key
 

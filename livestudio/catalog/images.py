@@ -8,6 +8,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,11 @@ class PreparedImage:
     thumbnail: bytes
     width: int
     height: int
+
+
+def too_large() -> ImageError:
+    """The error for a file over MAX_BYTES (an upload, or an image URL's body)."""
+    return ImageError(f"the image is larger than {MAX_BYTES // (1024 * 1024)} MB", 413)
 
 
 def _to_srgb(im: Image.Image) -> Image.Image:
@@ -85,7 +91,7 @@ def prepare_image(data: bytes, max_side: int = MAX_SIDE) -> PreparedImage:
     Raises ImageError: 413 when the file or its pixel count is too large, else 400.
     """
     if len(data) > MAX_BYTES:
-        raise ImageError(f"the image is larger than {MAX_BYTES // (1024 * 1024)} MB", 413)
+        raise too_large()
     if not data:
         raise ImageError("the image is empty")
     try:
@@ -173,7 +179,17 @@ class ImageLibrary:
 
     def save(self, image: PreparedImage) -> str:
         """Write the image and thumbnail unless already there (blocking I/O); return the key."""
+        self.add(image)
+        return image.key
+
+    def add(self, image: PreparedImage) -> list[str]:
+        """Write the image and thumbnail unless already there (blocking I/O).
+
+        Returns the names of the files written, for `remove` to take back if what they were
+        for fails (a CSV import the database refused).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
+        written: list[str] = []
         for name, data in (
             (thumbnail_name(image.key), image.thumbnail),
             (image_name(image.key), image.image),
@@ -192,4 +208,17 @@ class ImageLibrary:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
                 raise
-        return image.key
+            written.append(name)
+        return written
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Delete files that `add` wrote (blocking I/O); other names are left alone.
+
+        Best effort: it runs while another error is on its way, which must not be masked
+        (a file left over is only unused, never wrong).
+        """
+        for name in names:
+            path = self.path(name)
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    path.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -12,14 +13,15 @@ from aiohttp import web
 from ..catalog.brand import BrandSettings
 from ..catalog.csvio import (
     CsvImportError,
-    CsvRow,
+    ImportItem,
     export_csv,
-    image_reference,
+    image_sources,
     plan_import,
     read_rows,
     resolve_image,
 )
 from ..catalog.errors import InvalidInput
+from ..catalog.fetch import FetchPolicy, fetch_images
 from ..catalog.images import MAX_BYTES, ImageError, ImageLibrary, PreparedImage, image_name
 from ..catalog.money import format_price
 from ..catalog.validation import parse_product
@@ -296,25 +298,42 @@ async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes]]:
     return _decode_csv(csv_data), files
 
 
-async def _prepare_uploads(
-    work: ImageWork, rows: list[CsvRow], files: Mapping[str, bytes]
-) -> dict[str, PreparedImage | ImageError]:
+Images = dict[str, PreparedImage | ImageError]
+
+
+async def _prepare_uploads(work: ImageWork, names: set[str], files: Mapping[str, bytes]) -> Images:
     """Decode the uploaded images that rows refer to (others are ignored)."""
-    wanted: set[str] = set()
-    for row in rows:
-        cell = row.cells.get("image", "").strip()
-        if cell:
-            try:
-                wanted.add(image_reference(cell))
-            except ValueError:
-                continue  # reported by plan_import
-    prepared: dict[str, PreparedImage | ImageError] = {}
-    for name in sorted(wanted & set(files)):
+    prepared: Images = {}
+    for name in sorted(names & set(files)):
         try:
             prepared[name] = await work.prepare(files[name])
         except ImageError as exc:
             prepared[name] = exc
     return prepared
+
+
+async def _fetch_urls(request: web.Request, urls: list[str], uploads: int) -> Images:
+    """Fetch and decode the image URLs rows name, within the per-import image limit."""
+    room = max(0, MAX_IMPORT_IMAGES - uploads)
+    over = ImageError(f"more than {MAX_IMPORT_IMAGES} different images in one import")
+    policy = FetchPolicy(allow_private=request.app[SETTINGS].import_allow_private_hosts)
+    fetched: Images = await fetch_images(urls[:room], request.app[IMAGES].prepare, policy)
+    return fetched | dict.fromkeys(urls[room:], over)
+
+
+async def _store_used(
+    work: ImageWork, items: list[ImportItem], images: Iterable[Images], written: list[str]
+) -> None:
+    """Write the images the import uses, adding the names of new files to `written`.
+
+    (A list the caller holds, so that it can remove what was written even if this fails.)
+    """
+    used = {item.image for item in items if item.image}
+    for found in images:
+        for image in found.values():
+            if isinstance(image, PreparedImage) and image.key in used:
+                used.discard(image.key)  # an upload and a URL may be the same picture
+                written += await asyncio.to_thread(work.library.add, image)
 
 
 def _import_failed(exc: CsvImportError) -> web.HTTPException:
@@ -334,29 +353,36 @@ async def import_products(request: web.Request) -> web.Response:
     text, files = await _read_import(request)
     store = request.app[STORE]
     work = request.app[IMAGES]
+    library: ImageLibrary = work.library
     try:
         rows, read_errors = read_rows(text)
-        uploads = await _prepare_uploads(work, rows, files)
+        names, urls = image_sources(rows, library.has)
+        uploads = await _prepare_uploads(work, names, files)
+        fetched = await _fetch_urls(request, urls, len(uploads))
         existing = {sku: (r.id, r.fields) for sku, r in (await store.products_by_sku()).items()}
         brand_settings = await store.get_brand()
-        library: ImageLibrary = work.library
         items = plan_import(
             rows,
             existing,
             brand_settings.currency,
-            lambda cell: resolve_image(cell, uploads, library.has),
+            lambda cell: resolve_image(cell, uploads, fetched, library.has),
             read_errors,
         )
     except CsvImportError as exc:
         raise _import_failed(exc) from None
-    used = {item.image for item in items if item.image}
-    for prepared in uploads.values():
-        if isinstance(prepared, PreparedImage) and prepared.key in used:
-            await work.save(prepared)
+    # Stored only now that every row is valid, and taken back if the database refuses: a
+    # failed import leaves no files behind. (Files are content-addressed: one written here
+    # is shared only with an upload of the very same picture in the same instant.)
+    written: list[str] = []
     try:
+        await _store_used(work, items, (uploads, fetched), written)
         created, updated = await store.import_products(items)
-    except ValidationError as exc:
-        raise error(409, str(exc)) from None
+    except BaseException as exc:
+        # Inline (a few unlinks), so that a cancelled request cleans up too.
+        library.remove(written)
+        if isinstance(exc, ValidationError):
+            raise error(409, str(exc)) from None
+        raise
     await _changed(request, [item.product_id for item in items if item.product_id is not None])
     return web.json_response({"created": created, "updated": updated})
 

@@ -175,7 +175,7 @@ async function onImport(event) {
   body.append("file", csv, csv.name);
   for (const image of importForm.elements.images.files) body.append("images", image, image.name);
   importErrors.replaceChildren();
-  say(importMessage, "Importing…");
+  say(importMessage, "Importing… (image URLs are fetched now, which can take a moment)");
   $("import").disabled = true;
   try {
     const answer = await api("/api/products/import", { method: "POST", body });
