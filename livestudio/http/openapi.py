@@ -252,6 +252,13 @@ SPEC: dict[str, Any] = {
             "parameters": [*SHOW_PARAM, _path("message")],
             "post": _op("Ban the author (viewer session and address)", 200, errors=(404,)),
         },
+        "/api/chat/bans": {
+            "get": _op("The bans in force, in every show (newest first)", 200),
+        },
+        "/api/chat/bans/{ban}": {
+            "parameters": [_path("ban")],
+            "delete": _op("Lift a ban", 204, errors=(404,)),
+        },
         "/api/shows/{show}/highlight": {
             "parameters": SHOW_PARAM,
             "post": _op(
