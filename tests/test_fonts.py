@@ -55,6 +55,7 @@ def test_fonts_and_licences_are_shipped() -> None:
         assert (FONT_DIR / name).is_file()
     assert (FONT_DIR / "LICENSE-DejaVu.txt").is_file()
     assert (FONT_DIR / "LICENSE-DroidSansFallback.txt").is_file()
+    assert (FONT_DIR / "LICENSE-Symbola.txt").is_file()
 
 
 @pytest.mark.parametrize("chain", [REGULAR, BOLD], ids=["regular", "bold"])
@@ -95,11 +96,21 @@ def test_decomposed_accents_render_like_composed() -> None:
 
 def test_characters_no_font_has_are_left_out_not_boxed() -> None:
     style = TextStyle(20)
-    # U+1F44D (thumbs up) is in none of the fonts; U+1F600 is in DejaVu.
-    assert drawable("nice 👍 chair", style) == "nice  chair"
-    assert drawable("😀", style) == "😀"
+    # U+1FAE8 (shaking face, Unicode 15) is newer than every shipped font.
+    assert drawable("nice 🫨 chair", style) == "nice  chair"
     # A skin-tone modifier stays with its (missing) base: both are dropped together.
-    assert drawable("ok👍🏽!", style) == "ok!"
+    assert drawable("ok🫱🏽!", style) == "ok!"
+
+
+def test_emoji_render_in_outline_as_their_first_emoji() -> None:
+    style = TextStyle(20)
+    assert drawable("in green? 🌿 👍 🔥 ❤️", style) == "in green? 🌿 👍 🔥 ❤️"
+    assert runs("ok 👍", REGULAR)[-1] == (REGULAR.index("Symbola-Emoji.ttf"), "👍")
+    # No skin tones or ZWJ ligatures in an outline font: the first emoji stands for all.
+    assert drawable("👍🏽 👩‍💻", style) == "👍 👩"
+    canvas = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
+    draw_text(canvas, (4, 30), "🌿", TextStyle(28), (255, 255, 255, 255))
+    assert (np.asarray(canvas)[..., 3] > 128).sum() > 40, "the leaf is drawn"
 
 
 def test_draw_text_is_anti_aliased_and_uses_both_fonts() -> None:

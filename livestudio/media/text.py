@@ -1,11 +1,11 @@
 """Text for overlays: font fallback by cmap, measuring, ellipsizing, wrapping, drawing.
 
 Each character is drawn with the first shipped font whose cmap has it (DejaVu Sans for
-Latin, Greek, Cyrillic and symbols; Droid Sans Fallback for CJK), one run per font, all
-runs on one baseline. Text is split into clusters (a character with its combining marks,
-variation selectors, emoji modifiers and ZWJ sequences) so a cut never separates a mark
-from its base. A cluster no font has (most colour emoji) is left out rather than drawn as
-a box ("tofu").
+Latin, Greek, Cyrillic and symbols; Droid Sans Fallback for CJK; Symbola for emoji), one
+run per font, all runs on one baseline. Text is split into clusters (a character with its
+combining marks, variation selectors, emoji modifiers and ZWJ sequences) so a cut never
+separates a mark from its base. A cluster no font has (emoji newer than Symbola's 2017
+set) is left out rather than drawn as a box ("tofu").
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw, ImageFont
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
-REGULAR = ("DejaVuSans.ttf", "DroidSansFallback.ttf")
+EMOJI = "Symbola-Emoji.ttf"
+"""Emoji and symbols, in outline (monochrome, drawn in the text's colour): viewers ask with
+emoji ("in green? 🌿"), and a question burned in without them reads wrong."""
+REGULAR = ("DejaVuSans.ttf", "DroidSansFallback.ttf", EMOJI)
 "Fallback chain for regular text: first font whose cmap has the character wins."
-BOLD = ("DejaVuSans-Bold.ttf", "DroidSansFallback.ttf")
+BOLD = ("DejaVuSans-Bold.ttf", "DroidSansFallback.ttf", EMOJI)
 ELLIPSIS = "…"
 
 _FREETYPE = threading.Lock()
@@ -124,7 +127,12 @@ def runs(text: str | Sequence[str], chain: Sequence[str]) -> list[tuple[int, str
         if index is None:
             continue
         cmap = font_cmap(chain[index])
-        kept = cluster[0] + "".join(c for c in cluster[1:] if ord(c) in cmap)
+        if chain[index] == EMOJI:
+            # An outline font has no skin tones and no ZWJ ligatures (👩‍💻 would come out
+            # as 👩 and 💻 side by side): the sequence is drawn as its first emoji.
+            kept = cluster[0]
+        else:
+            kept = cluster[0] + "".join(c for c in cluster[1:] if ord(c) in cmap)
         if out and out[-1][0] == index:
             out[-1] = (index, out[-1][1] + kept)
         else:
