@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from .browser import PageLog, chromium, eventually
 from .conftest import Studio
 from .test_onair import api, make_product
@@ -36,7 +38,21 @@ PROBE_JS = """(rect) => {
 }"""
 
 
-async def test_card_in_step_with_playback_and_buy(studio: Studio) -> None:
+WITHOUT_RTP_METADATA_JS = """(() => {
+  // As in Firefox and Safari: frame callbacks without rtpTimestamp.
+  const real = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (callback) {
+    return real.call(this, (now, meta) => {
+      const copy = { ...meta };
+      delete copy.rtpTimestamp;
+      callback(now, copy);
+    });
+  };
+})();"""
+
+
+@pytest.mark.parametrize("rtp_from", ["frame metadata", "synchronization source"])
+async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str) -> None:
     token = await studio.store.create_api_token("t")
     product = await make_product(studio, token, url="https://shop.example/p/1")
     show_id, key = await studio.create_show("In step")
@@ -46,6 +62,8 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio) -> None:
     await until(lambda: live.program.stats.frames > 5, 10)
     async with chromium() as browser:
         page = await browser.new_page()
+        if rtp_from == "synchronization source":
+            await page.add_init_script(WITHOUT_RTP_METADATA_JS)
         log = PageLog("viewer").attach(page)
         await page.goto(studio.url(f"/live/{show_id}"))
         await eventually(

@@ -4,8 +4,9 @@
 //
 // How: every on-air event carries the pts (1/90000 s) of the first program frame that
 // shows it. requestVideoFrameCallback reports the rtpTimestamp of each frame as it is
-// presented; the server tells each WHEP session its RTP origin (GET on the session URL),
-// so the pts on screen is (rtpTimestamp - origin) mod 2^32. Replays use currentTime.
+// presented (elsewhere the video receiver's synchronization source does); the server tells
+// each WHEP session its RTP origin (GET on the session URL), so the pts on screen is
+// (rtpTimestamp - origin) mod 2^32. Replays use currentTime.
 
 const $ = (id) => document.getElementById(id);
 
@@ -127,9 +128,13 @@ export class Cards {
 }
 
 /**
- * Follow the program pts on screen for a live WHEP session: requestVideoFrameCallback's
- * rtpTimestamp minus the session's RTP origin. Returns a function that stops it.
- * Browsers without rtpTimestamp fall back to showing cards as events arrive.
+ * Follow the program pts on screen for a live WHEP session: the RTP timestamp of the frame
+ * on screen minus the session's RTP origin. Returns a function that stops it.
+ *
+ * The RTP timestamp comes from requestVideoFrameCallback's metadata (Chromium) or, where
+ * that has none (Firefox, Safari), from the video receiver's synchronization source, which
+ * WebRTC updates as each frame is delivered for display (after its jitter buffer). Only a
+ * browser with neither shows cards as their events arrive.
  */
 export function followLive(video, session, cards) {
   let origin = null;
@@ -144,17 +149,27 @@ export function followLive(video, session, cards) {
       if (origin === null) await new Promise((res) => setTimeout(res, 250));
     }
   })();
+  const receiver = session.pc.getReceivers().find((r) => r.track && r.track.kind === "video");
+  const fromSource = () => {
+    const sources = receiver && receiver.getSynchronizationSources
+      ? receiver.getSynchronizationSources() : [];
+    return sources.length && typeof sources[0].rtpTimestamp === "number"
+      ? sources[0].rtpTimestamp : undefined;
+  };
+  const follow = (rtpTimestamp) => {
+    if (rtpTimestamp === undefined) {
+      cards.at(Number.MAX_SAFE_INTEGER); // no mapping in this browser: show on arrival
+    } else if (origin !== null) {
+      cards.at((rtpTimestamp - origin) >>> 0);
+    }
+  };
   if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
-    cards.at(Number.MAX_SAFE_INTEGER);
-    return () => { stopped = true; };
+    const timer = setInterval(() => follow(fromSource()), 40);
+    return () => { stopped = true; clearInterval(timer); };
   }
   const onFrame = (_now, meta) => {
     if (stopped) return;
-    if (meta.rtpTimestamp === undefined) {
-      cards.at(Number.MAX_SAFE_INTEGER); // no mapping in this browser: show on arrival
-    } else if (origin !== null) {
-      cards.at((meta.rtpTimestamp - origin) >>> 0);
-    }
+    follow(meta.rtpTimestamp !== undefined ? meta.rtpTimestamp : fromSource());
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
