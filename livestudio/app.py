@@ -67,6 +67,7 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     app[ONAIR] = onair
     app[PRODUCT_CHANGED].append(onair.product_changed)
     app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
+    onair.on_finished.append(app[CHAT].forget)
     app[SOCKETS_PER_IP] = Counter()
     yield
     await app[CHAT].close()

@@ -344,3 +344,24 @@ async def test_moderation_outlives_a_restart(studio_factory) -> None:  # type: i
     assert (await next_of(fresh, "chat", "error"))["text"] == "forgiven"
     for s in (s1, s2, s3, s4):
         await s.close()
+
+
+async def test_a_finished_show_lets_its_room_go_and_keeps_moderation(studio: Studio) -> None:
+    from .utils import until, whip_publish
+
+    show_id, key = await studio.create_show()
+    token = await studio.store.create_api_token("t")
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.program.running, 10)
+    session, ws, _ = await viewer(studio, show_id)
+    await say(ws, "said on air")
+    said = await next_of(ws, "chat")
+    await studio.onair.end(show_id)
+    await until(lambda: show_id not in studio.app[CHAT].rooms, 15)
+    # Its messages were written before the room went, and can still be moderated.
+    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{said['id']}", token)
+    assert status == 204
+    await pub.pc.close()
+    await session.close()

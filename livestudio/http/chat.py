@@ -467,6 +467,14 @@ class ChatRooms:
         await asyncio.shield(self._loading[show_id])
         return room
 
+    async def forget(self, show_id: str) -> None:
+        """The show is over: write what is pending and let its room go (a room remembers
+        up to REMEMBERED messages; the store has them all for moderation after the show)."""
+        room = self.rooms.pop(show_id, None)
+        self._loading.pop(show_id, None)
+        if room is not None:
+            await room.close()
+
     async def _load_bans(self) -> None:
         self.banned_viewers.update(ban.viewer for ban in await self.store.bans())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ class OnAir:
         self.shows: dict[str, LiveShow] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._viewer_counts: dict[str, int] = {}
+        self.on_finished: list[Callable[[str], Awaitable[None]]] = []
+        "Called with the show id once a show has ended and its replay is published."
 
     def get(self, show_id: str) -> LiveShow | None:
         """The live show with this id, if it is on air in this process."""
@@ -166,6 +169,8 @@ class OnAir:
             stage = self.stages.pop(show_id, None)
             if stage is not None:
                 stage.close()
+        for finished in self.on_finished:
+            await finished(show_id)
 
     def viewers_changed(self, show_id: str) -> None:
         """Tell pages the new viewer count (coalesced: only when it changed)."""
