@@ -350,9 +350,10 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
         if server is not None:
             server.stop()
         times.close(unlink=True)
-    result.marginal_cpu_per_viewer = slope(
-        [s.n for s in result.steps], [s.server_cpu for s in result.steps]
-    )
+    # A step whose clients were saturated measures them, not the server (its viewers got
+    # fewer frames, so the server did less): it stays in the table, out of the slope.
+    fair = [s for s in result.steps if not s.clients_saturated] or result.steps
+    result.marginal_cpu_per_viewer = slope([s.n for s in fair], [s.server_cpu for s in fair])
     return result
 
 
