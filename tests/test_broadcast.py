@@ -148,3 +148,17 @@ async def test_a_viewer_connecting_fast_keeps_its_fresh_keyframe() -> None:
     for n in range(4):  # 0.1 s: within JOIN_BACKLOG
         b.publish_video(packet(n * 3000, key=n == 0))
     assert [(await track.recv()).pts for _ in range(4)] == [0, 3000, 6000, 9000]
+
+
+async def test_a_viewer_subscribed_early_asks_for_its_keyframe_when_it_can_send() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1))
+    sub = b.subscribe("viewer", keyframe_now=False)
+    track = PacketTrack("video", sub)
+    assert requests == [], "not while the connection is being set up"
+    b.publish_video(packet(0))
+    first = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0)
+    assert requests == [1] and not first.done()
+    b.publish_video(packet(3000, key=True))
+    assert (await first).pts == 3000

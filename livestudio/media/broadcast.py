@@ -19,7 +19,7 @@ VIDEO_QUEUE_PACKETS = 30
 "About a second of video at 30 fps: more is latency, not smoothness."
 AUDIO_QUEUE_PACKETS = 50
 "About a second of 20 ms audio packets."
-JOIN_BACKLOG = 0.15
+JOIN_BACKLOG = 0.2
 """Seconds of video a viewer may start behind: more queued up while its connection was set
 up, and it waits for a fresh keyframe instead."""
 JOIN_AUDIO_PACKETS = 3
@@ -49,8 +49,9 @@ class Subscriber:
         Packets queue from the WHEP answer on, but aiortc only starts sending once ICE and
         DTLS are through (a few hundred ms on real networks). Sent as one burst, that
         backlog would leave the viewer behind live for good, as a replayed GOP would.
-        Video starts at the newest queued keyframe, or waits for a fresh one when even that
-        is more than JOIN_BACKLOG old; audio keeps only its newest packets.
+        Video starts at the newest queued keyframe (another joiner's, or a periodic one),
+        or asks for one when there is none at most JOIN_BACKLOG old; audio keeps only its
+        newest packets.
         """
         queue = self.video if kind == "video" else self.audio
         drained = _drain(queue)
@@ -59,7 +60,7 @@ class Subscriber:
             queue.put_nowait(None)
             return
         keep = packets[-JOIN_AUDIO_PACKETS:] if kind != "video" else []
-        if kind == "video" and packets:
+        if kind == "video":
             starts = [i for i, p in enumerate(packets) if p.is_keyframe]
             if starts and _seconds(packets[-1]) - _seconds(packets[starts[-1]]) <= JOIN_BACKLOG:
                 keep = packets[starts[-1] :]
@@ -122,12 +123,17 @@ class Broadcast:
         self.keyframes = 0
         self.ended = False
 
-    def subscribe(self, name: str, from_gop_cache: bool = False) -> Subscriber:
+    def subscribe(
+        self, name: str, from_gop_cache: bool = False, keyframe_now: bool = True
+    ) -> Subscriber:
         """Add a subscriber.
 
-        A WebRTC viewer starts at the *next* keyframe (one is requested now): a replayed
-        GOP would be played at normal speed and leave it behind live for good. The recorder
-        asks `from_gop_cache=True` and starts at once with the cached keyframe.
+        A WebRTC viewer starts at the *next* keyframe: a replayed GOP would be played at
+        normal speed and leave it behind live for good. One is requested now, or with
+        `keyframe_now=False` when its track first asks for a packet (a viewer whose
+        connection is still being set up could not use one made now; see
+        Subscriber.start_sending). The recorder asks `from_gop_cache=True` and starts at
+        once with the cached keyframe.
         """
         video_size = self._video_queue
         if from_gop_cache:
@@ -150,7 +156,7 @@ class Broadcast:
             for packet in self.gop_audio:
                 if _seconds(packet) >= start:
                     sub.audio.put_nowait(packet)
-        else:
+        elif keyframe_now:
             self._request_keyframe()
         self.subscribers.append(sub)
         return sub
@@ -248,6 +254,7 @@ class PacketTrack(MediaStreamTrack):
         self._subscriber = subscriber
         self._queue = subscriber.video if kind == "video" else subscriber.audio
         self.packets_yielded = 0
+        self._started = False
         self.sender: object | None = None
         "The RTCRtpSender sending this track (set by the viewer), to learn its RTP origin."
         self.rtp_origin: int | None = None
@@ -262,7 +269,8 @@ class PacketTrack(MediaStreamTrack):
         """The next packet of this subscriber; MediaStreamError once the program ends."""
         if self.readyState != "live":
             raise MediaStreamError
-        if self.packets_yielded == 0 and self._queue.qsize() > 0:
+        if not self._started:
+            self._started = True
             self._subscriber.start_sending(self.kind)
         packet = await self._queue.get()
         if packet is None:
