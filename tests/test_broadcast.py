@@ -125,29 +125,35 @@ async def test_a_viewer_connecting_slowly_starts_at_live_not_with_a_burst() -> N
     requests: list[int] = []
     b = Broadcast(request_keyframe=lambda: requests.append(1))
     sub = b.subscribe("viewer")
+    other = b.subscribe("another viewer")
     video, sound = PacketTrack("video", sub), PacketTrack("audio", sub)
     # 0.5 s of program queue up while ICE and DTLS connect.
     for n in range(16):
         b.publish_video(packet(n * 3000, key=n == 0))
     for n in range(25):
         b.publish_audio(audio(n * 960))
-    requests.clear()
-    first = asyncio.ensure_future(video.recv())
-    await asyncio.sleep(0)
-    assert requests == [1] and not first.done(), "a stale keyframe: wait for a fresh one"
+    got = [await video.recv() for _ in range(16)]
+    newest = 15 * 3000
+    assert got[0].is_keyframe and [p.pts for p in got] == [newest - 15 + i for i in range(16)]
+    assert bytes(got[0]) == bytes(packet(0, key=True)), "the same frames, re-stamped"
     b.publish_video(packet(16 * 3000))
-    b.publish_video(packet(17 * 3000, key=True))
-    assert (await first).pts == 17 * 3000
+    assert (await video.recv()).pts == 16 * 3000, "then live, at its own pace"
+    assert [p.pts for p in drain(other.video)][:2] == [0, 3000], "others' packets untouched"
     assert [(await sound.recv()).pts for _ in range(3)] == [22 * 960, 23 * 960, 24 * 960]
 
 
-async def test_a_viewer_connecting_fast_keeps_its_fresh_keyframe() -> None:
-    b = Broadcast(request_keyframe=lambda: None)
+async def test_a_viewer_without_a_queued_keyframe_asks_for_one() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1))
     sub = b.subscribe("viewer")
     track = PacketTrack("video", sub)
-    for n in range(4):  # 0.1 s: within JOIN_BACKLOG
-        b.publish_video(packet(n * 3000, key=n == 0))
-    assert [(await track.recv()).pts for _ in range(4)] == [0, 3000, 6000, 9000]
+    sub.video.put_nowait(packet(3000))  # (only after an overflow: no keyframe queued)
+    requests.clear()
+    first = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0)
+    assert requests == [1] and not first.done()
+    b.publish_video(packet(6000, key=True))
+    assert (await first).pts == 6000
 
 
 async def test_a_viewer_subscribed_early_asks_for_its_keyframe_when_it_can_send() -> None:

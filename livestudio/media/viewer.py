@@ -69,10 +69,9 @@ class Viewer:
         """Negotiate and start sending the program from its next keyframe."""
         check_play_offer(offer_sdp)
         install(self._ice)
-        # The keyframe is asked for when the connection is up (the track's first read):
-        # one made now would be stale by then, and sending what queued behind it would
-        # start the viewer behind live.
-        self.subscriber = self._broadcast.subscribe(f"viewer {self.id}", keyframe_now=False)
+        # A keyframe is forced now (coalesced with other joiners'); what queues behind it
+        # until the connection is up is fast-forwarded (Subscriber.start_sending).
+        self.subscriber = self._broadcast.subscribe(f"viewer {self.id}")
         # Transceivers made before the offer is applied are matched to its m-lines, so the
         # codec preferences below take part in the negotiation: aiortc prefers VP8, but
         # the packets are H.264, so viewers are answered with H.264 only.

@@ -1,0 +1,66 @@
+"""A viewer whose connection takes long to come up still starts at live in Chromium.
+
+What queued for it meanwhile (the joiner's keyframe and the frames after it) would, sent
+as it is, arrive in one burst that Chromium plays at its own pace, starting that viewer
+behind live; its audio is then held back to stay in sync (measured: ~0.6 s in the first
+seconds with a 0.7 s backlog, ~6 s to catch up). The server fast-forwards the backlog.
+Measured here through the audio jitter buffer's delay, which the A/V sync stretches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from livestudio.media import broadcast
+
+from .browser import PageLog, chromium, eventually
+from .conftest import Studio
+from .utils import until, whip_publish
+
+AUDIO_BUFFER_JS = """async () => {
+  let out = null;
+  (await window.livestudio.session.pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio')
+      out = [r.jitterBufferDelay, r.jitterBufferEmittedCount];
+  });
+  return out;
+}"""
+
+
+async def test_a_slowly_connected_viewer_plays_at_live(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = broadcast.PacketTrack.recv
+
+    async def late(self: broadcast.PacketTrack) -> Any:
+        if not self._started:
+            await asyncio.sleep(0.7)  # ICE and DTLS on a slow network
+        return await original(self)
+
+    monkeypatch.setattr(broadcast.PacketTrack, "recv", late)
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.program.running, 10)
+    async with chromium() as browser:
+        page = await browser.new_page()
+        log = PageLog("viewer").attach(page)
+        await page.goto(studio.url(f"/live/{show_id}"))
+        await eventually(
+            lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
+            15,
+            "playing",
+            log,
+        )
+        before = await page.evaluate(AUDIO_BUFFER_JS)
+        await asyncio.sleep(2.0)
+        after = await page.evaluate(AUDIO_BUFFER_JS)
+        emitted = after[1] - before[1]
+        assert emitted > 1000, "audio played"
+        held_ms = (after[0] - before[0]) / emitted * 1000
+        assert held_ms < 250, f"audio held {held_ms:.0f} ms per sample: the viewer is behind"
+    await pub.close(studio.session)
