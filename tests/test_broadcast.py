@@ -37,17 +37,27 @@ async def test_joiner_starts_on_next_keyframe_and_requests_one() -> None:
     requests: list[int] = []
     b = Broadcast(request_keyframe=lambda: requests.append(1))
     b.publish_video(packet(0, key=True))
-    b.publish_video(packet(3000))
+    b.publish_video(packet(54000))  # the cached keyframe is 0.6 s old: too old to start from
     sub = b.subscribe("viewer")
     assert requests == [1], "a joiner asks for an IDR at once"
-    b.publish_video(packet(6000))
-    b.publish_video(packet(9000))
-    assert sub.video.empty(), "nothing before the first keyframe (no cached GOP for WebRTC)"
-    b.publish_video(packet(12000, key=True))
-    b.publish_video(packet(15000))
+    b.publish_video(packet(57000))
+    assert sub.video.empty(), "nothing before its keyframe"
+    b.publish_video(packet(60000, key=True))
+    b.publish_video(packet(63000))
     got = drain(sub.video)
-    assert [p.pts for p in got] == [12000, 15000]
+    assert [p.pts for p in got] == [60000, 63000]
     assert got[0].is_keyframe
+
+
+async def test_joiner_starts_from_a_recent_cached_gop_without_forcing_one() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1))
+    for n in range(10):  # 0.3 s since the keyframe (another joiner's, a periodic one)
+        b.publish_video(packet(n * 3000, key=n == 0))
+    track = PacketTrack("video", b.subscribe("viewer"))
+    assert requests == [], "no keyframe forced: a crowd of joiners shares one"
+    got = [await track.recv() for _ in range(10)]
+    assert got[0].is_keyframe and [p.pts for p in got] == [27000 - 9 + i for i in range(10)]
 
 
 async def test_recorder_subscriber_starts_from_gop_cache() -> None:
@@ -119,6 +129,8 @@ def test_keyframe_requests_coalesce() -> None:
     k.natural_keyframe()
     now[0] += 1
     assert not k.due(), "a regular keyframe satisfied the request"
+    k.request()
+    assert k.due(), "and a joiner just after it does not wait for the interval"
 
 
 async def test_a_viewer_connecting_slowly_starts_at_live_not_with_a_burst() -> None:
@@ -147,7 +159,8 @@ async def test_a_viewer_without_a_queued_keyframe_asks_for_one() -> None:
     b = Broadcast(request_keyframe=lambda: requests.append(1))
     sub = b.subscribe("viewer")
     track = PacketTrack("video", sub)
-    sub.video.put_nowait(packet(3000))  # (only after an overflow: no keyframe queued)
+    sub.waiting_for_keyframe = False  # it was receiving, and an overflow dropped its queue
+    sub.video.put_nowait(packet(3000))
     requests.clear()
     first = asyncio.ensure_future(track.recv())
     await asyncio.sleep(0)
@@ -156,15 +169,12 @@ async def test_a_viewer_without_a_queued_keyframe_asks_for_one() -> None:
     assert (await first).pts == 6000
 
 
-async def test_a_viewer_subscribed_early_asks_for_its_keyframe_when_it_can_send() -> None:
+async def test_a_joiner_whose_keyframe_is_on_its_way_does_not_ask_again() -> None:
     requests: list[int] = []
     b = Broadcast(request_keyframe=lambda: requests.append(1))
-    sub = b.subscribe("viewer", keyframe_now=False)
-    track = PacketTrack("video", sub)
-    assert requests == [], "not while the connection is being set up"
-    b.publish_video(packet(0))
+    track = PacketTrack("video", b.subscribe("viewer"))
     first = asyncio.ensure_future(track.recv())
     await asyncio.sleep(0)
-    assert requests == [1] and not first.done()
+    assert requests == [1], "asked once, at subscription: a second would delay the next joiner"
     b.publish_video(packet(3000, key=True))
     assert (await first).pts == 3000
