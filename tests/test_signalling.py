@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpsender import RTCRtpSender
 
@@ -170,6 +172,14 @@ async def test_too_many_negotiations_and_per_ip_limit(studio_factory) -> None:  
     assert (await post(offers[2]))[0] == 201
     assert (await post(await offer("play")))[0] == 429, "third session from one address"
     live = studio.onair.get(show_id)
+    assert live is not None
+    # POSTs arriving together: the seat is taken before negotiating, so only the free one
+    # is given (it was counted after negotiating: all would have passed the check).
+    await next(iter(live.viewers.values())).close()
+    negotiations.limit = 10  # they negotiate at the same time
+    sdps = [await offer("play") for _ in range(3)]
+    together = await asyncio.gather(*(post(sdp) for sdp in sdps))
+    assert sorted(status for status, _ in together) == [201, 429, 429], together
     assert live is not None
     for viewer in list(live.viewers.values()):
         await viewer.close()

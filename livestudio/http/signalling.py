@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..media.sdp import MAX_SDP_BYTES, OfferError, check_publish_offer
-from ..media.show import ShowBusy, ShowEnded, ShowFull
+from ..media.show import LiveShow, ShowBusy, ShowEnded, ShowFull
+from ..media.viewer import Viewer
 from ..store import ShowRecord
 from .errors import error, method_not_allowed, read_limited
 from .iceservers import link_headers
@@ -212,6 +213,30 @@ async def whep_post(request: web.Request) -> web.Response:
     per_ip = request.app[SESSIONS_PER_IP]
     if per_ip[address] >= settings.max_sessions_per_ip:
         raise error(429, "too many sessions from your address", {"Retry-After": RETRY_AFTER})
+    # The seat is taken before negotiating (it takes a while): POSTs arriving together
+    # from one address must not all pass the check above.
+    per_ip[address] += 1
+
+    def released() -> None:
+        per_ip[address] -= 1
+        if per_ip[address] <= 0:
+            del per_ip[address]
+        onair.viewers_changed(show.id)
+
+    try:
+        viewer = await _negotiate_viewer(request, live, offer, address)
+    except BaseException:
+        released()
+        raise
+    assert viewer.subscriber is not None
+    viewer.subscriber.on_close.append(released)
+    onair.viewers_changed(show.id)
+    return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp)
+
+
+async def _negotiate_viewer(
+    request: web.Request, live: LiveShow, offer: str, address: str
+) -> Viewer:
     with request.app[NEGOTIATIONS]:
         try:
             viewer = await live.play(offer, address=address)
@@ -231,17 +256,7 @@ async def whep_post(request: web.Request) -> web.Response:
     if viewer.subscriber.closed:
         # The show ended (or the peer vanished) while we negotiated: nothing to count.
         raise error(409, "the show is not live (it has ended)")
-    per_ip[address] += 1
-
-    def released() -> None:
-        per_ip[address] -= 1
-        if per_ip[address] <= 0:
-            del per_ip[address]
-        onair.viewers_changed(show.id)
-
-    viewer.subscriber.on_close.append(released)
-    onair.viewers_changed(show.id)
-    return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp)
+    return viewer
 
 
 async def whep_delete(request: web.Request) -> web.Response:
