@@ -496,5 +496,6 @@ class ChatRooms:
 
     async def close(self) -> None:
         """Flush every room."""
-        for room in self.rooms.values():
+        # A copy: a show finishing meanwhile lets its room go (forget) during the awaits.
+        for room in list(self.rooms.values()):
             await room.close()
