@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from livestudio.catalog import shops
 from livestudio.catalog.errors import FieldError, InvalidInput
 from livestudio.catalog.images import ImageError, PreparedImage, is_image_key, key_of_name
 from livestudio.catalog.validation import EDITABLE, ProductFields, parse_product
@@ -30,7 +31,7 @@ COLUMNS = (
 MAX_ROWS = 5000
 MAX_ERRORS = 200
 """Row errors reported at most (a wrong file would otherwise list every row)."""
-_NUMERIC = {"price", "compare_at_price", "stock"}
+_NUMERIC = {"price", "compare_at_price", "stock", "regular_price", "sale_price"}
 MEDIA_PATH = "/media/products/"
 """Where this studio serves stored images (an export's image URLs point there)."""
 _ALIASES = {"image_url": "image", "compare_at": "compare_at_price", "product_url": "url"}
@@ -130,23 +131,47 @@ def _column(header: str) -> str:
     return _ALIASES.get(name, name)
 
 
+@dataclass(frozen=True)
+class ReadResult:
+    """A parsed file: its rows in our columns, the broken rows' problems, and notes."""
+
+    rows: list[CsvRow]
+    errors: list[RowError]
+    notes: list[str]
+    shop: str | None = None
+    "The shop whose export the file is (Shopify, WooCommerce), None for our own format."
+
+
 def read_rows(text: str) -> tuple[list[CsvRow], list[RowError]]:
     """Parse CSV text into rows and the problems of broken rows and formula cells.
 
     A bad header raises CsvImportError at once: without it no row can be read.
+    """
+    result = read_csv(text)
+    return result.rows, result.errors
+
+
+def read_csv(text: str, shop_url: str | None = None, currency: str = "USD") -> ReadResult:
+    """`read_rows`, also reading Shopify and WooCommerce exports as they come.
+
+    A shop's export may have any extra columns (ignored, and noted); `shop_url` builds the
+    product URLs those exports lack, and `currency` is the one their prices are taken in.
     """
     text = text.removeprefix("\ufeff")
     first_line = text.split("\n", 1)[0]
     # Spreadsheets in many European locales save with ";" since "," is their decimal mark.
     delimiter = ";" if ";" in first_line and "," not in first_line else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    errors: list[RowError] = []
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise CsvImportError([RowError(1, None, f"the header is not valid CSV: {exc}")]) from None
     if header is None or not any(cell.strip() for cell in header):
         raise CsvImportError([RowError(1, None, "the file is empty: a header row is needed")])
+    shop = shops.detect(header)
+    if shop is not None:
+        return _read_shop(reader, header, shop, shop_url, currency)
+    errors: list[RowError] = []
     columns = [_column(cell) for cell in header]
     for index, column in enumerate(columns):
         if column not in COLUMNS:
@@ -161,40 +186,94 @@ def read_rows(text: str) -> tuple[list[CsvRow], list[RowError]]:
         )
     if errors:
         raise CsvImportError(errors)
-    rows: list[CsvRow] = []
+    rows = [
+        CsvRow(number, _cells(number, zip(columns, record, strict=True), errors))
+        for number, record in _records(reader, len(columns), errors)
+    ]
+    return ReadResult(rows, errors, [])
+
+
+def _records(
+    reader: Iterator[list[str]], width: int, errors: list[RowError]
+) -> Iterator[tuple[int, list[str]]]:
+    """The data rows with their line numbers; broken ones are added to `errors` instead."""
+    count = 0
     while True:
-        row_number = reader.line_num + 1
+        row_number = getattr(reader, "line_num", 0) + 1
         try:
             record = next(reader, None)
         except csv.Error as exc:
             errors.append(RowError(row_number, None, f"broken CSV from here on: {exc}"))
-            break
+            return
         if record is None:
-            break
+            return
         if not any(cell.strip() for cell in record):
             continue
-        if len(rows) >= MAX_ROWS:
+        if count >= MAX_ROWS:
             errors.append(RowError(row_number, None, f"too many rows (at most {MAX_ROWS})"))
-            break
-        if len(record) != len(columns):
-            errors.append(
-                RowError(row_number, None, f"expected {len(columns)} cells, found {len(record)}")
-            )
+            return
+        if len(record) != width:
+            message = f"expected {width} cells, found {len(record)}"
+            errors.append(RowError(row_number, None, message))
             continue
-        cells: dict[str, str] = {}
-        for column, cell in zip(columns, record, strict=True):
-            if column not in _NUMERIC and _FORMULA.match(cell):
-                errors.append(
-                    RowError(
-                        row_number,
-                        column,
-                        f"starts with {cell[0]!r}, which spreadsheets run as a formula;"
-                        " put a ' before it to keep it as text",
-                    )
+        count += 1
+        yield row_number, record
+
+
+def _cells(
+    row_number: int, pairs: Iterable[tuple[str, str]], errors: list[RowError]
+) -> dict[str, str]:
+    """A row's cells by column, formula cells reported (and a leading ' removed)."""
+    cells: dict[str, str] = {}
+    for column, cell in pairs:
+        if column not in _NUMERIC and _FORMULA.match(cell):
+            errors.append(
+                RowError(
+                    row_number,
+                    column,
+                    f"starts with {cell[0]!r}, which spreadsheets run as a formula;"
+                    " put a ' before it to keep it as text",
                 )
-            cells[column] = restore(cell)
-        rows.append(CsvRow(row_number, cells))
-    return rows, errors
+            )
+        cells[column] = restore(cell)
+    return cells
+
+
+def _read_shop(
+    reader: Iterator[list[str]],
+    header: list[str],
+    shop: shops.Shop,
+    shop_url: str | None,
+    currency: str,
+) -> ReadResult:
+    """The rows of a shop's export, in our columns (see shops.Converter)."""
+    errors: list[RowError] = []
+    fields: list[str | None] = []
+    ignored: list[str] = []
+    for cell in header:
+        key = shops.header_key(cell)
+        field = shop.aliases.get(key)
+        if field is None and not shops.is_ignored(key) and key:
+            ignored.append(cell.strip()[:40])
+        elif field is not None and field in fields:
+            errors.append(RowError(1, cell.strip()[:40], "the column appears twice"))
+        fields.append(field)
+    if "name" not in fields or not {"price", "regular_price"} & set(fields):
+        errors.append(RowError(1, None, f"a {shop.name} export needs its name and price columns"))
+    if errors:
+        raise CsvImportError(errors)
+    converter = shops.Converter(shop, (f for f in fields if f), shop_url)
+    rows: list[CsvRow] = []
+    for number, record in _records(reader, len(header), errors):
+        pairs = ((f, cell) for f, cell in zip(fields, record, strict=True) if f is not None)
+        raw = _cells(number, pairs, errors)
+        converted = converter.convert(raw)
+        if converted.cells is None:
+            continue
+        if converted.url_missing:
+            errors.append(RowError(number, "url", converter.url_error()))
+        rows.append(CsvRow(number, converted.cells))
+    return ReadResult(rows, errors, converter.notes(ignored, currency), shop.name)
 
 
 def _short(url: str) -> str:

@@ -362,16 +362,29 @@ SPEC: dict[str, Any] = {
         },
         "/api/products/import": {
             "post": _op(
-                "Import a CSV, all rows or none; 422 lists every bad row",
+                "Import a CSV (ours, or a Shopify or WooCommerce product export), all rows"
+                " or none; 422 lists every bad row",
                 200,
                 {
                     "type": "object",
                     "properties": {
                         "created": {"type": "integer"},
                         "updated": {"type": "integer"},
+                        "format": {"type": "string", "enum": ["shopify", "woocommerce"]},
+                        "notes": {"type": "array", "items": {"type": "string"}},
                     },
                 },
                 errors=(400, 409, 413, 415, 422),
+                parameters=[
+                    {
+                        "name": "shop_url",
+                        "in": "query",
+                        "required": False,
+                        "description": "The shop's address, to build product URLs a shop"
+                        " export lacks (also a form field)",
+                        "schema": {"type": "string", "format": "uri"},
+                    }
+                ],
                 requestBody={
                     "required": True,
                     "content": {
@@ -381,6 +394,7 @@ SPEC: dict[str, Any] = {
                                 "type": "object",
                                 "properties": {
                                     "file": {"type": "string", "format": "binary"},
+                                    "shop_url": {"type": "string", "format": "uri"},
                                     "images": {
                                         "type": "array",
                                         "items": {"type": "string", "format": "binary"},

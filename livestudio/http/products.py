@@ -17,14 +17,15 @@ from ..catalog.csvio import (
     export_csv,
     image_sources,
     plan_import,
-    read_rows,
+    read_csv,
     resolve_image,
 )
-from ..catalog.errors import InvalidInput
+from ..catalog.errors import FieldError, InvalidInput
 from ..catalog.fetch import FetchPolicy, fetch_images
 from ..catalog.images import MAX_BYTES, ImageError, ImageLibrary, PreparedImage, image_name
 from ..catalog.money import format_price
-from ..catalog.validation import parse_product
+from ..catalog.shops import SHOP_URL_OPTION
+from ..catalog.validation import parse_product, validate_url
 from ..store import NotFoundError, ProductRecord, ValidationError
 from . import brand
 from .api import require_host
@@ -267,12 +268,30 @@ def _decode_csv(data: bytes) -> str:
         raise error(400, "the CSV must be UTF-8 (in a spreadsheet: save as CSV UTF-8)") from None
 
 
-async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes]]:
-    """The CSV text and the image files sent with it (by file name)."""
+_OPTIONS = (SHOP_URL_OPTION, "base_url")
+"""Import options, as query parameters or form fields (base_url: another name for shop_url)."""
+MAX_OPTION = 4096
+
+
+def _shop_url(options: Mapping[str, str]) -> str | None:
+    """The validated shop address the options give, if any (400 if it is not a URL)."""
+    for name in _OPTIONS:
+        value = options.get(name, "").strip()
+        if value:
+            try:
+                return validate_url(value, name)
+            except FieldError as exc:
+                raise error(400, f"{name} {exc.message}") from None
+    return None
+
+
+async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes], str | None]:
+    """The CSV text, the image files sent with it (by file name) and the shop URL option."""
+    options = {name: request.query[name] for name in _OPTIONS if name in request.query}
     if request.content_type != "multipart/form-data":
         if request.content_type not in CSV_TYPES:
             raise error(415, "send the CSV as text/csv, or multipart/form-data with a file field")
-        return _decode_csv(await read_limited(request, MAX_CSV)), {}
+        return _decode_csv(await read_limited(request, MAX_CSV)), {}, _shop_url(options)
     reader = await multipart_parts(request, MAX_IMPORT)
     csv_data: bytes | None = None
     files: dict[str, bytes] = {}
@@ -282,6 +301,10 @@ async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes]]:
         if is_csv:
             csv_data = await read_part(part, MAX_CSV, "the CSV")
             total += len(csv_data)
+            continue
+        if not part.filename and part.name in _OPTIONS:
+            value = await read_part(part, MAX_OPTION, str(part.name))
+            options[str(part.name)] = value.decode("utf-8", "replace")
             continue
         if not part.filename:
             raise error(400, f"unexpected form field {str(part.name)[:40]!r}")
@@ -295,7 +318,7 @@ async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes]]:
         files[part.filename.replace("\\", "/").rsplit("/", 1)[-1]] = content
     if csv_data is None:
         raise error(400, "send the CSV as a multipart file field named 'file'")
-    return _decode_csv(csv_data), files
+    return _decode_csv(csv_data), files, _shop_url(options)
 
 
 Images = dict[str, PreparedImage | ImageError]
@@ -350,23 +373,23 @@ def _import_failed(exc: CsvImportError) -> web.HTTPException:
 async def import_products(request: web.Request) -> web.Response:
     """POST /api/products/import: all rows or none; 422 with every row's problems."""
     await require_host(request)
-    text, files = await _read_import(request)
+    text, files, shop_url = await _read_import(request)
     store = request.app[STORE]
     work = request.app[IMAGES]
     library: ImageLibrary = work.library
     try:
-        rows, read_errors = read_rows(text)
-        names, urls = image_sources(rows, library.has)
+        brand_settings = await store.get_brand()
+        read = read_csv(text, shop_url, brand_settings.currency)
+        names, urls = image_sources(read.rows, library.has)
         uploads = await _prepare_uploads(work, names, files)
         fetched = await _fetch_urls(request, urls, len(uploads))
         existing = {sku: (r.id, r.fields) for sku, r in (await store.products_by_sku()).items()}
-        brand_settings = await store.get_brand()
         items = plan_import(
-            rows,
+            read.rows,
             existing,
             brand_settings.currency,
             lambda cell: resolve_image(cell, uploads, fetched, library.has),
-            read_errors,
+            read.errors,
         )
     except CsvImportError as exc:
         raise _import_failed(exc) from None
@@ -384,7 +407,10 @@ async def import_products(request: web.Request) -> web.Response:
             raise error(409, str(exc)) from None
         raise
     await _changed(request, [item.product_id for item in items if item.product_id is not None])
-    return web.json_response({"created": created, "updated": updated})
+    answer: dict[str, Any] = {"created": created, "updated": updated}
+    if read.shop is not None:
+        answer |= {"format": read.shop, "notes": read.notes}
+    return web.json_response(answer)
 
 
 def setup(app: web.Application) -> None:

@@ -174,12 +174,20 @@ async function onImport(event) {
   const body = new FormData();
   body.append("file", csv, csv.name);
   for (const image of importForm.elements.images.files) body.append("images", image, image.name);
+  const shopUrl = importForm.elements.shop_url.value.trim();
+  if (shopUrl) body.append("shop_url", shopUrl);
   importErrors.replaceChildren();
   say(importMessage, "Importing… (image URLs are fetched now, which can take a moment)");
   $("import").disabled = true;
   try {
     const answer = await api("/api/products/import", { method: "POST", body });
     say(importMessage, `Imported: ${answer.created} added, ${answer.updated} updated.`, "ok");
+    // A shop's export (Shopify, WooCommerce): what was read, skipped and ignored.
+    if (Array.isArray(answer.notes)) {
+      importErrors.replaceChildren(
+        ...answer.notes.map((note) => h("li", { className: "muted" }, note)),
+      );
+    }
     importForm.reset();
     await refresh();
   } catch (err) {
