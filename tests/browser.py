@@ -143,3 +143,19 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} (within {within}s); last: {last}\n{log or ''}")
+
+
+async def watch(browser: Browser, url: str, init_script: str = "") -> tuple[Page, PageLog]:
+    """A viewer page at `url`, once its video plays (an init script runs before the page's)."""
+    page = await browser.new_page()
+    if init_script:
+        await page.add_init_script(init_script)
+    log = PageLog("viewer").attach(page)
+    await page.goto(url)
+    await eventually(
+        lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
+        15,
+        "playing",
+        log,
+    )
+    return page, log

@@ -16,7 +16,7 @@ import pytest
 
 from livestudio.media import broadcast
 
-from .browser import PageLog, chromium, eventually
+from .browser import chromium, watch
 from .conftest import Studio
 from .utils import until, whip_publish
 
@@ -47,15 +47,7 @@ async def test_a_slowly_connected_viewer_plays_at_live(
     assert live is not None
     await until(lambda: live.program.running, 10)
     async with chromium() as browser:
-        page = await browser.new_page()
-        log = PageLog("viewer").attach(page)
-        await page.goto(studio.url(f"/live/{show_id}"))
-        await eventually(
-            lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
-            15,
-            "playing",
-            log,
-        )
+        page, _log = await watch(browser, studio.url(f"/live/{show_id}"))
         before = await page.evaluate(AUDIO_BUFFER_JS)
         await asyncio.sleep(2.0)
         after = await page.evaluate(AUDIO_BUFFER_JS)

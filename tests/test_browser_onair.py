@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .browser import PageLog, chromium, eventually
+from .browser import PageLog, chromium, eventually, watch
 from .conftest import Studio
 from .test_onair import api, make_product
 from .utils import until, whip_publish
@@ -61,17 +61,8 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
     assert live is not None
     await until(lambda: live.program.stats.frames > 5, 10)
     async with chromium() as browser:
-        page = await browser.new_page()
-        if rtp_from == "synchronization source":
-            await page.add_init_script(WITHOUT_RTP_METADATA_JS)
-        log = PageLog("viewer").attach(page)
-        await page.goto(studio.url(f"/live/{show_id}"))
-        await eventually(
-            lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
-            15,
-            "playing",
-            log,
-        )
+        hidden = WITHOUT_RTP_METADATA_JS if rtp_from == "synchronization source" else ""
+        page, log = await watch(browser, studio.url(f"/live/{show_id}"), hidden)
         # A slow link: the browser plays 1.5 s behind what it has received.
         await page.evaluate(
             "window.livestudio.session.pc.getReceivers().forEach(r => r.jitterBufferTarget = 1500)"
