@@ -144,6 +144,7 @@ async def test_a_host_whose_media_never_arrives_leaves_the_show_to_start_later(
     await until(lambda: studio.onair.get(show_id) is None, 10)
     show = await studio.store.get_show(show_id)
     assert show is not None and show.state == "scheduled" and show.recording == "none"
+    assert show.went_live_at is None, "it never went live"
     # Not ended for good: the host goes live on the next try.
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     player = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))

@@ -239,13 +239,14 @@ class ShowStore(StoreBase):
         when = time.time() if at is None else at
         async with self._write() as db:
             # COALESCE keeps the first time: a reconnect ends in 'live' again, not a new start.
+            # Back to 'scheduled' (nothing of it aired: OnAir.abandon) it never went live.
             await db.execute(
                 "UPDATE shows SET state = ?,"
                 " went_live_at = CASE WHEN ? = 'live' THEN COALESCE(went_live_at, ?)"
-                " ELSE went_live_at END,"
+                " WHEN ? = 'scheduled' THEN NULL ELSE went_live_at END,"
                 " ended_at = CASE WHEN ? = 'ended' THEN COALESCE(ended_at, ?) ELSE ended_at END"
                 " WHERE id = ?",
-                (state, state, when, state, when, show_id),
+                (state, state, when, state, state, when, show_id),
             )
             rows = list(
                 await db.execute_fetchall(
