@@ -93,8 +93,7 @@ class Subscriber:
 
 
 def _clear(queue: asyncio.Queue[av.Packet | None]) -> None:
-    while not queue.empty():
-        queue.get_nowait()
+    _drain(queue)
 
 
 def _squeezed(packets: list[av.Packet]) -> list[av.Packet]:

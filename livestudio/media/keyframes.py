@@ -54,7 +54,7 @@ class KeyframeRequests:
 
         It does not hold back the next request as a forced one does: that would make a
         viewer joining just after a periodic keyframe wait up to MIN_INTERVAL (measured:
-        single-join p95 ~70 → ~430 ms), to save one keyframe's bits.
+        single-join p95 ~70 → ~330 ms), to save one keyframe's bits.
         """
         with self._lock:
             self._pending = False

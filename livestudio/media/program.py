@@ -194,7 +194,6 @@ class Program:
         # A token per frame interval, two at most: frames that arrive bunched (network
         # jitter, a busy machine) all go out, while a 60 fps source still gets ~fps.
         tokens, tokens_at = 2.0, 0.0
-        self._opening = True
         self.clock.start()
         while not self._stop.is_set():
             self._wake.clear()
@@ -317,9 +316,9 @@ class Program:
                 self._last_keyframe_pts = packet.pts
                 if not keyframe:
                     # x264's own IDR (not asked for) serves pending requests. Letting a
-                    # periodic one do so too would save the odd second IDR, but measured
-                    # it made crowds of joiners wait ~0.5 s (bench latency, N = 8:
-                    # ~510 ms against ~90 ms); not understood yet, so not done.
+                    # periodic one do so too would save the odd second IDR, but in three
+                    # bench runs with it crowds of 8 joiners waited ~510 ms each time
+                    # (without it, ~90 ms in most runs); not understood yet, so not done.
                     self.keyframes.natural_keyframe()
             self._loop.call_soon_threadsafe(self._on_video, packet)
 
