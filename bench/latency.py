@@ -4,8 +4,8 @@ Latency: the publisher stores the capture time of frame n (before its own encode
 memory; a decoding viewer subtracts it from the time frame n comes out of its decoder.
 It includes publisher encode, two network hops, the server's decode + encode, and both
 aiortc jitter buffers (each holds a frame until the next one starts: ~33 ms per hop).
-Join: WHEP POST to the first decoded frame; the server sends a joiner nothing before a
-keyframe, which it forces (coalesced) on join.
+Join: WHEP POST to the first decoded frame; a joiner starts at a keyframe: the cached
+GOP's when it is at most 0.5 s old (fast-forwarded to live), else one forced (coalesced).
 """
 
 from __future__ import annotations
