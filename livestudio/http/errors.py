@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..live.errors import NothingToUndo, NotOnAir, ShowActionError, UnknownMessage, UnknownProduct
+from ..media.sdp import OfferError, OfferTooLarge, OfferUnsupported
+
 _BY_STATUS: dict[int, type[web.HTTPException]] = {
     cls.status_code: cls
     for cls in (
@@ -53,3 +56,22 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
             raise error(413, f"request body too large (limit {limit} bytes)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+_DOMAIN_STATUS: list[tuple[type[Exception], int]] = [
+    (OfferTooLarge, 413),
+    (OfferUnsupported, 422),
+    (OfferError, 400),
+    (UnknownProduct, 404),
+    (UnknownMessage, 404),
+    (NotOnAir, 409),
+    (NothingToUndo, 409),
+    (ShowActionError, 409),
+]
+"Domain errors → status, most specific first."
+
+
+def domain_error(exc: OfferError | ShowActionError) -> web.HTTPException:
+    """The HTTP error for what the domain refused, with its message."""
+    status = next(code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind))
+    return error(status, exc.message)

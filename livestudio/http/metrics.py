@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..media.broadcast import Broadcast, Subscriber
 from .keys import LOOP_LAG, ONAIR
 
 LAG_INTERVAL = 0.25
@@ -35,44 +32,6 @@ async def loop_lag_probe(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.ensure_future(probe())
     yield
     task.cancel()
-
-
-@dataclass
-class _Drops:
-    """Video drops of the subscribers that left one broadcast, so its total never falls.
-
-    A subscriber is counted from the first scrape that sees it: one that joins, drops and
-    leaves between two scrapes is missed (the counter stays monotonic all the same).
-    """
-
-    left: int = 0
-    seen: weakref.WeakSet[Subscriber] = field(default_factory=weakref.WeakSet)
-
-    def total(self, subscribers: list[Subscriber]) -> int:
-        live = 0
-        for sub in subscribers:
-            if sub not in self.seen:
-                self.seen.add(sub)
-                if sub.closed:
-                    self.left += sub.video_drops
-                    continue
-                sub.on_close.append(self._on_close(sub))
-            if not sub.closed:
-                live += sub.video_drops
-        return self.left + live
-
-    def _on_close(self, sub: Subscriber) -> Callable[[], None]:
-        ref = weakref.ref(sub)
-
-        def closed() -> None:
-            gone = ref()
-            if gone is not None:
-                self.left += gone.video_drops
-
-        return closed
-
-
-_DROPS: weakref.WeakKeyDictionary[Broadcast, _Drops] = weakref.WeakKeyDictionary()
 
 
 def _escape(value: str) -> str:
@@ -94,7 +53,6 @@ SERIES: dict[str, tuple[str, str]] = {
         "Program frames that repeated the previous one (no new camera frame).",
     ),
     "livestudio_program_frames_slate_total": ("counter", "Program frames showing the slate."),
-    "livestudio_program_frames_skipped_total": ("counter", "Program frames skipped."),
     "livestudio_encode_seconds_total": ("counter", "Time spent encoding the program."),
     "livestudio_encode_last_seconds": ("gauge", "Encode time of the last program frame."),
     "livestudio_keyframes_forced_total": (
@@ -131,26 +89,19 @@ async def metrics(request: web.Request) -> web.Response:
     ]
     series: dict[str, list[str]] = {name: [] for name in SERIES}
     for show_id, live in onair.shows.items():
-        s = live.program.stats
+        st = live.stats()
         lb = {"show": show_id}
-        broadcast = live.broadcast
-        subscribers = list(broadcast.subscribers)
-        drops = [sub.video_drops for sub in subscribers if not sub.closed]
-        tally = _DROPS.get(broadcast)
-        if tally is None:
-            tally = _DROPS[broadcast] = _Drops()
         for key, value in (
-            ("livestudio_viewers", len(live.viewers)),
-            ("livestudio_program_frames_total", s.frames),
-            ("livestudio_program_frames_repeated_total", s.frames_repeated),
-            ("livestudio_program_frames_slate_total", s.frames_slate),
-            ("livestudio_program_frames_skipped_total", s.frames_skipped),
-            ("livestudio_encode_seconds_total", round(s.encode_seconds_total, 6)),
-            ("livestudio_encode_last_seconds", round(s.last_encode_seconds, 6)),
-            ("livestudio_keyframes_forced_total", live.program.keyframes.forced),
-            ("livestudio_subscriber_video_drops_total", tally.total(subscribers)),
-            ("livestudio_subscriber_video_drops_max", max(drops, default=0)),
-            ("livestudio_subscribers_dropping", sum(1 for d in drops if d)),
+            ("livestudio_viewers", st.viewers),
+            ("livestudio_program_frames_total", st.program_frames),
+            ("livestudio_program_frames_repeated_total", st.frames_repeated),
+            ("livestudio_program_frames_slate_total", st.frames_slate),
+            ("livestudio_encode_seconds_total", round(st.encode_seconds_total, 6)),
+            ("livestudio_encode_last_seconds", round(st.encode_last_seconds, 6)),
+            ("livestudio_keyframes_forced_total", st.keyframes_forced),
+            ("livestudio_subscriber_video_drops_total", st.video_drops_total),
+            ("livestudio_subscriber_video_drops_max", st.video_drops_max),
+            ("livestudio_subscribers_dropping", st.subscribers_dropping),
         ):
             series[key].append(_line(key, value, lb))
     for name, lines in series.items():

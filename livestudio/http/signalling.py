@@ -13,7 +13,7 @@ from ..media.sdp import MAX_SDP_BYTES, OfferError, check_publish_offer
 from ..media.show import LiveShow, ShowBusy, ShowEnded, ShowFull
 from ..media.viewer import Viewer
 from ..store import ShowRecord
-from .errors import error, method_not_allowed, read_limited
+from .errors import domain_error, error, method_not_allowed, read_limited
 from .iceservers import link_headers
 from .keys import ONAIR, SETTINGS, STORE
 from .net import client_address
@@ -127,7 +127,7 @@ async def whip_post(request: web.Request) -> web.Response:
     try:
         check_publish_offer(offer)
     except OfferError as exc:
-        raise error(exc.status, exc.message) from None
+        raise domain_error(exc) from None
     onair = request.app[ONAIR]
     with request.app[NEGOTIATIONS]:
         created = onair.get(show.id) is None
@@ -144,7 +144,7 @@ async def whip_post(request: web.Request) -> web.Response:
         except ShowEnded:
             raise error(409, "this show has ended") from None
         except OfferError as exc:
-            raise error(exc.status, exc.message) from None
+            raise domain_error(exc) from None
         except TimeoutError:
             raise error(503, "negotiation timed out", {"Retry-After": "1"}) from None
         finally:
@@ -177,7 +177,7 @@ async def whep_clock(request: web.Request) -> web.Response:
     and shows what the program showed at pts = rtpTimestamp - rtpOrigin (mod 2^32).
     """
     live = request.app[ONAIR].get(request.match_info["show"])
-    viewer = live.viewers.get(request.match_info["session"]) if live else None
+    viewer = live.viewer(request.match_info["session"]) if live else None
     if viewer is None:
         raise error(404, "no such WHEP session")
     return web.json_response(
@@ -249,7 +249,7 @@ async def _negotiate_viewer(
         except ShowEnded:
             raise error(409, "the show is not live (it has ended)") from None
         except OfferError as exc:
-            raise error(exc.status, exc.message) from None
+            raise domain_error(exc) from None
         except TimeoutError:
             raise error(503, "negotiation timed out", {"Retry-After": "1"}) from None
     assert viewer.subscriber is not None
@@ -263,7 +263,7 @@ async def whep_delete(request: web.Request) -> web.Response:
     """DELETE /whep/{show}/{session}: the viewer leaves."""
     live = request.app[ONAIR].get(request.match_info["show"])
     session = request.match_info["session"]
-    viewer = live.viewers.get(session) if live else None
+    viewer = live.viewer(session) if live else None
     if viewer is None:
         if live is not None and session in live.recent_viewer_ids:
             return web.Response(status=200)  # it had already left on its own

@@ -147,6 +147,8 @@ class Broadcast:
         self.video_packets = 0
         self.keyframes = 0
         self.ended = False
+        self._drops_of_departed = 0
+        "Video drops of subscribers that have left, so the total never falls."
 
     def subscribe(self, name: str, from_gop_cache: bool = False) -> Subscriber:
         """Add a subscriber.
@@ -214,7 +216,12 @@ class Broadcast:
         """Remove and close a subscriber."""
         if sub in self.subscribers:
             self.subscribers.remove(sub)
+            self._drops_of_departed += sub.video_drops
         sub.close()
+
+    def video_drops_total(self) -> int:
+        """Times any subscriber, gone ones included, skipped to the next keyframe."""
+        return self._drops_of_departed + sum(s.video_drops for s in self.subscribers)
 
     def publish_video(self, packet: av.Packet) -> None:
         """Hand one encoded video packet to every subscriber."""
@@ -260,6 +267,7 @@ class Broadcast:
         self.ended = True
         self._sinks.clear()
         for sub in list(self.subscribers):
+            self._drops_of_departed += sub.video_drops
             sub.close()
         self.subscribers.clear()
 

@@ -14,7 +14,6 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSe
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .ice import IcePolicy, announce_public_ip, install
-from .program import Program
 from .sdp import answering, check_publish_offer
 
 log = logging.getLogger(__name__)
@@ -22,6 +21,7 @@ log = logging.getLogger(__name__)
 NEGOTIATION_TIMEOUT = 10.0
 "Seconds to gather candidates and answer; a stuck negotiation must not pin a slot forever."
 CONNECT_TIMEOUT = 30.0
+"A publisher that never connects is dropped after this long."
 START_BITRATE_KBPS = 3000
 "Where the host's browser starts its video bitrate estimate (kbit/s)."
 MAX_BITRATE_KBPS = 4000
@@ -31,21 +31,26 @@ AUDIO_PREFETCH = 1
 
 Four 20 ms frames put host audio ~60 ms behind video; the program keeps its own small,
 self-trimming audio buffer, so one is enough here (tests/test_recording_sync.py)."""
-"A publisher that never connects is dropped after this long."
+
+
+VideoSink = Callable[[av.VideoFrame], None]
+AudioSink = Callable[[av.AudioFrame], None]
 
 
 class Publisher:
-    """One WHIP session: an aiortc peer connection whose tracks feed `program`."""
+    """One WHIP session: an aiortc peer connection whose decoded frames go to the sinks."""
 
     def __init__(
         self,
-        program: Program,
+        on_video: VideoSink,
+        on_audio: AudioSink,
         ice: IcePolicy,
         on_gone: Callable[[Publisher], None],
         on_media: Callable[[Publisher], None] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
-        self.program = program
+        self._on_video = on_video
+        self._on_audio = on_audio
         self._ice = ice
         self._on_gone = on_gone
         self._on_media = on_media
@@ -108,10 +113,10 @@ class Publisher:
                 self.last_media_at = time.monotonic()
                 if isinstance(frame, av.VideoFrame):
                     self.video_frames += 1
-                    self.program.feed_video(frame)
+                    self._on_video(frame)
                 elif isinstance(frame, av.AudioFrame):
                     self.audio_frames += 1
-                    self.program.feed_audio(frame)
+                    self._on_audio(frame)
         except MediaStreamError:
             pass
 

@@ -14,12 +14,19 @@ MAX_SDP_BYTES = 64 * 1024
 
 
 class OfferError(ValueError):
-    """An offer we cannot or will not answer; `status` is the HTTP status to give."""
+    """An offer we cannot read: malformed or inconsistent SDP."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
+
+
+class OfferTooLarge(OfferError):
+    """An offer far larger than any real one."""
+
+
+class OfferUnsupported(OfferError):
+    """A well-formed offer we will not answer (no codec or direction we can serve)."""
 
 
 @dataclass
@@ -46,7 +53,7 @@ def answering() -> Iterator[None]:
     except (OfferError, TimeoutError):
         raise
     except OperationError as exc:  # e.g. no codec in common
-        raise OfferError(f"the offer cannot be answered: {exc}", 422) from exc
+        raise OfferUnsupported(f"the offer cannot be answered: {exc}") from exc
     except Exception as exc:
         detail = str(exc) or type(exc).__name__
         raise OfferError(f"the SDP offer is malformed or inconsistent ({detail})") from exc
@@ -60,7 +67,7 @@ _DIRECTIONS = {"sendrecv", "sendonly", "recvonly", "inactive"}
 def parse_offer(text: str) -> list[MediaSection]:
     """Parse just enough of an SDP offer to decide whether we can answer it."""
     if len(text.encode()) > MAX_SDP_BYTES:
-        raise OfferError("the SDP offer is too large", 413)
+        raise OfferTooLarge("the SDP offer is too large")
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
     if not lines or not lines[0].startswith("v=0"):
         raise OfferError("the body is not an SDP offer (it must start with v=0)")
@@ -96,12 +103,12 @@ def check_publish_offer(text: str) -> list[MediaSection]:
     sections = parse_offer(text)
     video = [s for s in sections if s.kind == "video" and s.direction in ("sendonly", "sendrecv")]
     if not video:
-        raise OfferError("the offer sends no video: publish a camera track (sendonly)", 422)
+        raise OfferUnsupported("the offer sends no video: publish a camera track (sendonly)")
     codecs = set(video[0].codecs)
     if not codecs & {"VP8", "H264"}:
         offered = ", ".join(sorted(codecs - {"RTX", "RED", "ULPFEC"})) or "none"
-        raise OfferError(
-            f"this server ingests VP8 or H.264 video; the offer has only {offered}", 422
+        raise OfferUnsupported(
+            f"this server ingests VP8 or H.264 video; the offer has only {offered}"
         )
     return sections
 
@@ -111,11 +118,10 @@ def check_play_offer(text: str) -> list[MediaSection]:
     sections = parse_offer(text)
     video = [s for s in sections if s.kind == "video" and s.direction in ("recvonly", "sendrecv")]
     if not video:
-        raise OfferError("the offer receives no video: add a recvonly video transceiver", 422)
+        raise OfferUnsupported("the offer receives no video: add a recvonly video transceiver")
     if "H264" not in video[0].codecs or "1" not in video[0].h264_packetization_modes:
-        raise OfferError(
+        raise OfferUnsupported(
             "this browser does not offer H.264 (packetization-mode 1), which the stream "
-            "uses; try another browser or enable H.264 (OpenH264) in this one",
-            422,
+            "uses; try another browser or enable H.264 (OpenH264) in this one"
         )
     return sections

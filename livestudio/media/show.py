@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 from .broadcast import Broadcast
+from .compose import Scene
 from .encode import VideoSettings
 from .ice import IcePolicy
 from .ingest import Publisher
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 REPLACE_SILENT_AFTER = 2.0
 "A publisher silent this long may be replaced by a new POST with the right key."
+SHOWN_TIMEOUT = 5.0
+"Seconds to wait for the program to report the first frame with a new scene."
 
 
 class ShowBusy(Exception):
@@ -54,6 +59,25 @@ class ShowLimits:
 
 StateListener = Callable[[str], None]
 "Called with 'live', 'reconnecting' or 'ended' on every state change."
+
+
+@dataclass(frozen=True)
+class ShowStats:
+    """What /metrics and the studio read of a show on air."""
+
+    viewers: int
+    program_frames: int
+    frames_repeated: int
+    frames_slate: int
+    encode_seconds_total: float
+    encode_last_seconds: float
+    keyframes_forced: int
+    video_drops_total: int
+    "Times any subscriber (gone ones included) fell behind and skipped to a keyframe."
+    video_drops_max: int
+    "Most drops of any one current subscriber."
+    subscribers_dropping: int
+    "Current subscribers that dropped video at least once."
 
 
 class LiveShow:
@@ -109,6 +133,83 @@ class LiveShow:
         self._grace: asyncio.Task[None] | None = None
         self._failure: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
+        self._on_air = asyncio.Event()
+        "Set once the program runs at its fixed size: scenes can be shown from then on."
+        self._quiet = False
+        "Ending without telling the state listener (a show of which nothing aired)."
+
+    # -- what the app may do to a show on air -----------------------------------------------
+
+    @property
+    def on_air(self) -> bool:
+        """True once the program runs (its size is fixed) and until the show ends."""
+        return self._on_air.is_set() and not self.ended
+
+    async def wait_on_air(self) -> bool:
+        """Wait until the program runs; False if the show ended first."""
+        on_air = asyncio.ensure_future(self._on_air.wait())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({on_air, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            on_air.cancel()
+            ended.cancel()
+        return self.on_air
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """The program's fixed width and height (None until on air)."""
+        settings = self.program.settings
+        return (settings.width, settings.height) if settings is not None else None
+
+    def program_seconds(self) -> float:
+        """Program time now, in seconds (0 before the first frame)."""
+        return self.program.clock.seconds()
+
+    def program_pts(self) -> int | None:
+        """Program time now in 1/90000 (None before the first frame)."""
+        clock = self.program.clock
+        return clock.pts() if clock.started else None
+
+    async def show_scene(self, scene: Scene | None) -> int:
+        """Put `scene` on the program (None: clear it); returns the pts of the first frame
+        that shows it, which is what viewers see and what show events are stamped with."""
+        shown: asyncio.Future[int] = self._loop.create_future()
+
+        def report(pts: int) -> None:  # on the program thread
+            self._loop.call_soon_threadsafe(_resolve, shown, pts)
+
+        self.program.compositor.set_scene(scene, on_shown=report)
+        try:
+            return await asyncio.wait_for(asyncio.shield(shown), SHOWN_TIMEOUT)
+        except TimeoutError:
+            return self.program.clock.pts()  # the program stalled: stamp with the clock
+
+    @property
+    def viewer_count(self) -> int:
+        """WebRTC viewers watching now."""
+        return len(self.viewers)
+
+    def viewer(self, session_id: str) -> Viewer | None:
+        """The WHEP session with this id, if it is watching."""
+        return self.viewers.get(session_id)
+
+    def stats(self) -> ShowStats:
+        """Counters for /metrics."""
+        s = self.program.stats
+        drops = [sub.video_drops for sub in self.broadcast.subscribers if not sub.closed]
+        return ShowStats(
+            viewers=len(self.viewers),
+            program_frames=s.frames,
+            frames_repeated=s.frames_repeated,
+            frames_slate=s.frames_slate,
+            encode_seconds_total=s.encode_seconds_total,
+            encode_last_seconds=s.last_encode_seconds,
+            keyframes_forced=self.program.keyframes.forced,
+            video_drops_total=self.broadcast.video_drops_total(),
+            video_drops_max=max(drops, default=0),
+            subscribers_dropping=sum(1 for d in drops if d),
+        )
 
     # -- packets from the program thread (on the loop) --------------------------------------
 
@@ -136,7 +237,8 @@ class LiveShow:
     def _set_state(self, state: str) -> None:
         if state != self.state and self.state != "ended":
             self.state = state
-            self._on_state(state)
+            if not self._quiet:
+                self._on_state(state)
 
     def _on_stall(self, stalled: bool) -> None:
         if stalled:
@@ -181,7 +283,8 @@ class LiveShow:
             self.publisher = None
             await old.close()
         publisher = Publisher(
-            self.program,
+            self._source_video,
+            self.program.feed_audio,
             self.limits.ice,
             on_gone=self._publisher_gone,
             on_media=self._publisher_media,
@@ -196,6 +299,11 @@ class LiveShow:
             raise
         # The grace timer keeps running until media actually flows (_publisher_media).
         return publisher
+
+    def _source_video(self, frame: av.VideoFrame) -> None:
+        self.program.feed_video(frame)
+        if not self._on_air.is_set() and self.program.running:
+            self._on_air.set()
 
     def _publisher_media(self, publisher: Publisher) -> None:
         # The host is back (first frame of a new connection): live again.
@@ -275,6 +383,12 @@ class LiveShow:
             # Whatever failed above, the show is over: nobody may wait for it forever.
             self._ended.set()
 
+    async def discard(self) -> None:
+        """End a show of which nothing aired, without reporting it as ended: it can go
+        live later as if this attempt never happened."""
+        self._quiet = True
+        await self.end()
+
     async def _finish_recording(self, recorder: Recorder) -> RecordingResult:
         await asyncio.to_thread(recorder.close)
         try:
@@ -289,3 +403,8 @@ class LiveShow:
     async def wait_ended(self) -> None:
         """Wait until the show is over."""
         await self._ended.wait()
+
+
+def _resolve(future: asyncio.Future[int], pts: int) -> None:
+    if not future.done():
+        future.set_result(pts)
