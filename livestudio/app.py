@@ -24,14 +24,14 @@ from .http import (
     signalling,
     studio_catalog,
 )
-from .http.chat import ChatRooms
-from .http.events import SOCKETS_PER_IP, EventHub, events_socket
+from .http.events import SOCKETS_PER_IP, events_socket
 from .http.images import IMAGES
 from .http.keys import CHAT, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
-from .http.onair import OnAir, publish_recording
 from .http.products import PRODUCT_CHANGED
-from .media.record import finalize, remux_for_download
+from .live.chat import ChatRooms
+from .live.events import EventHub
+from .live.onair import OnAir, recover_unfinished
 from .store import Store
 
 log = logging.getLogger("livestudio")
@@ -41,19 +41,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.recordings_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
-    # A previous process that died mid-show cannot resume it: its program is gone. What
-    # it recorded is finalized (the torn last fragment left out) and published; the
-    # MP4 for download is remuxed in the background, as after any show.
-    remuxes = []
-    for show in await store.list_shows():
-        if show.state in ("live", "reconnecting"):
-            log.warning("show %s was left %s by a previous run; ending it", show.id, show.state)
-            await store.set_show_state(show.id, "ended")
-            folder = settings.recordings_dir / show.id
-            recording = await asyncio.to_thread(finalize, folder)
-            await publish_recording(store, None, show.id, recording)
-            if recording.playable:
-                remuxes.append(asyncio.ensure_future(asyncio.to_thread(remux_for_download, folder)))
+    remuxes = await recover_unfinished(settings, store)
     app[STORE] = store
     yield
     await asyncio.gather(*remuxes, return_exceptions=True)

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from livestudio.app import create_app
 from livestudio.config import Settings, load_settings
 from livestudio.http.keys import ONAIR, STORE
-from livestudio.http.onair import OnAir
+from livestudio.live.onair import OnAir
 from livestudio.store import Store
 
 

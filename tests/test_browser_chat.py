@@ -79,9 +79,9 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     )
     assert status == 200, event
     assert (await next_of(ws, "highlight"))["message"] == message["id"]
-    stage = studio.onair.stage(show_id)
-    assert stage is not None and stage._scene is not None
-    layer = next(x for x in stage._scene.layers if x.name == "question")
+    stage = studio.onair.products(show_id)
+    assert stage is not None and stage.scene is not None
+    layer = next(x for x in stage.scene.layers if x.name == "question")
     rect = layer.rect
     await until(lambda: any(pts >= event["pts"] for pts, _ in frames), 10)
     shown = [f for pts, f in frames if pts >= event["pts"]]

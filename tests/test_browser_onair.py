@@ -73,9 +73,9 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
             studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
         assert status == 200
-        stage = studio.onair.stage(show_id)
-        assert stage is not None and stage._scene is not None and stage._scene.card_rect
-        r = stage._scene.card_rect
+        stage = studio.onair.products(show_id)
+        assert stage is not None and stage.scene is not None and stage.scene.card_rect
+        r = stage.scene.card_rect
         await page.evaluate(
             PROBE_JS, {"x": r.x + 4, "y": r.y + 4, "width": r.width - 8, "height": r.height - 8}
         )
@@ -138,7 +138,7 @@ async def test_studio_buttons_pin_sale_and_stock(studio: Studio) -> None:
         await eventually(
             lambda: row.evaluate("li => li.classList.contains('pinned')"), 10, "pinned", log
         )
-        assert studio.onair.stage(show_id).state.pinned == product["id"]  # type: ignore[union-attr]
+        assert studio.onair.products(show_id).state.pinned == product["id"]  # type: ignore[union-attr]
         await row.get_by_role("button", name="−1 stock").click()
         await eventually(lambda: _stock(studio, product["id"], 3), 10, "stock decremented", log)
         await row.get_by_role("button", name="Flash sale").click()
@@ -146,14 +146,14 @@ async def test_studio_buttons_pin_sale_and_stock(studio: Studio) -> None:
         await page.fill("#sale-form input[name=seconds]", "30")
         await page.click("#sale-form button[type=submit]")
         await eventually(
-            lambda: studio.onair.stage(show_id).state.sale is not None,  # type: ignore[union-attr]
+            lambda: studio.onair.products(show_id).state.sale is not None,  # type: ignore[union-attr]
             10,
             "sale running",
             log,
         )
         await page.click("#unpin")
         await eventually(
-            lambda: studio.onair.stage(show_id).state.pinned is None,  # type: ignore[union-attr]
+            lambda: studio.onair.products(show_id).state.pinned is None,  # type: ignore[union-attr]
             10,
             "unpinned",
             log,

@@ -35,9 +35,9 @@ async def record_with_pins(studio: Studio) -> tuple[str, dict[str, Any], Any, li
         )
         assert status == 200
         events.append(event)
-        stage = studio.onair.stage(show_id)
-        assert stage is not None and stage._scene is not None
-        rect = stage._scene.card_rect
+        stage = studio.onair.products(show_id)
+        assert stage is not None and stage.scene is not None
+        rect = stage.scene.card_rect
         await asyncio.sleep(1.5)
     status, unpin = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
     events.append(unpin)

@@ -238,9 +238,9 @@ async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Stu
     stored = [e for e in await studio.store.list_events(show_id) if e.kind == "pin"]
     assert stored[-1].data["card"]["labels"]["buy"] == "Kaufen"
     # The burned-in card has the same words.
-    stage = studio.onair.stage(show_id)
-    assert stage is not None and stage._scene is not None and stage._scene.card is not None
-    burned = stage._scene.card
+    stage = studio.onair.products(show_id)
+    assert stage is not None and stage.scene is not None and stage.scene.card is not None
+    burned = stage.scene.card
     assert burned.labels.sold_out == "Ausverkauft" and burned.stock_text() == "Nur noch 3 übrig"
     assert burned.labels.ends_in == german.ends_in
 
@@ -253,7 +253,7 @@ async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Stu
     )
     assert status == 200, sale
     assert sale["card"]["sale_ends_pts"] and sale["card"]["labels"]["buy"] == "Kaufen"
-    assert stage._scene.countdown is not None  # drawn with the German "Endet in"
+    assert stage.scene.countdown is not None  # drawn with the German "Endet in"
 
     status, _ = await api(
         studio, "PATCH", f"/api/products/{product['id']}", token, json={"stock": 0}
@@ -263,7 +263,7 @@ async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Stu
     assert stock and stock[-1]["card"]["stock_text"] == "Ausverkauft"
     assert stock[-1]["card"]["sold_out"] is True
     sold_card = stock[-1]["card"]
-    assert stage._scene.card is not None and stage._scene.card.stock_text() == "Ausverkauft"
+    assert stage.scene.card is not None and stage.scene.card.stock_text() == "Ausverkauft"
 
     # The viewer page's card shows the server's words (cards.js), not English ones.
     async with chromium() as browser:

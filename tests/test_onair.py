@@ -76,9 +76,9 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
     )
     assert status == 200, event
     assert event["card"]["name"] == "Kaffeetasse Café" and event["card"]["price"] == "€24.90"
-    stage = studio.onair.stage(show_id)
-    assert stage is not None and stage._scene is not None
-    rect = stage._scene.card_rect
+    stage = studio.onair.products(show_id)
+    assert stage is not None and stage.scene is not None
+    rect = stage.scene.card_rect
     assert rect is not None
     await until(lambda: any(card_score(f, rect) > 30 for _, f in frames), 10)
     first_with_card = min(pts for pts, f in frames if card_score(f, rect) > 30)
@@ -160,7 +160,7 @@ async def test_sale_stock_and_errors(studio: Studio) -> None:
     assert status == 200
     status, _ = await api(studio, "DELETE", f"/api/products/{other['id']}", token)
     assert status == 204
-    assert studio.onair.stage(show_id).state.pinned is None  # type: ignore[union-attr]
+    assert studio.onair.products(show_id).state.pinned is None  # type: ignore[union-attr]
     status, _ = await api(
         studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
     )
@@ -234,14 +234,14 @@ async def test_logo_watermark_is_always_on_when_set(studio: Studio) -> None:
     viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"), keep_frames=10_000)
     await until(
         lambda: (
-            studio.onair.stage(show_id) is not None
-            and studio.onair.stage(show_id)._scene is not None
+            studio.onair.products(show_id) is not None
+            and studio.onair.products(show_id).scene is not None
         ),
         10,
     )  # type: ignore[union-attr]
-    stage = studio.onair.stage(show_id)
-    assert stage is not None and stage._scene is not None
-    logo_layer = next(layer for layer in stage._scene.layers if layer.name == "logo")
+    stage = studio.onair.products(show_id)
+    assert stage is not None and stage.scene is not None
+    logo_layer = next(layer for layer in stage.scene.layers if layer.name == "logo")
     frames_now = len(viewer.frames)
     await until(lambda: len(viewer.frames) > frames_now + 10, 10)
     r = logo_layer.rect

@@ -88,7 +88,7 @@ async def test_highlight_marks_clear_and_deleting_the_question_dismisses_it(
     assert marked == ["question two"], "only the current question is marked"
     status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{two['id']}", token)
     assert status == 204
-    stage = studio.onair.stage(show_id)
+    stage = studio.onair.products(show_id)
     assert stage is not None and stage.state.question is None, "no deleted text on air"
     await session.close()
     await pub.close(studio.session)
@@ -115,7 +115,7 @@ async def test_event_sockets_are_capped_per_address(studio_factory) -> None:  # 
         assert r.status == 429
     await a.close()
     await b.close()
-    await until(lambda: not studio.onair.hub.channel(show_id).sockets, 5)
+    await until(lambda: studio.onair.hub.watchers(show_id) == 0, 5)
     c = await studio.session.ws_connect(url)  # the slots came back
     assert (await c.receive_json(timeout=5))["type"] == "snapshot"
     await c.close()

@@ -222,3 +222,17 @@ class ImageLibrary:
             if path is not None:
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+
+MEDIA_PREFIX = "/media/products/"
+"Where images and thumbnails are served."
+
+
+def image_urls(key: str | None) -> dict[str, str | None]:
+    """The public URLs of an image and its thumbnail (relative, for any host or proxy)."""
+    if key is None:
+        return {"image_url": None, "thumbnail_url": None}
+    return {
+        "image_url": MEDIA_PREFIX + image_name(key),
+        "thumbnail_url": MEDIA_PREFIX + thumbnail_name(key),
+    }

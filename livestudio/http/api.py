@@ -1,4 +1,4 @@
-"""The JSON API under /api/: shows for now (products, pins and chat come with their issues)."""
+"""The JSON API under /api/: the host guard every route uses, and shows."""
 
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ async def require_host(request: web.Request) -> None:
 def show_json(request: web.Request, show: ShowRecord) -> dict[str, Any]:
     """A show as the API returns it (never its stream key)."""
     base = request.app[SETTINGS].base_url
-    live = request.app[ONAIR].get(show.id)
+    onair = request.app[ONAIR]
+    live = onair.get(show.id)
     return {
         "id": show.id,
         "title": show.title,
         "starts_at": show.starts_at,
-        "state": live.state if live and not live.ended else show.state,
-        "viewers": len(live.viewers) if live else 0,
+        "state": onair.state_of(show),
+        "viewers": live.viewer_count if live else 0,
         "created_at": show.created_at,
         "went_live_at": show.went_live_at,
         "ended_at": show.ended_at,

@@ -8,12 +8,12 @@ from aiohttp import web
 
 from ..catalog.brand import BrandSettings
 from ..catalog.errors import InvalidInput
+from ..catalog.images import image_urls
 from .api import require_host
 from .errors import error
-from .images import image_urls, store_upload
+from .images import store_upload
 from .jsonbody import json_object
 from .keys import ONAIR, STORE
-from .stage import StageError
 
 
 def brand_json(brand: BrandSettings) -> dict[str, Any]:
@@ -51,11 +51,7 @@ async def put_brand(request: web.Request) -> web.Response:
 
 async def _redraw(request: web.Request) -> None:
     """Shows on air pick up the new accent, corner or logo at once."""
-    for stage in list(request.app[ONAIR].stages.values()):
-        try:
-            await stage.brand_changed()
-        except StageError:
-            pass  # not on air yet: the next change draws it
+    await request.app[ONAIR].brand_changed()
 
 
 async def upload_logo(request: web.Request) -> web.Response:

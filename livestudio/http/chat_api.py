@@ -6,12 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ..live import moderation
+from ..live.chat import BLOCKED_MODES, MAX_NAME, ChatRoom
+from ..live.errors import ShowActionError
 from .api import require_host
-from .chat import BLOCKED_MODES, MAX_NAME, ChatRoom
-from .errors import error
+from .errors import domain_error, error
 from .jsonbody import json_object
 from .keys import CHAT, ONAIR, STORE
-from .stage import StageError
 
 MAX_BLOCKED_WORDS = 200
 
@@ -34,36 +35,22 @@ def _id(request: web.Request, key: str = "message") -> int:
 async def delete_message(request: web.Request) -> web.Response:
     """DELETE /api/shows/{show}/chat/{message}: gone for everyone, live and in the replay."""
     room = await _room(request)
-    message_id = _id(request)
+    products = request.app[ONAIR].products(room.show_id)
     try:
-        await room.delete(message_id)
-    except KeyError:
-        raise error(404, "no such message") from None
-    await _dismiss_if_shown(request, room, {message_id})
+        await moderation.delete_message(room, products, _id(request))
+    except ShowActionError as exc:
+        raise domain_error(exc) from None
     return web.Response(status=204)
-
-
-async def _dismiss_if_shown(request: web.Request, room: ChatRoom, ids: set[int]) -> None:
-    """A deleted message must not stay burned into the video as the highlighted question."""
-    stage = request.app[ONAIR].stage(room.show_id)
-    question = stage.state.question if stage else None
-    if stage is not None and question is not None and question[0] in ids:
-        try:
-            await stage.dismiss()
-        except StageError:
-            pass
-        room.set_highlight(None)
 
 
 async def ban(request: web.Request) -> web.Response:
     """POST /api/shows/{show}/chat/{message}/ban: ban its author (session and address)."""
     room = await _room(request)
+    products = request.app[ONAIR].products(room.show_id)
     try:
-        message = await room.ban(_id(request))
-    except KeyError:
-        raise error(404, "no such message") from None
-    gone = {m.id for m in room.messages.values() if m.deleted}
-    await _dismiss_if_shown(request, room, gone)
+        message = await moderation.ban_author(room, products, _id(request))
+    except ShowActionError as exc:
+        raise domain_error(exc) from None
     return web.json_response({"banned": message.name})
 
 
@@ -152,32 +139,21 @@ async def highlight(request: web.Request) -> web.Response:
     message_id = data.get("message")
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise error(422, "message must be a chat message id")
+    products = request.app[ONAIR].products(room.show_id)
     try:
-        message = room.message(message_id)
-    except KeyError:
-        raise error(404, "no such message") from None
-    stage = request.app[ONAIR].stage(room.show_id)
-    if stage is None:
-        raise error(409, "the show is not live")
-    try:
-        event = await stage.highlight(message.id, message.name, message.text)
-    except StageError as exc:
-        raise error(exc.status, exc.message) from None
-    room.set_highlight(message.id)
+        event = await moderation.highlight(room, products, message_id)
+    except ShowActionError as exc:
+        raise domain_error(exc) from None
     return web.json_response(event)
 
 
 async def dismiss(request: web.Request) -> web.Response:
     """DELETE /api/shows/{show}/highlight: the question goes off air."""
     room = await _room(request)
-    stage = request.app[ONAIR].stage(room.show_id)
-    if stage is None:
-        raise error(409, "the show is not live")
     try:
-        event = await stage.dismiss()
-    except StageError as exc:
-        raise error(exc.status, exc.message) from None
-    room.set_highlight(None)
+        event = await moderation.dismiss(room, request.app[ONAIR].products(room.show_id))
+    except ShowActionError as exc:
+        raise domain_error(exc) from None
     return web.json_response(event)
 
 

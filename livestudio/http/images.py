@@ -13,13 +13,10 @@ from ..catalog.images import (
     ImageError,
     ImageLibrary,
     PreparedImage,
-    image_name,
     prepare_image,
-    thumbnail_name,
 )
 from .errors import error, read_limited
 
-MEDIA_PREFIX = "/media/products/"
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream")
 """Raw-body content types accepted for an upload (decoding decides what it really is)."""
 _MULTIPART_SLACK = 64 * 1024
@@ -45,16 +42,6 @@ class ImageWork:
 
 
 IMAGES = web.AppKey("catalog_images", ImageWork)
-
-
-def image_urls(key: str | None) -> dict[str, str | None]:
-    """The public URLs of an image and its thumbnail (relative, for any host or proxy)."""
-    if key is None:
-        return {"image_url": None, "thumbnail_url": None}
-    return {
-        "image_url": MEDIA_PREFIX + image_name(key),
-        "thumbnail_url": MEDIA_PREFIX + thumbnail_name(key),
-    }
 
 
 def _size(limit: int) -> str:

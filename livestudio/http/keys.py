@@ -10,9 +10,9 @@ from ..config import Settings
 from ..store import Store
 
 if TYPE_CHECKING:
-    from .chat import ChatRooms
-    from .events import EventHub
-    from .onair import OnAir
+    from ..live.chat import ChatRooms
+    from ..live.events import EventHub
+    from ..live.onair import OnAir
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

@@ -16,24 +16,25 @@ from aiohttp_session import get_session
 
 from ..catalog.errors import FieldError
 from ..catalog.money import parse_price
+from ..live.errors import ShowActionError
+from ..live.onair_products import OnAirProducts
 from .api import require_host
-from .errors import error
+from .errors import domain_error, error
 from .jsonbody import json_object
 from .keys import ONAIR, STORE
-from .stage import Stage, StageError
 
 MAX_SALE_SECONDS = 24 * 3600
 
 
-async def _stage(request: web.Request) -> Stage:
+async def _on_air(request: web.Request) -> OnAirProducts:
     await require_host(request)
     show = await request.app[STORE].get_show(request.match_info["show"])
     if show is None or show.state == "deleted":
         raise error(404, "no such show")
-    stage = request.app[ONAIR].stage(show.id)
-    if stage is None:
+    products = request.app[ONAIR].products(show.id)
+    if products is None:
         raise error(409, f"the show is not live (it is {show.state})")
-    return stage
+    return products
 
 
 def _product_id(data: dict[str, Any]) -> int:
@@ -46,27 +47,27 @@ def _product_id(data: dict[str, Any]) -> int:
 async def _run(action: Any) -> web.Response:
     try:
         event = await action
-    except StageError as exc:
-        raise error(exc.status, exc.message) from None
+    except ShowActionError as exc:
+        raise domain_error(exc) from None
     return web.json_response(event)
 
 
 async def pin(request: web.Request) -> web.Response:
     """POST /api/shows/{show}/pin {"product": id}: the product's card goes on air."""
-    stage = await _stage(request)
+    on_air = await _on_air(request)
     data = await json_object(request)
-    return await _run(stage.pin(_product_id(data)))
+    return await _run(on_air.pin(_product_id(data)))
 
 
 async def unpin(request: web.Request) -> web.Response:
     """DELETE /api/shows/{show}/pin: the card goes off air."""
-    stage = await _stage(request)
-    return await _run(stage.unpin())
+    on_air = await _on_air(request)
+    return await _run(on_air.unpin())
 
 
 async def sale(request: web.Request) -> web.Response:
     """POST /api/shows/{show}/sale {"product", "price", "seconds"}: a flash sale."""
-    stage = await _stage(request)
+    on_air = await _on_air(request)
     data = await json_object(request)
     product_id = _product_id(data)
     product = await request.app[STORE].get_product(product_id)
@@ -83,7 +84,7 @@ async def sale(request: web.Request) -> web.Response:
         raise error(422, "seconds must be a whole number of seconds")
     if not 1 <= seconds <= MAX_SALE_SECONDS:
         raise error(422, f"seconds must be between 1 and {MAX_SALE_SECONDS}")
-    return await _run(stage.start_sale(product_id, price, seconds))
+    return await _run(on_air.start_sale(product_id, price, seconds))
 
 
 async def clicks(request: web.Request) -> web.Response:

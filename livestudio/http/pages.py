@@ -138,8 +138,7 @@ async def viewer_page(request: web.Request) -> web.Response:
         return await render(request, "not_found.html", {"what": "show"}, status=404)
     settings = request.app[SETTINGS]
     await ensure_viewer(request)
-    live = request.app[ONAIR].get(show.id)
-    state = live.state if live and not live.ended else show.state
+    state = request.app[ONAIR].state_of(show)
     config = {
         "show": show.id,
         "state": state,
@@ -244,8 +243,7 @@ async def _studio_list(request: web.Request, message: str, status: int) -> web.R
     onair = request.app[ONAIR]
     states = {}
     for s in shows:
-        live = onair.get(s.id)
-        states[s.id] = live.state if live is not None else s.state
+        states[s.id] = onair.state_of(s)
     disk = await asyncio.to_thread(_disk, request.app[SETTINGS].recordings_dir)
     return await render(
         request,
@@ -297,8 +295,7 @@ async def studio_show(request: web.Request) -> web.Response:
     show = await _studio_show(request)
     settings = request.app[SETTINGS]
     key = await request.app[STORE].get_stream_key(show.id) or ""
-    live = request.app[ONAIR].get(show.id)
-    state = live.state if live and not live.ended else show.state
+    state = request.app[ONAIR].state_of(show)
     config = {
         "show": show.id,
         "state": state,

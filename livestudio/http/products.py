@@ -22,7 +22,15 @@ from ..catalog.csvio import (
 )
 from ..catalog.errors import FieldError, InvalidInput
 from ..catalog.fetch import FetchPolicy, fetch_images
-from ..catalog.images import MAX_BYTES, ImageError, ImageLibrary, PreparedImage, image_name
+from ..catalog.images import (
+    MAX_BYTES,
+    MEDIA_PREFIX,
+    ImageError,
+    ImageLibrary,
+    PreparedImage,
+    image_name,
+    image_urls,
+)
 from ..catalog.money import format_price
 from ..catalog.shops import SHOP_URL_OPTION
 from ..catalog.validation import parse_product, validate_url
@@ -32,10 +40,8 @@ from .api import require_host
 from .errors import error, read_limited
 from .images import (
     IMAGES,
-    MEDIA_PREFIX,
     ImageWork,
     file_parts,
-    image_urls,
     media_file,
     multipart_parts,
     read_part,

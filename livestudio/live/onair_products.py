@@ -1,10 +1,10 @@
 """What a live show burns into its video beyond the camera: the pinned product's card, a
-flash sale's countdown, stock, the brand's logo (and, later, a highlighted question).
+flash sale's countdown, stock, the brand's logo and a highlighted question.
 
-Every change is rendered off the event loop into a new overlay scene, handed to the
-compositor, and stored as a show event stamped with the pts of the first program frame
-that shows it (the compositor reports it), so live pages, chapters and replays all
-agree on when it happened.
+Every change is rendered off the event loop into a new overlay scene, put on the program,
+and stored as a show event stamped with the pts of the first program frame that shows it
+(`LiveShow.show_scene` reports it), so live pages, chapters and replays all agree on when
+it happened.
 """
 
 from __future__ import annotations
@@ -12,50 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from ..catalog.brand import BrandSettings
-from ..catalog.labels import card_words
-from ..catalog.money import format_price
-from ..media.overlays import CardModel, Labels, LogoModel, QuestionModel
+from ..media.overlays import LogoModel, QuestionModel
 from ..media.scene import OverlayScene
 from ..media.show import LiveShow
 from ..store import ProductRecord, Store
+from .cards import ImagePath, Sale, card_model, page_card
+from .errors import NothingToUndo, NotOnAir, UnknownProduct
 from .events import EventHub
-from .images import image_urls
 
 log = logging.getLogger(__name__)
 
-SHOWN_TIMEOUT = 5.0
-"Seconds to wait for the compositor to report the first frame with a new scene."
-
-
-class StageError(Exception):
-    """An on-air action that cannot be done now (HTTP 409 / 404 / 422 by `status`)."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
 
 @dataclass
-class Sale:
-    """A running flash sale."""
-
-    product_id: int
-    price: Decimal
-    ends_at: float
-    "Program seconds when it ends."
-
-
-@dataclass
-class StageState:
+class OnAirState:
     """What is on air, as pages need it."""
 
     pinned: int | None = None
@@ -66,12 +40,8 @@ class StageState:
     "The highlighted chat message: (id, name, text)."
 
 
-ImagePath = Callable[[str], Path | None]
-"Image key → its file (None if missing)."
-
-
-class Stage:
-    """The overlay state of one live show (all methods on the event loop)."""
+class OnAirProducts:
+    """The pinned product, sale and question of one live show (all methods on the loop)."""
 
     def __init__(
         self,
@@ -88,11 +58,12 @@ class Stage:
         self.hub = hub
         self._thumbnail = thumbnail
         self._logo = logo
-        self.state = StageState()
-        self._scene: OverlayScene | None = None
+        self.state = OnAirState()
+        self.scene: OverlayScene | None = None
+        "What the program draws now (None before the first change)."
         self._lock = asyncio.Lock()
         # One worker renders scenes and pre-renders countdown seconds, off the loop.
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stage-{show_id}")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"onair-{show_id}")
         self._sale_timer: asyncio.Task[None] | None = None
         self._cards: dict[int, dict[str, Any]] = {}
         self._logo_task = asyncio.ensure_future(self._logo_when_on_air())
@@ -101,9 +72,8 @@ class Stage:
 
     def _require_on_air(self) -> None:
         # Before any state changes: a refused action must leave nothing half-done.
-        program = self.live.program
-        if program.settings is None or not program.running:
-            raise StageError("the show is not on air yet: go live first")
+        if not self.live.on_air:
+            raise NotOnAir("the show is not on air yet: go live first")
 
     async def pin(self, product_id: int) -> dict[str, Any]:
         """Put the product's card on air (replacing any other; a sale on another ends)."""
@@ -113,16 +83,14 @@ class Stage:
             if self.state.sale and self.state.sale.product_id != product_id:
                 self._end_sale_timer()
                 self.state.sale = None
-            self.state.pinned = product_id
-            if product_id not in self.state.featured:
-                self.state.featured.append(product_id)
+            self._feature(product_id)
             return await self._apply("pin", product)
 
     async def unpin(self) -> dict[str, Any]:
         """Take the card off air (ends a running sale)."""
         async with self._lock:
             if self.state.pinned is None:
-                raise StageError("no product is pinned")
+                raise NothingToUndo("no product is pinned")
             self._end_sale_timer()
             self.state.pinned = None
             self.state.sale = None
@@ -134,11 +102,9 @@ class Stage:
         product = await self._product(product_id)
         async with self._lock:
             self._end_sale_timer()
-            ends_at = self.live.program.clock.seconds() + seconds
+            ends_at = self.live.program_seconds() + seconds
             self.state.sale = Sale(product_id, price, ends_at)
-            self.state.pinned = product_id
-            if product_id not in self.state.featured:
-                self.state.featured.append(product_id)
+            self._feature(product_id)
             event = await self._apply("sale", product)
             self._sale_timer = asyncio.ensure_future(self._end_sale_after(seconds))
             return event
@@ -158,12 +124,22 @@ class Stage:
         """Take the highlighted question off air."""
         async with self._lock:
             if self.state.question is None:
-                raise StageError("no question is highlighted")
+                raise NothingToUndo("no question is highlighted")
             message_id = self.state.question[0]
             self.state.question = None
             return await self._apply(
                 "highlight_end", await self._pinned_product(), extra={"message": message_id}
             )
+
+    @property
+    def highlighted(self) -> int | None:
+        """The id of the chat message on air as a question, if any."""
+        return self.state.question[0] if self.state.question else None
+
+    def _feature(self, product_id: int) -> None:
+        self.state.pinned = product_id
+        if product_id not in self.state.featured:
+            self.state.featured.append(product_id)
 
     async def _pinned_product(self) -> ProductRecord | None:
         if self.state.pinned is None:
@@ -186,22 +162,17 @@ class Stage:
     async def brand_changed(self) -> None:
         """Accent, corner or logo changed: redraw."""
         async with self._lock:
-            product = None
-            if self.state.pinned is not None:
-                product = await self.store.get_product(self.state.pinned, include_deleted=True)
-            await self._apply("brand", product, store_event=False)
+            await self._apply("brand", await self._pinned_product(), store_event=False)
 
     async def _logo_when_on_air(self) -> None:
         # The brand's logo watermark is on from the first program frame, pin or not.
-        while not (self.live.program.running and self.live.program.settings):
-            if self.live.ended:
-                return
-            await asyncio.sleep(0.1)
+        if not await self.live.wait_on_air():
+            return
         brand = await self.store.get_brand()
-        if brand.logo and self._scene is None:
+        if brand.logo and self.scene is None:
             try:
                 await self.brand_changed()
-            except StageError:
+            except NotOnAir:
                 pass
 
     def close(self) -> None:
@@ -227,7 +198,7 @@ class Stage:
     async def _product(self, product_id: int) -> ProductRecord:
         product = await self.store.get_product(product_id)
         if product is None or product.deleted_at is not None:
-            raise StageError("no such product (deleted or never in the catalog)", 404)
+            raise UnknownProduct("no such product (deleted or never in the catalog)")
         return product
 
     def _end_sale_timer(self) -> None:
@@ -253,21 +224,21 @@ class Stage:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._require_on_air()
-        program = self.live.program
-        assert program.settings is not None
+        size = self.live.frame_size
+        assert size is not None
         brand = await self.store.get_brand()
-        card = self._card(product, brand) if product is not None else None
-        card_json = self._card_json(product, card, brand) if product is not None and card else None
-        if product is not None and card_json is not None:
-            self._cards[product.id] = card_json
+        card = card_json = None
+        if product is not None:
+            sale = self.state.sale
+            sale = sale if sale is not None and sale.product_id == product.id else None
+            card = card_model(product, brand, sale, self._thumbnail)
+            card_json = self._cards[product.id] = page_card(self.show_id, product, card, brand)
         logo_path = self._logo(brand.logo) if brand.logo else None
         logo = LogoModel(logo_path) if logo_path is not None else None
         q = self.state.question
         question = QuestionModel(q[1], q[2], brand.accent) if q else None
-        size = (program.settings.width, program.settings.height)
-        loop = asyncio.get_running_loop()
-        now = program.clock.seconds()
-        previous = self._scene
+        now = self.live.program_seconds()
+        previous = self.scene
 
         def build() -> OverlayScene:
             if previous is None:
@@ -276,18 +247,9 @@ class Stage:
 
         # Not in self._executor: the scene pre-renders countdown seconds there, and a
         # build waiting behind them would delay the pin.
-        scene = await loop.run_in_executor(None, build)
-        self._scene = scene
-        shown: asyncio.Future[int] = loop.create_future()
-
-        def report(pts: int) -> None:
-            loop.call_soon_threadsafe(_resolve, shown, pts)
-
-        program.compositor.set_scene(scene, on_shown=report)
-        try:
-            pts = await asyncio.wait_for(asyncio.shield(shown), SHOWN_TIMEOUT)
-        except TimeoutError:
-            pts = program.clock.pts()  # the program stalled; stamp with the clock
+        scene = await asyncio.get_running_loop().run_in_executor(None, build)
+        self.scene = scene
+        pts = await self.live.show_scene(scene)
         wall = time.time()
         data: dict[str, Any] = {"product": product.id if product else None}
         if product is not None:
@@ -300,68 +262,3 @@ class Stage:
             event["event_id"] = await self.store.add_event(self.show_id, kind, data, pts, wall)
         self.hub.publish(self.show_id, kind, pts=pts, **data)
         return event
-
-    def _card(self, product: ProductRecord, brand: BrandSettings) -> CardModel:
-        f = product.fields
-        sale = (
-            self.state.sale
-            if self.state.sale and self.state.sale.product_id == product.id
-            else None
-        )
-        compare: str | None
-        if sale is not None:
-            price_text = format_price(sale.price, f.currency, brand.locale)
-            compare = format_price(f.price, f.currency, brand.locale)
-        else:
-            price_text = format_price(f.price, f.currency, brand.locale)
-            compare = (
-                format_price(f.compare_at_price, f.currency, brand.locale)
-                if f.compare_at_price is not None
-                else None
-            )
-        words = card_words(brand.locale)
-        return CardModel(
-            name=f.name,
-            price_text=price_text,
-            compare_at_text=compare,
-            image=self._thumbnail(product.image) if product.image else None,
-            accent=brand.accent,
-            corner=brand.corner,  # type: ignore[arg-type]
-            stock=f.stock,
-            sale_ends_at=sale.ends_at if sale else None,
-            labels=Labels(
-                ends_in=words.ends_in, only_left=words.only_left, sold_out=words.sold_out
-            ),
-        )
-
-    def _card_json(
-        self, product: ProductRecord, model: CardModel, brand: BrandSettings
-    ) -> dict[str, Any]:
-        """The card on air, for the viewer page (its text goes in with textContent).
-
-        `labels` are the page card's own fixed words in the brand's language (the same
-        catalog as the burned-in ones; "sale_ends_in" has a {time} the page fills in).
-        """
-        ends = model.sale_ends_at
-        return {
-            "id": product.id,
-            "name": model.name,
-            "price": model.price_text,
-            "compare_at": model.compare_at_text,
-            "stock": model.stock,
-            "stock_text": model.stock_text(),
-            "sold_out": model.sold_out,
-            "thumbnail": image_urls(product.image)["thumbnail_url"],
-            "sale_ends_pts": round(ends * 90000) if ends is not None else None,
-            "buy": f"/go/{self.show_id}/{product.id}",
-            "accent": model.accent,
-            "labels": card_words(brand.locale).page(),
-        }
-
-
-def _resolve(future: asyncio.Future[int], pts: int) -> None:
-    if not future.done():
-        future.set_result(pts)
-
-
-__all__ = ["Stage", "StageError"]

@@ -1,4 +1,6 @@
-"""The shows on air in this process, glued to the store and the events hub."""
+"""The shows on air in this process: their lifecycle, mirrored into the store and the
+events hub, and the replay published the moment each ends (or, after a crash, at the
+next start)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from ..catalog.images import ImageLibrary, image_name, thumbnail_name
 from ..config import Settings
 from ..media.encode import VideoSettings
 from ..media.ice import IcePolicy
-from ..media.record import RecordingResult, remux_for_download
+from ..media.record import RecordingResult, finalize, remux_for_download
 from ..media.show import LiveShow, ShowLimits
-from ..store import Store
+from ..store import ShowRecord, Store
+from .errors import NotOnAir
 from .events import EventHub
-from .stage import Stage
+from .onair_products import OnAirProducts
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,8 @@ class OnAir:
         self.store = store
         self.hub = hub
         self.images = images
-        self.stages: dict[str, Stage] = {}
-        "The overlay state of each show on air."
+        self._products: dict[str, OnAirProducts] = {}
+        "What each show on air burns into its video."
         self.limits = limits_from(settings)
         self.shows: dict[str, LiveShow] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -89,10 +92,8 @@ class OnAir:
             on_nothing_aired=lambda: self._spawn(self.abandon(show_id, previous_state)),
         )
         self.shows[show_id] = live
-        old = self.stages.pop(show_id, None)
-        if old is not None:
-            old.close()
-        self.stages[show_id] = Stage(
+        self._close_products(show_id)
+        self._products[show_id] = OnAirProducts(
             show_id, live, self.store, self.hub, self._thumbnail, self._image
         )
         self.hub.snapshots[show_id] = lambda: self.snapshot(show_id)
@@ -107,35 +108,51 @@ class OnAir:
     def _image(self, key: str) -> Path | None:
         return self.images.path(image_name(key)) if self.images else None
 
+    def state_of(self, show: ShowRecord) -> str:
+        """The show's state now: as its LiveShow says while on air, else as stored."""
+        live = self.shows.get(show.id)
+        return live.state if live is not None and not live.ended else show.state
+
     def program_pts(self, show_id: str) -> int | None:
         """Program time now of a show on air (None if it is not on air)."""
         live = self.shows.get(show_id)
-        if live is None or not live.program.clock.started:
-            return None
-        return live.program.clock.pts()
+        return live.program_pts() if live is not None else None
 
-    def stage(self, show_id: str) -> Stage | None:
-        """The overlay state of a show on air."""
+    def products(self, show_id: str) -> OnAirProducts | None:
+        """What a show on air burns into its video (None: it is not on air)."""
         live = self.shows.get(show_id)
         if live is None or live.ended:
             return None
-        return self.stages.get(show_id)
+        return self._products.get(show_id)
 
     async def product_changed(self, product_id: int) -> None:
         """A product was edited (stock on air, price, deletion): redraw where it is pinned."""
-        for stage in list(self.stages.values()):
-            await stage.product_changed(product_id)
+        for products in list(self._products.values()):
+            await products.product_changed(product_id)
+
+    async def brand_changed(self) -> None:
+        """The brand's accent, corner or logo changed: every show on air redraws."""
+        for products in list(self._products.values()):
+            try:
+                await products.brand_changed()
+            except NotOnAir:
+                pass  # not on air yet: its first change draws it
+
+    def _close_products(self, show_id: str) -> None:
+        products = self._products.pop(show_id, None)
+        if products is not None:
+            products.close()
 
     def snapshot(self, show_id: str) -> dict[str, Any]:
         """What a page joining now needs to know."""
         live = self.shows.get(show_id)
         if live is None:
             return {"state": "ended", "viewers": 0}
-        stage = self.stages.get(show_id)
+        products = self._products.get(show_id)
         return {
             "state": live.state,
-            "viewers": len(live.viewers),
-            **(stage.snapshot() if stage else {}),
+            "viewers": live.viewer_count,
+            **(products.snapshot() if products else {}),
         }
 
     def _state_changed(self, show_id: str, state: str) -> None:
@@ -166,16 +183,14 @@ class OnAir:
             self._spawn(asyncio.to_thread(remux_for_download, live.recording.folder))
         if self.shows.get(show_id) is live:
             del self.shows[show_id]
-            stage = self.stages.pop(show_id, None)
-            if stage is not None:
-                stage.close()
+            self._close_products(show_id)
         for finished in self.on_finished:
             await finished(show_id)
 
     def viewers_changed(self, show_id: str) -> None:
         """Tell pages the new viewer count (coalesced: only when it changed)."""
         live = self.shows.get(show_id)
-        count = len(live.viewers) if live else 0
+        count = live.viewer_count if live else 0
         if self._viewer_counts.get(show_id) != count:
             self._viewer_counts[show_id] = count
             self.hub.publish(show_id, "viewers", viewers=count)
@@ -195,12 +210,9 @@ class OnAir:
         its publisher left before any media): it is as it was, and can go live later."""
         live = self.shows.pop(show_id, None)
         self.hub.snapshots.pop(show_id, None)
-        stage = self.stages.pop(show_id, None)
-        if stage is not None:
-            stage.close()
+        self._close_products(show_id)
         if live is not None:
-            live._on_state = lambda state: None
-            await live.end()
+            await live.discard()
         await self.store.set_show_state(show_id, previous_state)
         await self.store.set_recording(show_id, "none")
         self.hub.publish(show_id, "state", state=previous_state)
@@ -238,3 +250,24 @@ async def publish_recording(
     await store.set_show_state(show_id, "published")
     if hub is not None:
         hub.publish(show_id, "state", state="published", replay=f"/replay/{show_id}")
+
+
+async def recover_unfinished(settings: Settings, store: Store) -> list[asyncio.Future[bool]]:
+    """At startup: end the shows a previous process left live, publishing what they recorded.
+
+    That process's program is gone, so they cannot resume. Each recording is finalized
+    (its torn last fragment left out) and published; the MP4 for download is remuxed in
+    the background, as after any show: the returned futures finish those remuxes.
+    """
+    remuxes: list[asyncio.Future[bool]] = []
+    for show in await store.list_shows():
+        if show.state not in ("live", "reconnecting"):
+            continue
+        log.warning("show %s was left %s by a previous run; ending it", show.id, show.state)
+        await store.set_show_state(show.id, "ended")
+        folder = settings.recordings_dir / show.id
+        recording = await asyncio.to_thread(finalize, folder)
+        await publish_recording(store, None, show.id, recording)
+        if recording.playable:
+            remuxes.append(asyncio.ensure_future(asyncio.to_thread(remux_for_download, folder)))
+    return remuxes

@@ -1,0 +1,68 @@
+"""The host's hand in the chat: highlight a question on air, delete, ban.
+
+A message that goes (deleted, or its author banned) must not stay burned into the video
+as the highlighted question, so these act on the chat room and the on-air products
+together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .chat import ChatRoom, Message
+from .errors import NotOnAir, ShowActionError, UnknownMessage
+from .onair_products import OnAirProducts
+
+
+async def highlight(
+    room: ChatRoom, products: OnAirProducts | None, message_id: int
+) -> dict[str, Any]:
+    """Burn a message into the video as the question on air; the event."""
+    try:
+        message = room.message(message_id)
+    except KeyError:
+        raise UnknownMessage("no such message") from None
+    if products is None:
+        raise NotOnAir("the show is not live")
+    event = await products.highlight(message.id, message.name, message.text)
+    room.set_highlight(message.id)
+    return event
+
+
+async def dismiss(room: ChatRoom, products: OnAirProducts | None) -> dict[str, Any]:
+    """Take the question off air; the event."""
+    if products is None:
+        raise NotOnAir("the show is not live")
+    event = await products.dismiss()
+    room.set_highlight(None)
+    return event
+
+
+async def delete_message(room: ChatRoom, products: OnAirProducts | None, message_id: int) -> None:
+    """Remove a message for everyone, live and in the replay (off air if highlighted)."""
+    try:
+        await room.delete(message_id)
+    except KeyError:
+        raise UnknownMessage("no such message") from None
+    await _dismiss_if_shown(room, products, {message_id})
+
+
+async def ban_author(room: ChatRoom, products: OnAirProducts | None, message_id: int) -> Message:
+    """Ban a message's author; their messages go (and off air if highlighted)."""
+    try:
+        message = await room.ban(message_id)
+    except KeyError:
+        raise UnknownMessage("no such message") from None
+    gone = {m.id for m in room.messages.values() if m.deleted}
+    await _dismiss_if_shown(room, products, gone)
+    return message
+
+
+async def _dismiss_if_shown(room: ChatRoom, products: OnAirProducts | None, ids: set[int]) -> None:
+    if products is None or products.highlighted not in ids:
+        return
+    try:
+        await products.dismiss()
+    except ShowActionError:  # gone off air meanwhile
+        pass
+    room.set_highlight(None)
