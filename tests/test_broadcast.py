@@ -60,15 +60,40 @@ async def test_joiner_starts_from_a_recent_cached_gop_without_forcing_one() -> N
     assert got[0].is_keyframe and [p.pts for p in got] == [27000 - 9 + i for i in range(10)]
 
 
-async def test_recorder_subscriber_starts_from_gop_cache() -> None:
+async def test_an_output_starts_from_the_gop_cache_with_its_audio_rendition() -> None:
     b = Broadcast(request_keyframe=lambda: None)
     b.publish_video(packet(0, key=True))
     b.publish_audio(audio(0))
+    b.publish_audio(audio(0), "aac")
     b.publish_video(packet(3000))
-    b.publish_audio(audio(960))
-    sub = b.subscribe("recorder", from_gop_cache=True)
-    assert [p.pts for p in drain(sub.video)] == [0, 3000]
-    assert [p.pts for p in drain(sub.audio)] == [0, 960]
+    b.publish_audio(audio(1024), "aac")
+    out = b.subscribe_output("recorder", audio="aac")
+    b.publish_audio(audio(960))  # Opus: not this output's rendition
+    b.publish_audio(audio(2048), "aac")
+    got = [(kind, p.pts) for kind, p in drain(out.items)]
+    assert got == [("video", 0), ("video", 3000), ("audio", 0), ("audio", 1024), ("audio", 2048)]
+
+
+async def test_an_output_that_falls_behind_skips_to_the_next_keyframe_audio_included() -> None:
+    requests: list[int] = []
+    b = Broadcast(request_keyframe=lambda: requests.append(1))
+    out = b.subscribe_output("slow disk", max_packets=4)
+    b.publish_audio(audio(0), "aac")  # the keyframe's audio, published before it
+    b.publish_video(packet(0, key=True))
+    assert [(k, p.pts) for k, p in drain(out.items)] == [("video", 0), ("audio", 0)]
+    for n in range(1, 6):  # never read: 4 fit, the 5th overflows
+        b.publish_video(packet(n * 3000))
+    assert out.video_drops == 1 and out.waiting_for_keyframe and out.items.empty()
+    b.publish_audio(audio(18 * 960), "aac")  # skipped with the video...
+    b.publish_video(packet(18000))
+    b.publish_audio(audio(19 * 960), "aac")  # ...but the next keyframe's moment is kept
+    keyframe_pts = 19 * 960 * 90000 // 48000
+    b.publish_video(packet(keyframe_pts, key=True))
+    got = [(k, p.pts) for k, p in drain(out.items)]
+    assert got == [("video", keyframe_pts), ("audio", 19 * 960)]
+    assert requests == [], "an output waits for the next keyframe, it forces none"
+    b.end()
+    assert out.get(timeout=1) is None, "the end reaches the output's reader"
 
 
 async def test_slow_subscriber_drops_to_next_keyframe_fast_one_gets_everything() -> None:

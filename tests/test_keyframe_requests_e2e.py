@@ -21,7 +21,7 @@ from aiortc import RTCRtpReceiver
 from livestudio.media.keyframes import MIN_INTERVAL
 
 from .conftest import Studio
-from .utils import Player, Publisher, until, whep_play, whip_publish
+from .utils import Player, ProgramTap, Publisher, until, whep_play, whip_publish
 
 KEYFRAME_INTERVAL = 10.0
 "The longest the settings allow: a periodic keyframe cannot pass for an answer to a PLI."
@@ -41,8 +41,8 @@ class KeyframeLog:
     viewer: list[float] = field(default_factory=list)
     "Monotonic time of every keyframe the viewer decoded."
 
-    def on_packet(self, packet: av.Packet) -> None:
-        if packet.is_keyframe and packet.pts is not None:
+    def on_packet(self, kind: str, packet: av.Packet) -> None:
+        if kind == "video" and packet.is_keyframe and packet.pts is not None:
             self.program.append((time.monotonic(), packet.pts))
 
     def on_frame(self, frame: av.VideoFrame) -> None:
@@ -60,7 +60,7 @@ async def on_air(studio: Studio) -> tuple[Any, Publisher, Player, KeyframeLog]:
     live = studio.onair.get(show_id)
     assert live is not None
     log = KeyframeLog()
-    live.broadcast.add_sink(log.on_packet)  # an observer only: takes packets, keeps none
+    ProgramTap(live, log.on_packet)  # an observer only: ends with the show
     viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
     viewer.on_frame = log.on_frame
     await until(lambda: len(viewer.stamps) > 30, 20)

@@ -12,7 +12,7 @@ import pytest
 from livestudio.media.encode import ProgramEncoder
 
 from .conftest import Studio
-from .utils import until, whip_publish
+from .utils import ProgramTap, until, whip_publish
 
 
 async def test_keyframes_every_interval_even_when_the_program_runs_slow(
@@ -32,13 +32,15 @@ async def test_keyframes_every_interval_even_when_the_program_runs_slow(
     keyframes: list[int] = []
     frames: list[int] = []
 
-    def on_video(packet: av.Packet) -> None:
+    def on_packet(kind: str, packet: av.Packet) -> None:
+        if kind != "video":
+            return
         frames.append(packet.pts or 0)
         if packet.is_keyframe:
             keyframes.append(packet.pts or 0)
 
-    await until(lambda: live.program.running, 10)
-    live.broadcast.add_sink(on_video)
+    await until(lambda: live.on_air, 10)
+    ProgramTap(live, on_packet)
     await until(lambda: len(keyframes) >= 4, 30)
     await pub.close(studio.session)
     seconds = (frames[-1] - frames[0]) / 90000

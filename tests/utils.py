@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import av
@@ -267,3 +269,24 @@ async def until(predicate: Callable[[], bool], within: float, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
+
+
+class ProgramTap:
+    """Every packet a show's program fans out, as an output sees it: a subscription to
+    the show's broadcast (from its last keyframe on) read by a thread of its own, which
+    hands each (kind, packet) to `on_packet`."""
+
+    def __init__(self, live: Any, on_packet: Callable[[str, av.Packet], None]) -> None:
+        self._live = live
+        self.feed = live.subscribe("test tap")
+        self._on_packet = on_packet
+        self._thread = threading.Thread(target=self._run, name="test-tap", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self.feed.get()) is not None:
+            self._on_packet(*item)
+
+    def close(self) -> None:
+        self._live.unsubscribe(self.feed)
+        self._thread.join(timeout=5)

@@ -72,6 +72,11 @@ SERIES: dict[str, tuple[str, str]] = {
         "gauge",
         "Current viewers of the show that have dropped video at least once.",
     ),
+    "livestudio_recording_drops_total": (
+        "counter",
+        "Times the show's recording fell ~10 s behind (a slow disk) and skipped to the next "
+        "keyframe.",
+    ),
 }
 "Per-show series: name → (type, help). Their only label is `show`."
 
@@ -102,6 +107,7 @@ async def metrics(request: web.Request) -> web.Response:
             ("livestudio_subscriber_video_drops_total", st.video_drops_total),
             ("livestudio_subscriber_video_drops_max", st.video_drops_max),
             ("livestudio_subscribers_dropping", st.subscribers_dropping),
+            ("livestudio_recording_drops_total", st.recording_drops),
         ):
             series[key].append(_line(key, value, lb))
     for name, lines in series.items():

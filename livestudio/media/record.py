@@ -1,11 +1,13 @@
 """The recorder: the program's own packets → a crash-safe fragmented MP4, then an HLS replay.
 
-It subscribes to the broadcast like any viewer (DESIGN, "one fan-out point"), starting
-from the GOP cache so its first packet is a keyframe, and muxes the *same* H.264 packets
-the viewers get plus the program's AAC: no second video encode. Fragments are at most
-1 s and flushed as written (DESIGN 9), so a killed process leaves a playable file short
-of at most ~1.5 s. Writing happens on a thread of its own; a full disk stops the
-recording with a clear error and leaves the file playable up to its last fragment.
+It subscribes to the broadcast like any viewer (DESIGN, "one fan-out point"), as an
+output: its own bounded queue, starting from the GOP cache so its first packet is a
+keyframe, and skipping to the next keyframe when the disk falls ~10 s behind. It muxes
+the *same* H.264 packets the viewers get plus the program's AAC: no second video encode.
+Fragments are at most 1 s and flushed as written (DESIGN 9), so a killed process leaves
+a playable file short of at most ~1.5 s. Writing happens on a thread of its own; a full
+disk stops the recording with a clear error and leaves the file playable up to its last
+fragment.
 
 Only recording.mp4 matters for the replay: the playlist is served from its fragment index
 (`mp4index.cached_playlist`), so the side files (playlist, poster, download MP4) are
@@ -17,7 +19,6 @@ from __future__ import annotations
 import errno
 import io
 import logging
-import queue
 import shutil
 import threading
 from collections.abc import Callable
@@ -28,6 +29,8 @@ import av
 
 from .clock import AUDIO_TIME_BASE, VIDEO_TIME_BASE
 from .mp4index import Mp4Index, hls_playlist, scan
+from .packets import copy_packet, seconds
+from .subscribers import OutputSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,6 @@ POSTER = "poster.jpg"
 DOWNLOAD = "download.mp4"
 POSTER_AFTER = 2.0
 "Seconds into the show of the keyframe used as the replay's poster (the first one after)."
-MAX_BACKLOG = 30 * 20
-"Packets waiting for a slow disk (~10 s of video and audio) before some are dropped."
 DOWNLOAD_RESERVE = 128 * 1024 * 1024
 "Free bytes the download remux leaves on the disk: shows still live must keep recording."
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -133,60 +134,39 @@ def write_side_file(folder: Path, name: str, data: bytes) -> bool:
 
 
 class Recorder:
-    """Muxes packets handed over by `put_*` (any thread) on its own writer thread."""
+    """Muxes what its broadcast subscription delivers, on a writer thread of its own."""
 
     def __init__(
         self,
         folder: Path,
+        feed: OutputSubscriber,
+        aac_config: bytes,
         on_error: Callable[[str], None] | None = None,
         name: str = "recorder",
     ) -> None:
         self.folder = folder
+        self.feed = feed
+        "Its subscription: closing it (the show's end) ends the file."
+        self._asc = aac_config
+        "The AAC AudioSpecificConfig, needed before the file's header is written."
         self._on_error = on_error
-        self._queue: queue.Queue[tuple[str, av.Packet | bytes | None]] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
         self.error = ""
         self.packets_written = 0
-        self.dropped = 0
         self.bytes_written = 0
-        self._waiting_for_keyframe = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
-    # -- fed from the event loop --------------------------------------------------------------
-
-    def put_video(self, packet: av.Packet) -> None:
-        """A program video packet (Annex-B H.264, pts in 1/90000)."""
-        if self._backlogged(packet):
-            return
-        self._queue.put(("v", packet))
-
-    def put_audio(self, packet: av.Packet) -> None:
-        """A program AAC packet (pts in 1/48000)."""
-        if self.error or self._queue.qsize() > MAX_BACKLOG:
-            return
-        self._queue.put(("a", packet))
-
-    def set_audio_config(self, extradata: bytes) -> None:
-        """The AAC AudioSpecificConfig, needed before the file's header is written."""
-        self._queue.put(("asc", extradata))
-
-    def _backlogged(self, packet: av.Packet) -> bool:
-        if self.error:
-            return True
-        if self._waiting_for_keyframe and not packet.is_keyframe:
-            self.dropped += 1
-            return True
-        self._waiting_for_keyframe = False
-        if self._queue.qsize() > MAX_BACKLOG:
-            # The disk is not keeping up: skip to the next keyframe rather than grow forever.
-            self._waiting_for_keyframe = True
-            self.dropped += 1
-            return True
-        return False
+    @property
+    def dropped(self) -> int:
+        """Times the disk fell so far behind that the recording skipped to a keyframe."""
+        return self.feed.video_drops
 
     def close(self) -> None:
-        """Flush, close the file and wait for the writer (blocking)."""
-        self._queue.put(("end", None))
+        """Wait until the writer has flushed and closed the file (blocking).
+
+        The broadcast ends first (LiveShow.end), which closes the subscription.
+        """
+        self.feed.close()
         self._thread.join(timeout=30)
 
     # -- the writer thread --------------------------------------------------------------------
@@ -194,46 +174,24 @@ class Recorder:
     def _run(self) -> None:
         out: av.container.OutputContainer | None = None
         video = audio = None
-        asc = b""
-        pending_audio: list[av.Packet] = []
         poster_done = False
-        first_pts: int | None = None
         first_keyframe: av.Packet | None = None
-        try:
-            while True:
-                kind, item = self._queue.get()
-                if kind == "end":
-                    break
-                if kind == "asc":
-                    assert isinstance(item, bytes)
-                    asc = item
-                    continue
-                assert isinstance(item, av.Packet)
+        while (item := self.feed.get()) is not None:
+            if self.error:
+                continue  # failed: keep reading so the feed's end is seen, write nothing
+            kind, packet = item
+            try:
                 if out is None:
-                    if kind == "a":
-                        pending_audio.append(item)
-                        del pending_audio[:-50]
-                        continue
-                    if not item.is_keyframe:
-                        continue
-                    out, video, audio = self._open(item, asc)
-                    first_pts = item.pts
-                    first_keyframe = item
-                    # Audio from before the first keyframe is dropped: the file starts on it.
-                    start = float((item.pts or 0) * VIDEO_TIME_BASE)
-                    for packet in pending_audio:
-                        if float((packet.pts or 0) * AUDIO_TIME_BASE) >= start:
-                            self._mux(out, audio, packet)
-                    pending_audio.clear()
-                if kind == "v":
-                    self._mux(out, video, item)
-                    seconds = float(((item.pts or 0) - (first_pts or 0)) * VIDEO_TIME_BASE)
-                    if not poster_done and item.is_keyframe and seconds >= POSTER_AFTER:
-                        poster_done = self._poster(item)
-                else:
-                    self._mux(out, audio, item)
-        except Exception as exc:  # disk full, FFmpeg, an undecodable first keyframe, ...
-            self._fail(exc)
+                    # The subscription starts on a keyframe; audio before it is not offered.
+                    out, video, audio = self._open(packet)
+                    first_keyframe = packet
+                self._mux(out, video if kind == "video" else audio, packet)
+                if kind == "video" and not poster_done and packet.is_keyframe:
+                    assert first_keyframe is not None
+                    if seconds(packet) - seconds(first_keyframe) >= POSTER_AFTER:
+                        poster_done = self._poster(packet)
+            except Exception as exc:  # disk full, FFmpeg, an undecodable first keyframe, ...
+                self._fail(exc)
         if out is not None:
             try:
                 out.close()
@@ -244,7 +202,7 @@ class Recorder:
             self._poster(first_keyframe)
 
     def _open(
-        self, keyframe: av.Packet, asc: bytes
+        self, keyframe: av.Packet
     ) -> tuple[av.container.OutputContainer, av.VideoStream, av.AudioStream]:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / RECORDING
@@ -258,7 +216,7 @@ class Recorder:
         audio = out.add_stream("aac", rate=48000)
         audio.layout = "stereo"
         audio.time_base = AUDIO_TIME_BASE
-        audio.codec_context.extradata = asc or b"\x11\x90"  # AAC-LC, 48 kHz, stereo
+        audio.codec_context.extradata = self._asc or b"\x11\x90"  # AAC-LC, 48 kHz, stereo
         return out, video, audio
 
     def _mux(
@@ -266,11 +224,7 @@ class Recorder:
     ) -> None:
         assert stream is not None
         # The same packet object is in every viewer's queue: mux a copy, never the original.
-        copy = av.Packet(bytes(packet))
-        copy.pts = packet.pts
-        copy.dts = packet.dts if packet.dts is not None else packet.pts
-        copy.time_base = packet.time_base
-        copy.is_keyframe = packet.is_keyframe
+        copy = copy_packet(packet)
         copy.stream = stream
         out.mux(copy)
         self.packets_written += 1
@@ -295,15 +249,6 @@ class Recorder:
         log.error("recording %s stopped: %s", self.folder, self.error)
         if self._on_error is not None:
             self._on_error(self.error)
-        # Drain so producers never block on a dead writer.
-        while True:
-            try:
-                kind, _ = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if kind == "end":
-                self._queue.put(("end", None))
-                return
 
 
 def remux_for_download(folder: Path) -> bool:

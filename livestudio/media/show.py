@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 
-from .broadcast import Broadcast
+from .broadcast import Broadcast, OutputSubscriber
 from .compose import Scene
 from .encode import VideoSettings
 from .ice import IcePolicy
@@ -73,11 +73,13 @@ class ShowStats:
     encode_last_seconds: float
     keyframes_forced: int
     video_drops_total: int
-    "Times any subscriber (gone ones included) fell behind and skipped to a keyframe."
+    "Times any viewer (gone ones included) fell behind and skipped to a keyframe."
     video_drops_max: int
-    "Most drops of any one current subscriber."
+    "Most drops of any one current viewer."
     subscribers_dropping: int
-    "Current subscribers that dropped video at least once."
+    "Current viewers that dropped video at least once."
+    recording_drops: int
+    "Times the recording fell ~10 s behind (a slow disk) and skipped to a keyframe."
 
 
 class LiveShow:
@@ -117,14 +119,14 @@ class LiveShow:
         self.recording: RecordingResult | None = None
         "What the recording holds, once the show has ended."
         if limits.recordings_dir is not None:
-            # The recorder is one more subscriber of the broadcast, from the GOP cache.
+            # The recorder is one more subscriber of the broadcast, an output.
             self.recorder = Recorder(
                 limits.recordings_dir / show_id,
+                self.broadcast.subscribe_output(f"recorder {show_id}", audio="aac"),
+                aac_config=self.program.aac_extradata,
                 on_error=self._recording_error_from_thread,
                 name=f"recorder-{show_id}",
             )
-            self.recorder.set_audio_config(self.program.aac_extradata)
-            self.broadcast.add_sink(self.recorder.put_video, self.recorder.put_audio)
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
         self.recent_viewer_ids: deque[str] = deque(maxlen=1000)
@@ -185,6 +187,15 @@ class LiveShow:
         except TimeoutError:
             return self.program.clock.pts()  # the program stalled: stamp with the clock
 
+    def subscribe(self, name: str, audio: str = "aac") -> OutputSubscriber:
+        """A new output of the program (HLS, a restream): the same packets the viewers
+        get, from the last keyframe on, in a bounded queue its own thread reads."""
+        return self.broadcast.subscribe_output(name, audio=audio)
+
+    def unsubscribe(self, output: OutputSubscriber) -> None:
+        """The output stops (its reader gets the end)."""
+        self.broadcast.unsubscribe(output)
+
     @property
     def viewer_count(self) -> int:
         """WebRTC viewers watching now."""
@@ -197,7 +208,7 @@ class LiveShow:
     def stats(self) -> ShowStats:
         """Counters for /metrics."""
         s = self.program.stats
-        drops = [sub.video_drops for sub in self.broadcast.subscribers if not sub.closed]
+        drops = [sub.video_drops for sub in self.broadcast.viewers() if not sub.closed]
         return ShowStats(
             viewers=len(self.viewers),
             program_frames=s.frames,
@@ -206,9 +217,10 @@ class LiveShow:
             encode_seconds_total=s.encode_seconds_total,
             encode_last_seconds=s.last_encode_seconds,
             keyframes_forced=self.program.keyframes.forced,
-            video_drops_total=self.broadcast.video_drops_total(),
+            video_drops_total=self.broadcast.viewer_drops_total(),
             video_drops_max=max(drops, default=0),
             subscribers_dropping=sum(1 for d in drops if d),
+            recording_drops=self.recorder.dropped if self.recorder else 0,
         )
 
     # -- packets from the program thread (on the loop) --------------------------------------
@@ -220,7 +232,7 @@ class LiveShow:
         self.broadcast.publish_audio(packet)  # type: ignore[arg-type]
 
     def _on_aac_packet(self, packet: object) -> None:
-        self.broadcast.publish_aac(packet)  # type: ignore[arg-type]
+        self.broadcast.publish_audio(packet, "aac")  # type: ignore[arg-type]
 
     def _program_failed(self, exc: BaseException) -> None:
         # Without its program a show only shows a frozen picture: end it cleanly (the

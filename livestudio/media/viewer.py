@@ -12,7 +12,7 @@ from collections.abc import Callable
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from .broadcast import Broadcast, PacketTrack, Subscriber
+from .broadcast import Broadcast, PacketTrack, ViewerSubscriber
 from .ice import IcePolicy, announce_public_ip, install
 from .sdp import answering, check_play_offer
 
@@ -57,7 +57,7 @@ class Viewer:
         self._on_gone = on_gone
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.created_at = time.monotonic()
-        self.subscriber: Subscriber | None = None
+        self.subscriber: ViewerSubscriber | None = None
         self.tracks: list[PacketTrack] = []
         self._closed = False
         self.answer_sdp = ""
