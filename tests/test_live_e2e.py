@@ -54,7 +54,7 @@ async def test_publish_and_three_viewers_decode_stamped_frames(studio: Studio, m
             sender_encoder = transceiver.sender._RTCRtpSender__encoder
             assert sender_encoder is not None, "the sender packetized through its codec"
             assert id(sender_encoder) not in encoded_by, "a viewer's sender encoded a frame"
-    assert live.program.stats.frames > 0 and live.program._encoder.frames_encoded > 0
+    assert live.program.stats.frames > 0 and live.program._run.encoder.frames_encoded > 0
     for v in viewers:
         await v.close(studio.session)
     await pub.close(studio.session)

@@ -6,6 +6,7 @@ import av
 
 from livestudio.media.frames import black_yuv
 from livestudio.media.picker import FrameOrigin, FramePicker
+from livestudio.media.program import ProgramStats
 
 W, H = 320, 180
 
@@ -77,3 +78,14 @@ def test_a_newer_source_frame_replaces_the_repeated_one() -> None:
     assert picker.is_new(newer)
     frame, origin = picker.pick(newer, stalled=False, will_draw=False)
     assert origin is FrameOrigin.SOURCE and luma(frame) == 150
+
+
+def test_stats_count_frames_by_origin() -> None:
+    stats = ProgramStats()
+    for origin in (FrameOrigin.SOURCE, FrameOrigin.SOURCE, FrameOrigin.REPEAT, FrameOrigin.SLATE):
+        stats.count_picture(origin)
+    assert (stats.frames_from_source, stats.frames_repeated, stats.frames_slate) == (2, 1, 1)
+    stats.count_encode(0.01)
+    stats.count_encode(0.02)
+    assert stats.frames == 2 and stats.last_encode_seconds == 0.02
+    assert abs(stats.encode_seconds_total - 0.03) < 1e-12
