@@ -94,7 +94,6 @@ SERIES: dict[str, tuple[str, str]] = {
         "Program frames that repeated the previous one (no new camera frame).",
     ),
     "livestudio_program_frames_slate_total": ("counter", "Program frames showing the slate."),
-    "livestudio_program_frames_skipped_total": ("counter", "Program frames skipped."),
     "livestudio_encode_seconds_total": ("counter", "Time spent encoding the program."),
     "livestudio_encode_last_seconds": ("gauge", "Encode time of the last program frame."),
     "livestudio_keyframes_forced_total": (
@@ -144,7 +143,6 @@ async def metrics(request: web.Request) -> web.Response:
             ("livestudio_program_frames_total", s.frames),
             ("livestudio_program_frames_repeated_total", s.frames_repeated),
             ("livestudio_program_frames_slate_total", s.frames_slate),
-            ("livestudio_program_frames_skipped_total", s.frames_skipped),
             ("livestudio_encode_seconds_total", round(s.encode_seconds_total, 6)),
             ("livestudio_encode_last_seconds", round(s.last_encode_seconds, 6)),
             ("livestudio_keyframes_forced_total", live.program.keyframes.forced),

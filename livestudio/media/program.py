@@ -41,7 +41,6 @@ class ProgramStats:
     frames_from_source: int = 0
     frames_repeated: int = 0
     frames_slate: int = 0
-    frames_skipped: int = 0
     audio_frames: int = 0
     audio_silent: int = 0
     audio_trimmed: int = 0
