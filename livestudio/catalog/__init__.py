@@ -1,4 +1,8 @@
-"""The product catalog's domain rules: money, validation, images, CSV. No aiohttp, no SQL."""
+"""The product catalog's domain rules: money, validation, images, CSV, shop imports.
+
+No SQL and no web handlers; the only network use is fetching the image URLs of an
+import (catalog/fetch.py, an HTTP client).
+"""
 
 from livestudio.catalog.errors import FieldError, InvalidInput
 from livestudio.catalog.money import (

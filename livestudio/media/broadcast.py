@@ -1,7 +1,7 @@
 """One fan-out point per show: encoded packets in, every subscriber's bounded queue out.
 
-Every WebRTC viewer and every muxing output (the recorder; HLS and restreams) subscribes
-here, each with its own queue and drop policy (media/subscribers.py). The encoder never
+Every WebRTC viewer and every muxing output (the recorder) subscribes here, each with its
+own queue and drop policy (media/subscribers.py). The encoder never
 waits for a subscriber (DESIGN 5): a full queue is emptied and that subscriber alone
 waits for the next keyframe. A GOP cache lets outputs start on the last keyframe, and
 viewers too while it is recent.

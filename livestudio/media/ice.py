@@ -34,7 +34,6 @@ _policy: contextvars.ContextVar[IcePolicy] = contextvars.ContextVar(
     "livestudio_ice_policy",
     default=IcePolicy(),  # noqa: B039 (frozen, so sharing the default is safe)
 )
-_original_get_host_addresses = aioice.ice.get_host_addresses
 
 
 def host_addresses(policy: IcePolicy, use_ipv4: bool, use_ipv6: bool) -> list[str]:

@@ -1,10 +1,10 @@
 """Consumers of the program's packets: each with its own bounded queue and drop policy.
 
 A WebRTC viewer is a `ViewerSubscriber`: two asyncio queues its aiortc senders read
-through `PacketTrack`s. A muxing output (the recorder; later HLS and restreams) is an
-`OutputSubscriber`: one thread-safe queue of video and audio in program order, read by
-its writer thread. Both start at a keyframe and, when they fall a queue behind, skip to
-the next one (DESIGN 5): the encoder never waits for anyone.
+through `PacketTrack`s. A muxing output (the recorder, or any output added with
+`LiveShow.subscribe`) is an `OutputSubscriber`: one thread-safe queue of video and audio
+in program order, read by its writer thread. Both start at a keyframe and, when they
+fall a queue behind, skip to the next one (DESIGN 5): the encoder never waits for anyone.
 """
 
 from __future__ import annotations
@@ -116,18 +116,13 @@ class ViewerSubscriber(Subscriber):
         self.audio.put_nowait(packet)
 
     def start_sending(self, kind: str) -> None:
-        """The viewer's sender asks for its first packet: its connection is up.
+        """The viewer's sender asks for its first packet: its connection is up, so what
+        queued meanwhile is fast-forwarded to live.
 
-        Packets queue from the WHEP answer on (starting with the keyframe forced for this
-        joiner), but aiortc only sends once ICE and DTLS are through, a few hundred ms
-        later on real networks. Sent as they are, the keyframe and the frames behind it
-        arrive in one burst that the browser plays at their pace: measured in Chromium,
-        a 0.7 s backlog put the viewer ~0.6 s behind live, taking ~6 s to catch up. So
-        video starts at the newest queued keyframe with the frames before the newest one
-        re-stamped a tick apart (copies: other viewers share the packets): the browser
-        decodes them at once and shows the newest, at live (measured: as at live as a
-        viewer that waited for a fresh keyframe, without the wait). Audio keeps only its
-        newest packets. With no keyframe queued, video waits for one (requested now).
+        Video starts at the newest queued keyframe, the frames before the newest one
+        re-stamped a tick apart so the browser decodes them at once (sent as they were,
+        a 0.7 s backlog put a Chromium viewer ~0.6 s behind live for ~6 s). Audio keeps
+        its newest packets. With no keyframe queued, video waits for one (requested now).
         """
         queue_ = self.video if kind == "video" else self.audio
         drained = _drain(queue_)
@@ -167,7 +162,7 @@ class ViewerSubscriber(Subscriber):
 
 @dataclass(eq=False)
 class OutputSubscriber(Subscriber):
-    """A muxing output (recorder, HLS, restream): video and audio in one ordered queue,
+    """A muxing output (the recorder): video and audio in one ordered queue,
     read by the output's own thread. Bounded: an output that falls behind (a slow disk, a
     stalled network) loses everything queued and resumes at the next keyframe."""
 
