@@ -59,8 +59,8 @@ def to_program(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     if frame.width == width and frame.height == height and frame.format.name == "yuv420p":
         return frame
     w, h = fit(frame.width, frame.height, width, height)
-    # One thread: the other core is libx264's (swscale's automatic threading saved ~0.3 ms
-    # at 1080p for more CPU in all; `python -m bench compose`, docs/performance.md).
+    # One thread: the other core is libx264's. swscale's own threading saved nothing at
+    # 640x480 and ≤ 0.2 ms at 1080p, for 10-30 % more CPU (`python -m bench compose`).
     scaled = _scaler().reformat(frame, width=w, height=h, format="yuv420p", threads=1)
     if w == width and h == height:
         return scaled
