@@ -60,7 +60,7 @@ def to_program(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
         return frame
     w, h = fit(frame.width, frame.height, width, height)
     # One thread: the other core is libx264's. swscale's own threading saved nothing at
-    # 640x480 and ≤ 0.2 ms at 1080p, for 10-30 % more CPU (`python -m bench compose`).
+    # 640x480 and ≤ 0.2 ms at 1080p, for 10-40 % more CPU (`python -m bench compose`).
     scaled = _scaler().reformat(frame, width=w, height=h, format="yuv420p", threads=1)
     if w == width and h == height:
         return scaled
