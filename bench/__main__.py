@@ -67,7 +67,9 @@ def parser() -> argparse.ArgumentParser:
     fan = sub.add_parser("fanout", parents=[common], help="server CPU and fps against viewers")
     _fanout_flags(fan)
     comp = sub.add_parser(
-        "compose", parents=[common], help="overlay ms/frame: ours, BGR round-trip, FFmpeg"
+        "compose",
+        parents=[common],
+        help="overlay ms/frame: ours, BGR round-trip, FFmpeg; fit to program: swscale, cv2",
     )
     comp.add_argument("--sizes", type=_names, help="720p,1080p")
     comp.add_argument("--frames", type=int, help="frames per measurement")

@@ -77,6 +77,13 @@ def test_compose_benchmark(tmp_path: Path) -> None:
     for name in ("livestudio", "naive bgr", "ffmpeg overlay"):
         assert methods[name]["median_ms"] > 0
         assert methods[name]["p99_ms"] >= methods[name]["median_ms"]
+    assert [f["source"] for f in data["fit"]] == ["640x480", "1920x1080"]
+    for fit in data["fit"]:
+        assert fit["outputs"]["before_identical"], "to_program changed its pictures"
+        assert fit["outputs"]["cv2_bars_black"]
+        for name in ("livestudio", "cv2.resize", "livestudio @30fps"):
+            assert fit["methods"][name]["median_ms"] > 0
+            assert fit["methods"][name]["cpu_ms_mean"] >= 0
 
 
 @pytest.mark.timeout(120)
