@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import av
+import numpy as np
 
-from livestudio.media.frames import black_yuv
 from livestudio.media.picker import FrameOrigin, FramePicker
 from livestudio.media.program import ProgramStats
 
@@ -13,7 +13,7 @@ W, H = 320, 180
 
 def source(width: int = W, height: int = H, luma: int = 100) -> av.VideoFrame:
     """A yuv420p source frame of one grey."""
-    planes = black_yuv(width, height)
+    planes = np.full((height * 3 // 2, width), 128, dtype=np.uint8)  # neutral chroma
     planes[:height] = luma
     return av.VideoFrame.from_ndarray(planes, format="yuv420p")
 
