@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from .ice import IcePolicy
 from .ingest import Publisher
 from .program import Program
 from .record import Recorder, RecordingResult, finalize
+from .restream import RtmpPush
 from .viewer import Viewer
+from .whip_push import WhipPush
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +198,30 @@ class LiveShow:
     def unsubscribe(self, output: OutputSubscriber) -> None:
         """The output stops (its reader gets the end)."""
         self.broadcast.unsubscribe(output)
+
+    def restream(self, url: str, key: str, tls: ssl.SSLContext | None = None) -> RtmpPush:
+        """An RTMP(S) push of the program's H.264 + AAC packets (FLV, no re-encode)."""
+        return RtmpPush(
+            url,
+            key,
+            subscribe=lambda name: self.subscribe(name, audio="aac"),
+            unsubscribe=self.unsubscribe,
+            aac_config=self.program.aac_extradata,
+            name=f"restream-{self.id}",
+            tls=tls,
+        )
+
+    def whip_push(self, url: str, key: str) -> WhipPush:
+        """A WHIP push of the program's H.264 + Opus packets (to an SFU, another studio)."""
+        return WhipPush(
+            url,
+            key,
+            self.broadcast,
+            self.program.keyframes.request,
+            self.limits.ice,
+            self.limits.box.profile_level_id,
+            name=f"whip push {self.id}",
+        )
 
     @property
     def viewer_count(self) -> int:
