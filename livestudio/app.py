@@ -17,6 +17,7 @@ from .http import (
     api,
     auth,
     chat_api,
+    destinations_api,
     onair_api,
     pages,
     products,
@@ -26,10 +27,11 @@ from .http import (
 )
 from .http.events import SOCKETS_PER_IP, events_socket
 from .http.images import IMAGES
-from .http.keys import CHAT, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
+from .http.keys import CHAT, DESTINATIONS, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
 from .http.metrics import loop_lag_probe, metrics
 from .http.products import PRODUCT_CHANGED
 from .live.chat import ChatRooms
+from .live.destinations import Destinations
 from .live.events import EventHub
 from .live.onair import OnAir, recover_unfinished
 from .store import Store
@@ -57,7 +59,9 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
     onair.on_finished.append(app[CHAT].forget)
     app[SOCKETS_PER_IP] = Counter()
+    app[DESTINATIONS] = Destinations(app[STORE], onair)
     yield
+    await app[DESTINATIONS].close()
     await app[CHAT].close()
     hub.close_all()
     await app[ONAIR].close()
@@ -85,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     studio_catalog.setup(app)
     onair_api.setup(app)
     chat_api.setup(app)
+    destinations_api.setup(app)
     pages.setup(app)
     replay.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)

@@ -109,6 +109,7 @@ async def snapshot(studio: Studio, show_id: str, product_id: int) -> dict[str, A
         "admins": await store.list_usernames(),
         "bans": await store.bans(),
         "chat_settings": await store.chat_settings(show_id),
+        "destinations": await store.destinations(show_id),
         "chat": (
             room.settings.slow_mode,
             room.settings.blocked_words,
@@ -146,6 +147,7 @@ def body(method: str, path: str, product_id: int) -> dict[str, Any]:
             "seconds": 60,
         },
         ("POST", "/api/shows/{show}/highlight"): {"message": 1},
+        ("POST", "/api/shows/{show}/destinations"): {"url": "rtmp://intruder.example/live"},
     }
     return {"json": payloads.get((method, path), {})}
 
@@ -169,8 +171,10 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
     )
     await studio.store.set_running_order(show_id, [product.id])
     ban_id = await studio.store.add_ban(show_id, "troll-cookie", "203.0.113.9", "Troll")
+    destination = await studio.store.add_destination(show_id, "rtmp://127.0.0.1:9/live", "k")
     values = {
         "ban": str(ban_id),
+        "destination": str(destination.id),
         "show": show_id,
         "id": str(product.id),
         "product": str(product.id),

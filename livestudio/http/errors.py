@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..live.destinations import InvalidDestination, TooManyDestinations, UnknownDestination
 from ..live.errors import NothingToUndo, NotOnAir, ShowActionError, UnknownMessage, UnknownProduct
 from ..media.sdp import OfferError, OfferTooLarge, OfferUnsupported
 
@@ -64,6 +65,9 @@ _DOMAIN_STATUS: list[tuple[type[Exception], int]] = [
     (OfferError, 400),
     (UnknownProduct, 404),
     (UnknownMessage, 404),
+    (UnknownDestination, 404),
+    (InvalidDestination, 422),
+    (TooManyDestinations, 409),
     (NotOnAir, 409),
     (NothingToUndo, 409),
     (ShowActionError, 409),

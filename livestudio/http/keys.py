@@ -11,6 +11,7 @@ from ..store import Store
 
 if TYPE_CHECKING:
     from ..live.chat import ChatRooms
+    from ..live.destinations import Destinations
     from ..live.events import EventHub
     from ..live.onair import OnAir
 
@@ -20,3 +21,4 @@ ONAIR: web.AppKey[OnAir] = web.AppKey("onair")
 EVENTS: web.AppKey[EventHub] = web.AppKey("events")
 LOOP_LAG: web.AppKey[list[float]] = web.AppKey("loop_lag")
 CHAT: web.AppKey[ChatRooms] = web.AppKey("chat")
+DESTINATIONS: web.AppKey[Destinations] = web.AppKey("destinations")

@@ -135,6 +135,26 @@ _IMAGE_BODY = {
     },
 }
 _PRODUCT_PARAM = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+# Destinations (livestudio/http/destinations_api.py): the key is write-only.
+_DESTINATION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "url": {"type": "string", "examples": ["rtmps://a.rtmps.youtube.com:443/live2"]},
+        "kind": {"type": "string", "enum": ["rtmp", "whip"]},
+        "has_key": {"type": "boolean", "description": "the key itself is never returned"},
+        "state": {
+            "type": "string",
+            "enum": ["idle", "connecting", "live", "retrying", "failed"],
+        },
+        "since": {"type": "number"},
+        "error": {"type": ["string", "null"], "description": "the last error, if any"},
+        "error_at": {"type": ["number", "null"]},
+        "next_attempt_at": {"type": ["number", "null"]},
+        "connections": {"type": "integer"},
+        "created_at": {"type": "number"},
+    },
+}
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -221,6 +241,36 @@ SPEC: dict[str, Any] = {
                     ["product", "price", "seconds"],
                 ),
             ),
+        },
+        "/api/shows/{show}/destinations": {
+            "parameters": SHOW_PARAM,
+            "get": _op(
+                "The show's destinations with their live state and last error",
+                200,
+                {
+                    "type": "object",
+                    "properties": {"destinations": {"type": "array", "items": _DESTINATION}},
+                },
+                errors=(404,),
+            ),
+            "post": _op(
+                "Add a destination (RTMP/RTMPS server URL + stream key, or a WHIP endpoint +"
+                " bearer token); it starts at once if the show is live",
+                201,
+                _DESTINATION,
+                errors=(400, 404, 409, 413, 422),
+                requestBody=_json_body(
+                    {
+                        "url": {"type": "string", "maxLength": 1024},
+                        "key": {"type": "string", "writeOnly": True},
+                    },
+                    ["url"],
+                ),
+            ),
+        },
+        "/api/shows/{show}/destinations/{destination}": {
+            "parameters": [*SHOW_PARAM, _path("destination")],
+            "delete": _op("Stop and remove a destination", 204, errors=(404,)),
         },
         "/api/shows/{show}/clicks": {
             "parameters": SHOW_PARAM,

@@ -69,6 +69,8 @@ class OnAir:
         self._viewer_counts: dict[str, int] = {}
         self.on_finished: list[Callable[[str], Awaitable[None]]] = []
         "Called with the show id once a show has ended and its replay is published."
+        self.on_started: list[Callable[[str, LiveShow], None]] = []
+        "Called with the show id and its new LiveShow when a show goes live."
 
     def get(self, show_id: str) -> LiveShow | None:
         """The live show with this id, if it is on air in this process."""
@@ -100,6 +102,8 @@ class OnAir:
         self._spawn(self.store.set_show_state(show_id, "live"))
         self._spawn(self.store.set_recording(show_id, "recording"))
         self.hub.publish(show_id, "state", state="live")
+        for started in self.on_started:
+            started(show_id, live)
         return live
 
     def _thumbnail(self, key: str) -> Path | None:

@@ -3,6 +3,7 @@
 from livestudio.store.auth import ApiTokenRecord, generate_password
 from livestudio.store.base import NotFoundError, ValidationError
 from livestudio.store.db import Store
+from livestudio.store.destinations import DestinationRecord
 from livestudio.store.moderation import BanRecord, ChatSettingsRecord
 from livestudio.store.products import ProductRecord
 from livestudio.store.schema import MIGRATIONS, SHOW_STATES
@@ -14,6 +15,7 @@ __all__ = [
     "ApiTokenRecord",
     "BanRecord",
     "ChatSettingsRecord",
+    "DestinationRecord",
     "EventRecord",
     "NotFoundError",
     "ProductRecord",

@@ -7,6 +7,7 @@ import secrets
 from livestudio.store.auth import AuthStore
 from livestudio.store.brand import BrandStore
 from livestudio.store.clicks import ClickStore
+from livestudio.store.destinations import DestinationStore
 from livestudio.store.moderation import ModerationStore
 from livestudio.store.products import ProductStore
 from livestudio.store.shows import ShowStore
@@ -14,7 +15,9 @@ from livestudio.store.shows import ShowStore
 _SESSION_SECRET_KEY = "session_secret"
 
 
-class Store(ShowStore, AuthStore, ProductStore, BrandStore, ClickStore, ModerationStore):
+class Store(
+    ShowStore, AuthStore, ProductStore, BrandStore, ClickStore, ModerationStore, DestinationStore
+):
     """LiveStudio's SQLite database (WAL, one serialized writer); open with `Store.open`."""
 
     async def get_meta(self, key: str) -> str | None:

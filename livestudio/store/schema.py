@@ -146,6 +146,19 @@ MIGRATIONS: list[str] = [
         blocked_mode TEXT NOT NULL DEFAULT 'mask'
     );
     """,
+    # Where a show is also sent while live: RTMP(S) ingests of the platforms, WHIP
+    # endpoints of SFUs or other studios. The key is a secret kept to be sent, like the
+    # show's stream key: never returned by the API, never logged.
+    """
+    CREATE TABLE destinations (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        key TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX destinations_by_show ON destinations (show_id, id);
+    """,
 ]
 
 
