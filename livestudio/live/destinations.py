@@ -194,9 +194,9 @@ class Destinations:
         self._states.pop(destination_id, None)
 
     async def close(self) -> None:
-        """Server shutdown: stop every destination."""
-        for destination_id in list(self._runners):
-            await self._stop(destination_id)
+        """Server shutdown: stop every destination (together: each may take a moment to
+        unpublish)."""
+        await asyncio.gather(*(self._stop(i) for i in list(self._runners)))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -117,11 +117,15 @@ class RtmpPush:
         muxer = _Muxer(target, self._aac_config, self.name, self._scrub, self.where)
         feed = self._subscribe(self.name)
         muxer.start(feed)
+        grace = STOP_GRACE
         try:
             await self._watch(muxer, relay, on_live)
+        except PushError:
+            grace = 0.0  # timed out or stalled: nothing to unpublish through
+            raise
         finally:
             self._unsubscribe(feed)  # the feeder closes the pipe: the child unpublishes
-            await asyncio.to_thread(muxer.stop, STOP_GRACE)
+            await asyncio.to_thread(muxer.stop, grace)
             self.packets_sent = muxer.packets
             if server is not None:
                 server.close()
@@ -323,7 +327,7 @@ class _Muxer:
     def stop(self, grace: float) -> None:
         """Wait (blocking) up to `grace` s for the child to end on its own, then kill it."""
         try:
-            self._proc.wait(timeout=grace)
+            self._proc.wait(timeout=max(grace, 0.001))
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
