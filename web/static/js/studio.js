@@ -465,6 +465,95 @@ loadChatSettings();
 loadBans();
 setInterval(loadHeld, 5000);
 
+// -- destinations: restream to the platforms, push over WHIP ---------------------------------
+
+// The server URLs the platforms hand out (with the key); the others change per stream.
+const PRESETS = {
+  youtube: { url: "rtmps://a.rtmps.youtube.com:443/live2", hint: "YouTube Studio → Go live → Stream: copy the stream key." },
+  facebook: { url: "rtmps://live-api-s.facebook.com:443/rtmp/", hint: "Live Producer → Streaming software: copy the stream key." },
+  instagram: { url: "", hint: "Instagram Live Producer shows a server URL and a stream key for each stream: paste both." },
+  twitch: { url: "rtmp://live.twitch.tv/app", hint: "Twitch dashboard → Settings → Stream: copy the primary stream key." },
+  tiktok: { url: "", hint: "TikTok LIVE Center shows a server URL and a stream key for each stream: paste both." },
+  rtmp: { url: "", hint: "rtmp:// or rtmps:// server URL; the key is the stream name." },
+  whip: { url: "", key: "Bearer token", hint: "The WHIP endpoint (https://…); the token is sent as Authorization: Bearer (leave empty if none)." },
+};
+const destinationPreset = $("destination-preset");
+function applyPreset() {
+  const preset = PRESETS[destinationPreset.value];
+  $("destination-url").value = preset.url;
+  $("destination-url").placeholder = preset.url ? "" : (destinationPreset.value === "whip" ? "https://sfu.example/whip/room" : "rtmps://…");
+  $("destination-key-label").textContent = preset.key || "Stream key";
+  $("destination-hint").textContent = preset.hint;
+}
+destinationPreset.addEventListener("change", applyPreset);
+applyPreset();
+
+const DESTINATION_WORDS = {
+  idle: "starts when the show is live",
+  connecting: "connecting…",
+  live: "live",
+  retrying: "reconnecting",
+  failed: "failed: fix it, then remove and add it again",
+};
+
+function renderDestinations(list) {
+  const ul = $("destinations");
+  ul.replaceChildren();
+  for (const d of list) {
+    const li = document.createElement("li");
+    li.dataset.destination = d.id;
+    li.dataset.state = d.state;
+    const where = document.createElement("span");
+    where.className = "where";
+    const badge = document.createElement("span");
+    badge.className = `badge state-${d.state}`;
+    badge.textContent = d.state;
+    where.append(badge, " ", d.url, d.has_key ? " · key set" : "");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "secondary";
+    remove.textContent = "Remove";
+    remove.addEventListener("click", async () => {
+      const r = await api(`/api/shows/${config.show}/destinations/${d.id}`, { method: "DELETE" });
+      if (!r.ok && r.status !== 404) { say((await r.text()).trim(), "error"); return; }
+      loadDestinations();
+    });
+    const why = document.createElement("span");
+    why.className = "why muted";
+    let text = DESTINATION_WORDS[d.state] || d.state;
+    if (d.state === "retrying" && d.next_attempt_at) {
+      text += ` in ${Math.max(0, Math.round(d.next_attempt_at - Date.now() / 1000))} s`;
+    }
+    if (d.error) text += ` · last error: ${d.error}`;
+    why.textContent = text;
+    li.append(where, remove, why);
+    ul.append(li);
+  }
+}
+
+async function loadDestinations() {
+  const r = await api(`/api/shows/${config.show}/destinations`);
+  if (r.ok) renderDestinations((await r.json()).destinations);
+}
+
+$("destination-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const r = await api(`/api/shows/${config.show}/destinations`, {
+    method: "POST",
+    json: { url: form.url.value.trim(), key: form.key.value.trim() },
+  });
+  if (!r.ok) { say((await r.text()).trim(), "error"); return; }
+  form.key.value = ""; // write-only: the server never shows it back
+  applyPreset();
+  say("Destination added.", "ok");
+  loadDestinations();
+});
+loadDestinations();
+// The states come from the API, not the viewers' public events socket: they name the
+// brand's servers and their errors.
+setInterval(loadDestinations, 2000);
+
 // -- the replay: publish, unpublish, delete ----------------------------------------------------
 
 async function replayAction(path, method, done) {
