@@ -108,11 +108,20 @@ class RtmpPush:
             raise PushError("this program has no AAC audio to restream", permanent=True)
         relay: _Relay | None = None
         server: asyncio.Server | None = None
-        target = self._target(self._host, self._port)
-        if self._scheme == "rtmps":
-            relay = _Relay(*await self._connect(), self.where)
-            server = await asyncio.start_server(relay.accept, "127.0.0.1", 0)
-            target = self._target("127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            target = self._target(self._host, self._port)
+            if self._scheme == "rtmps":
+                relay = _Relay(*await self._connect(), self.where)
+                server = await asyncio.start_server(relay.accept, "127.0.0.1", 0)
+                target = self._target("127.0.0.1", server.sockets[0].getsockname()[1])
+            await self._send(target, relay, on_live)
+        finally:
+            if server is not None:
+                server.close()
+            if relay is not None:
+                await relay.close()
+
+    async def _send(self, target: str, relay: _Relay | None, on_live: Callable[[], None]) -> None:
         # Started here, not on a worker thread: a cancelled await must not orphan a child.
         muxer = _Muxer(target, self._aac_config, self.name, self._scrub, self.where)
         feed = self._subscribe(self.name)
@@ -127,10 +136,6 @@ class RtmpPush:
             self._unsubscribe(feed)  # the feeder closes the pipe: the child unpublishes
             await asyncio.to_thread(muxer.stop, grace)
             self.packets_sent = muxer.packets
-            if server is not None:
-                server.close()
-            if relay is not None:
-                await relay.close()
 
     async def _watch(
         self, muxer: _Muxer, relay: _Relay | None, on_live: Callable[[], None]
@@ -308,6 +313,10 @@ class _Muxer:
     @property
     def reason(self) -> str:
         """Why it failed, in words fit for the studio ('' if it ended normally)."""
+        code = self._proc.returncode
+        if not self.error and code not in (0, None):
+            # It died without saying why (killed, out of memory, a crash): its last words.
+            return f"{self.where}: the muxer stopped (exit status {code}) {self.detail}".strip()
         if not self.error:
             return ""
         # FFmpeg's "Cannot open connection tcp://…" adds nothing to "Connection refused".
