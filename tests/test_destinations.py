@@ -212,9 +212,20 @@ async def test_whip_push_reaches_a_second_studio_with_the_card_burned_in(
             json={"url": f"{second.base}/whip/{relay_id}", "key": relay_key},
         )
         assert status == 201, made
+        status, wrong = await api(
+            studio,
+            "POST",
+            f"/api/shows/{show_id}/destinations",
+            token,
+            json={"url": f"{second.base}/whip/{relay_id}", "key": "not-the-key"},
+        )
+        assert status == 201, wrong
         destinations = studio.app[DESTINATIONS]
         pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), stream_key)
         await until(lambda: destinations.state(made["id"]).state == "live", 30)
+        # A refused key is not retried: the host has to fix it.
+        await until(lambda: destinations.state(wrong["id"]).state == "failed", 30)
+        assert "refused the key (HTTP 401" in destinations.state(wrong["id"]).error
         status, event = await api(
             studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
