@@ -23,7 +23,7 @@ WIDTH, HEIGHT, FPS = 640, 360, 30
 VIDEO_OPTIONS = {
     "profile": "baseline",
     "tune": "zerolatency",
-    "preset": "ultrafast",
+    "preset": "veryfast",
     "g": str(FPS),
     "bf": "0",
 }

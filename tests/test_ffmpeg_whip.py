@@ -136,3 +136,19 @@ async def test_ffmpeg_publishes_from_another_host_past_the_consent_timeout(
         finally:
             await session.close()
             await server.close()
+
+
+def test_docs_give_the_options_the_test_runs() -> None:
+    from .ffmpeg_whip import VIDEO_OPTIONS
+
+    docs = (ROOT / "docs" / "obs.md").read_text()
+    flags = {"profile": "-profile:v", "tune": "-tune", "preset": "-preset", "g": "-g", "bf": "-bf"}
+    for option, value in VIDEO_OPTIONS.items():
+        assert f"{flags[option]} {value}" in docs, option
+    for needed in (
+        "-c:a libopus -ar 48000 -ac 2",
+        "-f whip -authorization",
+        "-cert_file",
+        "-key_file",
+    ):
+        assert needed in docs, needed

@@ -82,3 +82,31 @@ async def test_webrtcbin_publishes_over_whip_and_plays_over_whep(studio: Studio)
 
     # the publisher's DELETE ended the show
     await until(lambda: studio.onair.get(show_id) is None, 20)
+
+
+def script_constants() -> dict[str, Any]:
+    """The literal constants of tools/gst_webrtc.py (it imports gi: not importable here)."""
+    import ast
+
+    constants: dict[str, Any] = {}
+    for node in ast.parse(SCRIPT.read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return constants
+
+
+def test_docs_quote_the_pipelines_the_test_runs() -> None:
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    docs = flat((ROOT / "docs" / "obs.md").read_text())
+    constants = script_constants()
+    quoted = [constants["VIDEO_ENCODE"], constants["AUDIO_ENCODE"], constants["PLAY_PIPELINE"]]
+    quoted += list(constants["PLAY_CAPS"].values())
+    quoted += [d.replace("fakesink name=sink", "<sink>") for d in constants["DECODERS"].values()]
+    for text in quoted:
+        assert flat(text) in docs, f"docs/obs.md does not quote: {text}"
+    assert "tools/gst_webrtc.py publish" in docs and "tools/gst_webrtc.py play" in docs

@@ -13,7 +13,9 @@ Like the meetecho clients it POSTs the offer at once and trickles its candidates
 PATCH requests (RFC 9725); `--no-trickle` gathers first and POSTs them in the offer.
 It stops after `--seconds` (default: run until interrupted), DELETEs its session and
 prints one JSON line: frames decoded (play), HTTP statuses, ICE/DTLS state reached.
-tests/test_gstreamer.py runs exactly this script; docs/obs.md quotes its pipelines.
+`--video-source` and `--audio-source` replace the test pattern and tone with a camera and
+a microphone (any gst-launch description of a raw source). tests/test_gstreamer.py runs
+exactly this script; docs/obs.md quotes its pipelines.
 """
 
 from __future__ import annotations
@@ -35,17 +37,32 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
-PUBLISH_PIPELINE = (
-    "webrtcbin name=webrtc bundle-policy=max-bundle "
-    "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 "
-    "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bframes=0 "
-    "! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 pt=102 "
-    "! application/x-rtp,media=video,encoding-name=H264,payload=102 ! webrtc. "
-    "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! opusenc "
-    "! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 "
-    "! webrtc."
+VIDEO_SOURCE = (
+    "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1"
 )
-"What `publish` sends: H.264 constrained baseline, no B-frames, a keyframe a second; Opus."
+AUDIO_SOURCE = "audiotestsrc is-live=true wave=sine"
+"`publish`'s default sources (a test pattern and a tone); --video-source/--audio-source."
+VIDEO_ENCODE = (
+    "videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bframes=0 "
+    "! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 pt=102 "
+    "! application/x-rtp,media=video,encoding-name=H264,payload=102"
+)
+"H.264 constrained baseline, no B-frames, a keyframe every 30 frames (1 s at 30 fps)."
+AUDIO_ENCODE = (
+    "audioconvert ! audioresample ! opusenc "
+    "! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111"
+)
+"Opus at 48 kHz."
+
+
+def publish_pipeline(video_source: str = VIDEO_SOURCE, audio_source: str = AUDIO_SOURCE) -> str:
+    """What `publish` runs: the sources, encoded, into one bundled webrtcbin."""
+    return (
+        "webrtcbin name=webrtc bundle-policy=max-bundle "
+        f"{video_source} ! {VIDEO_ENCODE} ! webrtc. "
+        f"{audio_source} ! {AUDIO_ENCODE} ! webrtc."
+    )
+
 
 PLAY_PIPELINE = "webrtcbin name=webrtc bundle-policy=max-bundle"
 PLAY_CAPS = {
@@ -67,13 +84,13 @@ TIMEOUT = 15
 class Client:
     """One WHIP publisher or WHEP player: a webrtcbin and its HTTP session."""
 
-    def __init__(self, mode: str, url: str, token: str, trickle: bool) -> None:
+    def __init__(self, mode: str, url: str, token: str, trickle: bool, pipeline: str) -> None:
         self.mode = mode
         self.url = url
         self.token = token
         self.trickle = trickle
         self.loop = GLib.MainLoop()
-        launched = Gst.parse_launch(PUBLISH_PIPELINE if mode == "publish" else PLAY_PIPELINE)
+        launched = Gst.parse_launch(pipeline)
         if isinstance(launched, Gst.Pipeline):
             self.pipeline = launched
         else:  # a description of one element gives that element
@@ -314,9 +331,19 @@ def main() -> int:
     parser.add_argument("--token", default="", help="the stream key (Bearer token)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long")
     parser.add_argument("--no-trickle", action="store_true", help="gather, then POST")
+    parser.add_argument(
+        "--video-source", default=VIDEO_SOURCE, help="publish: a raw video source (gst-launch)"
+    )
+    parser.add_argument(
+        "--audio-source", default=AUDIO_SOURCE, help="publish: a raw audio source (gst-launch)"
+    )
     args = parser.parse_args()
     Gst.init(None)
-    client = Client(args.mode, args.url, args.token, trickle=not args.no_trickle)
+    if args.mode == "publish":
+        pipeline = publish_pipeline(args.video_source, args.audio_source)
+    else:
+        pipeline = PLAY_PIPELINE
+    client = Client(args.mode, args.url, args.token, not args.no_trickle, pipeline)
     result = client.run(args.seconds)
     print(json.dumps(result), flush=True)
     return 1 if result["error"] else 0
