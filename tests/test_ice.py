@@ -77,6 +77,8 @@ def test_answers_fit_their_client() -> None:
     assert not policy.for_client("198.51.100.4").loopback
     assert not IcePolicy(loopback=False).for_client("127.0.0.1").loopback
     assert policy.for_client("198.51.100.4", "10.0.0.6").first_address == "10.0.0.6"
+    assert policy.for_client("198.51.100.4", "::ffff:10.0.0.6").first_address == "10.0.0.6"
+    assert policy.for_client("198.51.100.4", "").first_address == ""
     assert is_loopback("::1") and is_loopback("::ffff:127.0.0.1") and is_loopback("127.0.0.9")
     assert not is_loopback("10.0.0.1") and not is_loopback("host.example")
     sdp = (

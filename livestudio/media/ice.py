@@ -41,18 +41,25 @@ class IcePolicy:
         request saw it ("" if unknown), `reached` the server address it connected to
         ("" if unknown or through a proxy)."""
         loopback = self.loopback and (not client or is_loopback(client))
-        return replace(self, loopback=loopback, first_address=reached)
+        first = _address(reached)
+        return replace(self, loopback=loopback, first_address=str(first) if first else "")
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`text` as an address, an IPv4-mapped IPv6 one (a dual-stack socket's) as IPv4."""
+    try:
+        ip = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def is_loopback(address: str) -> bool:
     """127.0.0.0/8 or ::1, also written as an IPv4-mapped IPv6 address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+    ip = _address(address)
+    return ip is not None and ip.is_loopback
 
 
 _policy: contextvars.ContextVar[IcePolicy] = contextvars.ContextVar(
