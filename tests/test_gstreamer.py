@@ -1,6 +1,6 @@
 """GStreamer's webrtcbin (Debian's gstreamer1.0-plugins-bad) publishing and playing.
 
-tools/gst_webrtc.py does the HTTP exchange, as the meetecho simple-whip/whep clients do:
+docs/clients/gst_webrtc.py does the HTTP exchange, as the meetecho simple-whip/whep clients do:
 it POSTs before gathering and trickles candidates in PATCH requests. webrtcbin's DTLS
 certificate is RSA-2048, which the server's DTLS must accept (media/dtls.py). The
 script runs on Debian's Python (/usr/bin/python3), where the GStreamer bindings are.
@@ -18,7 +18,7 @@ from .conftest import Studio
 from .server import ROOT
 from .utils import until
 
-SCRIPT = ROOT / "tools" / "gst_webrtc.py"
+SCRIPT = ROOT / "docs" / "clients" / "gst_webrtc.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
@@ -29,7 +29,7 @@ def check_tools() -> None:
 
 
 async def gst(*args: str, within: float = 60) -> dict[str, Any]:
-    """Run tools/gst_webrtc.py; its JSON result (stderr kept for the failure message)."""
+    """Run docs/clients/gst_webrtc.py; its JSON result (stderr kept for the failure message)."""
     check_tools()
     proc = await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON,
@@ -85,7 +85,7 @@ async def test_webrtcbin_publishes_over_whip_and_plays_over_whep(studio: Studio)
 
 
 def script_constants() -> dict[str, Any]:
-    """The literal constants of tools/gst_webrtc.py (it imports gi: not importable here)."""
+    """The literal constants of docs/clients/gst_webrtc.py (it imports gi: not importable here)."""
     import ast
 
     constants: dict[str, Any] = {}
@@ -109,4 +109,5 @@ def test_docs_quote_the_pipelines_the_test_runs() -> None:
     quoted += [d.replace("fakesink name=sink", "<sink>") for d in constants["DECODERS"].values()]
     for text in quoted:
         assert flat(text) in docs, f"docs/obs.md does not quote: {text}"
-    assert "tools/gst_webrtc.py publish" in docs and "tools/gst_webrtc.py play" in docs
+    for command in ("publish", "play"):
+        assert f"docs/clients/gst_webrtc.py {command}" in docs

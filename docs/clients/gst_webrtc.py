@@ -6,8 +6,8 @@ simple-whip-client aborts at start (libsoup2 and libsoup3 in one process), so th
 script does the HTTP exchange itself. It runs on the system Python with GStreamer's
 introspection bindings (python3-gst-1.0, gir1.2-gst-plugins-bad-1.0), stdlib only:
 
-    python3 tools/gst_webrtc.py publish https://studio.example.com/whip/SHOW --token KEY
-    python3 tools/gst_webrtc.py play https://studio.example.com/whep/SHOW
+    python3 docs/clients/gst_webrtc.py publish https://studio.example.com/whip/SHOW --token KEY
+    python3 docs/clients/gst_webrtc.py play https://studio.example.com/whep/SHOW
 
 Like the meetecho clients it POSTs the offer at once and trickles its candidates in
 PATCH requests (RFC 9725); `--no-trickle` gathers first and POSTs them in the offer.
