@@ -8,11 +8,9 @@ import contextlib
 
 import aiohttp
 
-from .browser import PageLog, chromium, eventually
-from .conftest import Studio
-from .test_chat import next_of, say, viewer
-from .test_onair import api, card_score
-from .utils import until, whep_play, whip_publish
+from .browser import PageLog, chromium, eventually, log_in
+from .conftest import Studio, next_of, say
+from .utils import card_score, until, whep_play, whip_publish
 
 PAYLOADS = [
     "<script>window.pwned = 1</script>",
@@ -29,7 +27,7 @@ async def test_xss_payloads_show_as_text_and_run_nothing(studio: Studio) -> None
         await page.goto(studio.url(f"/live/{show_id}"))
         await eventually(lambda: page.evaluate("!!window.livestudio.chat"), 10, "page ready", log)
         # From another viewer's socket...
-        session, ws, _ = await viewer(studio, show_id)
+        session, ws, _ = await studio.viewer_page(show_id)
         for text in PAYLOADS[:2]:
             await say(ws, text, name='<img src=y onerror="window.pwned=3">')
             await next_of(ws, "chat")
@@ -71,11 +69,11 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     track = next(t for t in live.viewers[session_id].tracks if t.kind == "video")
     frames: list[tuple[int, object]] = []
     player.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
-    session, ws, _ = await viewer(studio, show_id)
+    session, ws, _ = await studio.viewer_page(show_id)
     await say(ws, "Does it come in green? 🌿 " + "verylongword" * 12, name="Zoë")
     message = await next_of(ws, "chat")
-    status, event = await api(
-        studio, "POST", f"/api/shows/{show_id}/highlight", token, json={"message": message["id"]}
+    status, event = await studio.api(
+        "POST", f"/api/shows/{show_id}/highlight", token, json={"message": message["id"]}
     )
     assert status == 200, event
     assert (await next_of(ws, "highlight"))["message"] == message["id"]
@@ -86,7 +84,7 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     await until(lambda: any(pts >= event["pts"] for pts, _ in frames), 10)
     shown = [f for pts, f in frames if pts >= event["pts"]]
     assert card_score(shown[-1], rect) > 30, "the lower-third is in the decoded video"  # type: ignore[arg-type]
-    status, gone = await api(studio, "DELETE", f"/api/shows/{show_id}/highlight", token)
+    status, gone = await studio.api("DELETE", f"/api/shows/{show_id}/highlight", token)
     assert status == 200
     await until(lambda: any(pts > gone["pts"] + 3000 for pts, _ in frames), 10)
     after = [f for pts, f in frames if pts > gone["pts"] + 3000]
@@ -102,7 +100,7 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
     live = studio.onair.get(show_id)
     assert live is not None
     await until(lambda: live.program.stats.frames > 10, 10)
-    session, ws, _ = await viewer(studio, show_id)
+    session, ws, _ = await studio.viewer_page(show_id)
     sent_at = []
     for n in range(3):
         await asyncio.sleep(1.0)
@@ -111,7 +109,7 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
     await say(ws, "a message the host deletes")
     deleted = await next_of(ws, "chat")
     token = await studio.store.create_api_token("t")
-    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{deleted['id']}", token)
+    status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{deleted['id']}", token)
     assert status == 204
     await asyncio.sleep(1.0)
     await session.close()
@@ -158,7 +156,7 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
         log = PageLog("viewer").attach(page)
         await page.goto(studio.url(f"/live/{show_id}"))
         await eventually(lambda: page.evaluate("!!window.livestudio.chat"), 10, "page ready", log)
-        session, ws, _ = await viewer(studio, show_id)
+        session, ws, _ = await studio.viewer_page(show_id)
         await page.evaluate(
             """window.floated = 0;
             new MutationObserver((changes) => {
@@ -185,17 +183,13 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
 
 
 async def test_studio_lists_bans_and_lifts_one(studio: Studio) -> None:
-    from .test_browser_studio import PASSWORD, log_in
-
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, _ = await studio.create_show("Bans")
     await studio.store.add_ban(show_id, "cookie-1", "203.0.113.5", "<b>Troll</b>")
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("studio").attach(page)
-        base = studio.url("").rstrip("/")
-        await log_in(page, base)
-        await page.goto(f"{base}/studio/shows/{show_id}")
+        await log_in(page, studio)
+        await page.goto(f"{studio.base}/studio/shows/{show_id}")
         await page.click("summary:has-text('Chat settings')")
         await eventually(lambda: page.is_visible("#bans li"), 10, "the ban is listed", log)
         text = await page.text_content("#bans li") or ""

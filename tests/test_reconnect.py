@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from .conftest import Studio
-from .utils import StampedVideoTrack, ToneAudioTrack, until, whep_play, whip_publish
+from .conftest import Studio, next_of
+from .utils import (
+    StampedVideoTrack,
+    ToneAudioTrack,
+    bearer,
+    offer,
+    until,
+    whep_play,
+    whip_publish,
+)
 
 
 async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> None:
@@ -50,8 +58,6 @@ async def test_reload_replaces_a_silent_publisher(studio: Studio) -> None:
     # A reloaded page: the old connection is still up but sends nothing.
     first.video.paused = first.audio.paused = True
     await asyncio.sleep(0.2)
-    from .test_signalling import bearer, offer
-
     async with studio.session.post(whip, data=await offer(), headers=bearer(key)) as r:
         assert r.status == 409, "silent for < 2 s: still the healthy publisher"
     await until(lambda: live.publisher is not None and live.publisher.silent_for >= 2.1, 10)
@@ -127,10 +133,8 @@ async def test_a_program_that_dies_ends_the_show_cleanly(studio: Studio, monkeyp
 async def test_a_host_whose_media_never_arrives_leaves_the_show_to_start_later(
     studio: Studio,
 ) -> None:
-    from .test_chat import next_of, viewer
-
     show_id, key = await studio.create_show()
-    session, page, _ = await viewer(studio, show_id)
+    session, page, _ = await studio.viewer_page(show_id)
     # The host's connection comes up but no media gets through, then it goes.
     silent_video, silent_audio = StampedVideoTrack(), ToneAudioTrack()
     silent_video.paused = silent_audio.paused = True

@@ -13,8 +13,7 @@ import re
 import aiohttp
 
 from .conftest import Studio
-from .test_signalling import SDP, bearer, offer
-from .utils import until, whep_play, whip_publish
+from .utils import SDP, bearer, offer, until, whep_play, whip_publish
 
 KNOWN = [
     (r"m=video \d+ ", "m=video x "),  # non-numeric port

@@ -4,39 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiortc import RTCPeerConnection
-from aiortc.rtcrtpsender import RTCRtpSender
-
 from livestudio.http.signalling import NEGOTIATIONS
 
 from .conftest import Studio
-from .utils import until, whep_play, whip_publish
-
-SDP = {"Content-Type": "application/sdp"}
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {**SDP, "Authorization": f"Bearer {key}"}
-
-
-async def offer(kind: str = "publish", codec: str | None = None) -> str:
-    pc = RTCPeerConnection()
-    try:
-        if kind == "publish":
-            from .utils import StampedVideoTrack, ToneAudioTrack
-
-            t = pc.addTransceiver(StampedVideoTrack(), direction="sendonly")
-            pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
-        else:
-            t = pc.addTransceiver("video", direction="recvonly")
-            pc.addTransceiver("audio", direction="recvonly")
-        if codec:
-            caps = RTCRtpSender.getCapabilities("video").codecs
-            t.setCodecPreferences([c for c in caps if c.mimeType == codec])
-        await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
+from .utils import SDP, bearer, offer, until, whep_play, whip_publish
 
 
 def without_codec(sdp: str, name: str, new_name: str) -> str:
