@@ -66,7 +66,9 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     live = studio.onair.get(show_id)
     assert live is not None
     session_id = player.location.rsplit("/", 1)[1]
-    track = next(t for t in live.viewers[session_id].tracks if t.kind == "video")
+    watching = live.viewer(session_id)
+    assert watching is not None
+    track = next(t for t in watching.tracks if t.kind == "video")
     frames: list[tuple[int, object]] = []
     player.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
     session, ws, _ = await studio.viewer_page(show_id)
@@ -99,7 +101,7 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.stats.frames > 10, 10)
+    await until(lambda: live.stats().program_frames > 10, 10)
     session, ws, _ = await studio.viewer_page(show_id)
     sent_at = []
     for n in range(3):

@@ -45,7 +45,7 @@ async def test_a_slowly_connected_viewer_plays_at_live(
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running, 10)
+    await until(lambda: live.on_air, 10)
     async with chromium() as browser:
         page, _log = await watch(browser, studio.url(f"/live/{show_id}"))
         before = await page.evaluate(AUDIO_BUFFER_JS)

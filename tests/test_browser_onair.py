@@ -58,7 +58,7 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.stats.frames > 5, 10)
+    await until(lambda: live.stats().program_frames > 5, 10)
     async with chromium() as browser:
         hidden = WITHOUT_RTP_METADATA_JS if rtp_from == "synchronization source" else ""
         page, log = await watch(browser, studio.url(f"/live/{show_id}"), hidden)
@@ -120,7 +120,7 @@ async def test_studio_buttons_pin_sale_and_stock(studio: Studio) -> None:
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.stats.frames > 5, 10)
+    await until(lambda: live.stats().program_frames > 5, 10)
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("studio").attach(page)

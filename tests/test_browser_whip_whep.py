@@ -318,7 +318,7 @@ async def statuses(log: PageLog, method: str, within: float = 5.0) -> list[int]:
 
 async def _no_viewers(studio: Studio, show_id: str) -> bool:
     live = studio.onair.get(show_id)
-    return live is None or not live.viewers
+    return live is None or live.viewer_count == 0
 
 
 async def _publisher_gone(studio: Studio, show_id: str) -> bool:

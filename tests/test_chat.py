@@ -323,7 +323,7 @@ async def test_a_finished_show_lets_its_room_go_and_keeps_moderation(studio: Stu
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running, 10)
+    await until(lambda: live.on_air, 10)
     session, ws, _ = await studio.viewer_page(show_id)
     await say(ws, "said on air")
     said = await next_of(ws, "chat")
@@ -358,7 +358,7 @@ async def test_highlight_marks_clear_and_deleting_the_question_dismisses_it(
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running and live.program.stats.frames > 5, 10)
+    await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
     session, ws, _ = await studio.viewer_page(show_id)
     await say(ws, "question one", name="A")
     one = await next_of(ws, "chat")

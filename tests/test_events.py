@@ -22,7 +22,7 @@ async def test_state_and_viewers_then_resume(studio: Studio) -> None:
         await until(lambda: len(viewer.stamps) > 3, 10)  # something was recorded
     # While this page is away, the viewer leaves and the show ends.
     await viewer.close(studio.session)
-    await until(lambda: len(studio.onair.get(show_id).viewers) == 0, 5)  # type: ignore[union-attr]
+    await until(lambda: studio.onair.get(show_id).viewer_count == 0, 5)  # type: ignore[union-attr]
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 10)
     url = studio.url(f"/live/{show_id}/events?last_event_id={last_seen}")

@@ -95,7 +95,9 @@ async def test_a_vanished_host_ends_the_show_when_the_grace_period_runs_out(
     # Everything a show's end does: off air, viewers and program gone, the recording
     # finalized and the replay published.
     await until(lambda: studio.onair.get(show_id) is None, 20)
-    assert live.broadcast.ended and not live.viewers and not live.program.running
+    assert live.broadcast.ended and live.viewer_count == 0 and not live.on_air
+    # Its thread too (no public view of it: a show only says whether it is on air).
+    assert not live.program.running
     await until(lambda: all(t.done() for t in viewer.tasks), 10)  # the viewer's tracks ended
     assert live.recording is not None and live.recording.playable, live.recording
     assert live.recording.duration > 1.0

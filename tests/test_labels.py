@@ -219,7 +219,7 @@ async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Stu
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running and live.program.stats.frames > 5, 10)
+    await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
     german = card_words("de_DE")
 
     status, event = await studio.api(

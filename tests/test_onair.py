@@ -27,7 +27,9 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
     live = studio.onair.get(show_id)
     assert live is not None
     session = viewer.location.rsplit("/", 1)[1]
-    track = next(t for t in live.viewers[session].tracks if t.kind == "video")
+    watching = live.viewer(session)
+    assert watching is not None
+    track = next(t for t in watching.tracks if t.kind == "video")
     frames: list[tuple[int, av.VideoFrame]] = []
     viewer.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
     await until(lambda: len(frames) > 10, 10)  # frames from before the pin, to compare
@@ -71,7 +73,7 @@ async def test_sale_stock_and_errors(studio: Studio) -> None:
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running and live.program.stats.frames > 5, 10)
+    await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
     pid = product["id"]
     path = f"/api/shows/{show_id}/sale"
     for body, expected in (

@@ -39,7 +39,7 @@ async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> No
     await until(lambda: any(s > 5000 for s in viewer.stamps), 15)
     await until(lambda: live.state == "live", 5)
     assert studio.onair.get(show_id) is live, "same show, same program"
-    assert len(live.viewers) == 1 and viewer.pc.connectionState == "connected"
+    assert live.viewer_count == 1 and viewer.pc.connectionState == "connected"
     pts = viewer.pts
     assert all(b > a for a, b in itertools.pairwise(pts)), "program clock only increases"
     assert len(pts) > before, "the viewer kept receiving during the gap (repeat, slate)"
@@ -80,10 +80,9 @@ async def test_source_resolution_change_keeps_program_size(studio: Studio) -> No
     await until(lambda: any(s > mark + 20 for s in viewer.stamps), 15)
     camera.resize(480, 360)  # a 4:3 camera: letterboxed
     live = studio.onair.get(show_id)
-    assert live is not None and live.program.settings is not None
-    assert (live.program.settings.width, live.program.settings.height) == (640, 360)
-    frames_before = live.program.stats.frames
-    await until(lambda: live.program.stats.frames > frames_before + 20, 10)
+    assert live is not None and live.frame_size == (640, 360)
+    frames_before = live.stats().program_frames
+    await until(lambda: live.stats().program_frames > frames_before + 20, 10)
     assert viewer.sizes == {(640, 360)}, "one program size for the whole show"
     await viewer.close(studio.session)
     await pub.close(studio.session)
@@ -97,7 +96,7 @@ async def test_stalled_source_gets_slate_and_silence(studio: Studio) -> None:
     live = studio.onair.get(show_id)
     assert live is not None
     pub.video.paused = pub.audio.paused = True
-    await until(lambda: live.program.stats.frames_slate > 10, 10)
+    await until(lambda: live.stats().frames_slate > 10, 10)
     await until(lambda: live.state == "reconnecting", 5)
     n = len(viewer.audio_rms)
     await until(lambda: len(viewer.audio_rms) > n + 20, 5)

@@ -116,7 +116,7 @@ async def test_flash_and_beep_line_up_before_and_after_a_reconnect(studio: Studi
     live = studio.onair.get(show_id)
     assert live is not None
     await until(lambda: live.state == "reconnecting", 10)
-    reconnect_at = live.program.clock.seconds()
+    reconnect_at = live.program_seconds()
     await publish_for(studio, show_id, key, 4.5)
     await studio.onair.end(show_id)
     await until(lambda: studio.onair.get(show_id) is None, 15)
