@@ -46,7 +46,7 @@ async def test_vanished_viewer_and_publisher_leave_nothing(studio: Studio, monke
 
     await vanish(viewers[0].pc)
     await until(lambda: live.viewer_count == 1, 15)
-    assert len(live.broadcast.subscribers) == 1, "its subscription is gone too"
+    assert len(live.broadcast.viewers()) == 1, "its subscription is gone too"
 
     await vanish(pub.pc)
     await until(lambda: live.publisher is None, 15)
