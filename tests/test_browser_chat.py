@@ -105,7 +105,7 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
     session, ws, _ = await studio.viewer_page(show_id)
     sent_at = []
     for n in range(3):
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # deliberately: messages a second apart in program time
         await say(ws, f"message {n}", name=f"V{n}")
         sent_at.append((await next_of(ws, "chat"))["pts"] / 90000)
     await say(ws, "a message the host deletes")
@@ -113,7 +113,7 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
     token = await studio.store.create_api_token("t")
     status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{deleted['id']}", token)
     assert status == 204
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # deliberately: the show goes on past the last message
     await session.close()
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 15)
@@ -131,15 +131,19 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
         await page.evaluate("document.getElementById('video').muted = true")
         await page.evaluate("document.getElementById('video').play()")
         seen: dict[str, float] = {}
-        while len(seen) < 3:
+
+        async def all_seen() -> bool:
+            """Note the playback time at which each message first shows."""
             state = await page.evaluate(
                 "[document.getElementById('video').currentTime, "
                 "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)]"
             )
             for text in state[1]:
                 seen.setdefault(text, state[0])
-            await asyncio.sleep(0.05)
             assert state[0] < 20, f"playback ended before all messages: {seen}\n{log}"
+            return len(seen) >= 3
+
+        await eventually(all_seen, 60, "every message shown", log, interval=0.05)
         texts = await page.evaluate(
             "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)"
         )
@@ -174,6 +178,8 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
             while total < 30:
                 total += (await next_of(ws, "reactions", within=3))["counts"].get("❤️", 0)
         assert 20 <= total <= 30, f"taps reach the others ({total} counted)"
+        # Deliberately wait past the next reactions event (sent each second): it must
+        # not float this page's own taps again.
         await asyncio.sleep(1.2)
         assert await page.evaluate("window.floated") == 30, "own taps are not floated twice"
         # 30 taps did not get the page's socket closed for flooding.

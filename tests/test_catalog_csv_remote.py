@@ -85,7 +85,7 @@ def shop_app(shop_hits: Counter[str]) -> web.Application:
         return response
 
     async def slow(_: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # deliberately slower than the importer waits
         return web.Response(body=CHAIR, content_type="image/png")
 
     def redirect(location: str) -> Any:

@@ -37,10 +37,10 @@ async def record_with_pins(studio: Studio) -> tuple[str, dict[str, Any], Any, li
         stage = studio.onair.products(show_id)
         assert stage is not None and stage.scene is not None
         rect = stage.scene.card_rect
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # deliberately: each card on air for a while
     status, unpin = await studio.api("DELETE", f"/api/shows/{show_id}/pin", token)
     events.append(unpin)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # deliberately: a second without a card after the unpin
     await viewer.close(studio.session)
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 15)

@@ -48,9 +48,17 @@ async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
     assert first_id not in [m["id"] for m in snap["chat"]]
     status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
     assert status == 404
-    await asyncio.sleep(0.4)  # the batch writer
-    kinds = [e.kind for e in await studio.store.list_events(show_id)]
-    assert kinds.count("chat") == 3 and "chat_delete" in kinds
+
+    async def kinds() -> list[str]:
+        return [e.kind for e in await studio.store.list_events(show_id)]
+
+    async def written() -> bool:  # by the batch writer, a moment later
+        stored = await kinds()
+        return stored.count("chat") >= 3 and "chat_delete" in stored
+
+    await until(written, 5)
+    stored = await kinds()
+    assert stored.count("chat") == 3 and "chat_delete" in stored
     for s in (s1, s2, s3, s4):
         await s.close()
 
@@ -251,10 +259,9 @@ async def test_many_sockets_leave_nothing_behind(studio: Studio) -> None:
             )
             await asyncio.gather(*(ws.close() for ws in sockets))
     channel = studio.onair.hub.channel(show_id)
-    for _ in range(50):
-        if not channel.sockets and len(asyncio.all_tasks()) <= tasks_before + 2:
-            break
-        await asyncio.sleep(0.1)
+    await until(
+        lambda: not channel.sockets and len(asyncio.all_tasks()) <= tasks_before + 2, 5, 0.1
+    )
     assert not channel.sockets
     assert len(asyncio.all_tasks()) <= tasks_before + 2
 

@@ -75,7 +75,8 @@ async def test_a_vanished_host_ends_the_show_when_the_grace_period_runs_out(
     await until(lambda: "reconnecting" in page.states(), 5)
     assert await store_state(studio, show_id) == "reconnecting"
 
-    # Not before the grace period: still waiting for the host halfway through it.
+    # Not before the grace period: still waiting for the host halfway through it (this
+    # sleep deliberately lets half of it pass).
     await asyncio.sleep(grace / 2)
     assert live.state == "reconnecting" and studio.onair.get(show_id) is live
 
@@ -143,7 +144,8 @@ async def test_a_host_back_within_the_grace_period_cancels_the_timer(
     assert back_after < grace / 2, f"back after {back_after:.1f}s: the test needs margin"
     assert live._grace is None, "media from the new connection cancelled the timer"
 
-    # Well past the moment the timer would have fired: still the same live show.
+    # Well past the moment the timer would have fired (a sleep on purpose): still the
+    # same live show.
     await asyncio.sleep(gone_at + grace + 2.0 - time.monotonic())
     assert live.state == "live" and not live.ended, live.state
     assert studio.onair.get(show_id) is live

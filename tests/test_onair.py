@@ -3,8 +3,6 @@ event stamped at the pts of the first frame that shows it; sales; stock; the Buy
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import av
 
@@ -129,7 +127,7 @@ async def test_sale_stock_and_errors(studio: Studio) -> None:
     )
     assert status == 404
     await pub.close(studio.session)
-    await asyncio.sleep(0)
+    await until(lambda: studio.onair.get(show_id) is None, 10)
 
 
 async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:

@@ -31,7 +31,7 @@ async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> No
     await until(lambda: live.state == "reconnecting", 10)
     assert (await studio.store.get_show(show_id)).state == "reconnecting"  # type: ignore[union-attr]
     before = len(viewer.pts)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # deliberately: half a second without a host
 
     # Back within the grace period, with a camera counting from 5000.
     camera = StampedVideoTrack(first=5000)
@@ -57,7 +57,7 @@ async def test_reload_replaces_a_silent_publisher(studio: Studio) -> None:
     await until(lambda: live.publisher is not None and live.publisher.video_frames > 10, 10)
     # A reloaded page: the old connection is still up but sends nothing.
     first.video.paused = first.audio.paused = True
-    await asyncio.sleep(0.2)
+    await until(lambda: live.publisher is not None and live.publisher.silent_for >= 0.2, 5)
     async with studio.session.post(whip, data=await offer(), headers=bearer(key)) as r:
         assert r.status == 409, "silent for < 2 s: still the healthy publisher"
     await until(lambda: live.publisher is not None and live.publisher.silent_for >= 2.1, 10)

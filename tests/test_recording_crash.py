@@ -27,7 +27,7 @@ async def test_kill_9_mid_show_then_restart_publishes_the_replay(tmp_path: Path)
             pub = await whip_publish(session, f"{server.base}/whip/{show_id}", key)
             await until(lambda: len(pub.video.sent) >= 30, 15)
             started = time.monotonic()
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(5.0)  # deliberately: five seconds on air, then the crash
             live_seconds = time.monotonic() - started + 1.0
             server.stop(signal.SIGKILL)
             await pub.pc.close()

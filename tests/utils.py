@@ -98,7 +98,7 @@ class StampedVideoTrack(MediaStreamTrack):
             self._start = time.monotonic()
         while True:
             due = self._start + self.count / self.fps
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, due - time.monotonic()))  # a camera's pace
             if not self.paused:
                 break
             self.count += 1
@@ -139,7 +139,7 @@ class ToneAudioTrack(MediaStreamTrack):
             self._start = time.monotonic()
         while True:
             due = self._start + self._samples / 48000
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, due - time.monotonic()))  # a microphone's pace
             if not self.paused:
                 break
             self._samples += 960
