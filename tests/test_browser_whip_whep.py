@@ -19,6 +19,7 @@ from playwright.async_api import Page
 
 from .browser import PageLog, chromium, static_site
 from .conftest import Studio
+from .utils import until
 
 # Shared by both pages: a summary of getStats() per RTP stream, with its codec.
 STATS_JS = """
@@ -127,7 +128,7 @@ async def wait_state(
             return current
         if time.monotonic() > deadline:
             pytest.fail(f"{what} not within {within}s; last state {current}\n{logs()}")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the poll interval
 
 
 async def open_page(browser: Any, url: str, log: PageLog) -> Page:
@@ -140,11 +141,10 @@ async def open_page(browser: Any, url: str, log: PageLog) -> Page:
 
 async def eventually(predicate: Callable[[], Awaitable[bool]], within: float) -> bool:
     """Whether `predicate` holds within `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
+    try:
+        await until(predicate, within, interval=0.1)
+    except AssertionError:
+        return False
     return True
 
 
@@ -217,7 +217,7 @@ async def test_chromium_publishes_with_whip_js_and_plays_with_whep_js(studio: St
             )
 
         first = await wait_state(view, playing, PLAYING_TIMEOUT, "viewer playing", logs)
-        await asyncio.sleep(PROGRESS_WINDOW)
+        await asyncio.sleep(PROGRESS_WINDOW)  # deliberately: playback over a window
         second = await state(view)
         v1, v2 = first["stats"]["inbound-rtp:video"], second["stats"]["inbound-rtp:video"]
         a1, a2 = first["stats"]["inbound-rtp:audio"], second["stats"]["inbound-rtp:audio"]
@@ -315,7 +315,7 @@ async def statuses(log: PageLog, method: str, within: float = 5.0) -> list[int]:
 
 async def _no_viewers(studio: Studio, show_id: str) -> bool:
     live = studio.onair.get(show_id)
-    return live is None or not live.viewers
+    return live is None or live.viewer_count == 0
 
 
 async def _publisher_gone(studio: Studio, show_id: str) -> bool:

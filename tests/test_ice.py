@@ -9,7 +9,7 @@ import ifaddr
 from livestudio.media.ice import IcePolicy, announce_public_ip, host_addresses
 
 from .conftest import Studio
-from .test_signalling import SDP, offer
+from .utils import SDP, offer
 
 
 def candidate_addresses(sdp: str) -> set[str]:

@@ -8,8 +8,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from livestudio.media.trickle import FragmentError, parse_fragment
 
 from .conftest import Studio
-from .test_signalling import SDP, bearer
-from .utils import StampedVideoTrack, ToneAudioTrack, until
+from .utils import SDP, StampedVideoTrack, ToneAudioTrack, bearer, until
 
 TRICKLE = {"Content-Type": "application/trickle-ice-sdpfrag"}
 

@@ -13,8 +13,7 @@ from aiortc import RTCPeerConnection
 from livestudio.media.show import REPLACE_SILENT_AFTER
 
 from .conftest import Studio
-from .test_signalling import bearer
-from .utils import StampedVideoTrack, ToneAudioTrack, until, whip_publish
+from .utils import StampedVideoTrack, ToneAudioTrack, bearer, until, whip_publish
 
 
 async def post_and_never_connect(studio: Studio, show_id: str, key: str) -> str:
