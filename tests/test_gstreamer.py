@@ -28,16 +28,25 @@ def check_tools() -> None:
     assert shutil.which("gst-inspect-1.0"), "GStreamer is missing: see the README's test line"
 
 
-async def gst(*args: str, within: float = 60) -> dict[str, Any]:
-    """Run docs/clients/gst_webrtc.py; its JSON result (stderr kept for the failure message)."""
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    """Start docs/clients/gst_webrtc.py with `args`."""
     check_tools()
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON,
         str(SCRIPT),
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def gst(*args: str, within: float = 60) -> dict[str, Any]:
+    """Run docs/clients/gst_webrtc.py; its JSON result (stderr kept for the failure message)."""
+    return await result_of(await spawn(*args), within)
+
+
+async def result_of(proc: asyncio.subprocess.Process, within: float = 60) -> dict[str, Any]:
+    """The JSON line a gst_webrtc.py run printed when it ended."""
     try:
         out, err = await asyncio.wait_for(proc.communicate(), within)
     except TimeoutError:
@@ -53,18 +62,24 @@ async def gst(*args: str, within: float = 60) -> dict[str, Any]:
 
 async def test_webrtcbin_publishes_over_whip_and_plays_over_whep(studio: Studio) -> None:
     show_id, key = await studio.create_show()
-    publishing = asyncio.ensure_future(
-        gst("publish", studio.url(f"/whip/{show_id}"), "--token", key, "--seconds", "14")
+    # Until told to stop (SIGTERM, as a user's Ctrl-C), at most a minute.
+    publisher = await spawn(
+        "publish", studio.url(f"/whip/{show_id}"), "--token", key, "--seconds", "60"
     )
+    publishing = asyncio.ensure_future(result_of(publisher, within=90))
     await until(
         lambda: (live := studio.onair.get(show_id)) is not None and live.on_air,
         20,
     )
     # The viewer gathers before it POSTs (no trickle), the publisher trickles: both ways.
-    playing = await gst("play", studio.url(f"/whep/{show_id}"), "--seconds", "6", "--no-trickle")
+    # It plays until it decoded 100 video frames and 100 audio packets (30 s at most).
+    playing = await gst(
+        "play", studio.url(f"/whep/{show_id}"), "--frames", "100", "--seconds", "30", "--no-trickle"
+    )
     live = studio.onair.get(show_id)
     assert live is not None and live.publisher is not None
     host_video, host_audio = live.publisher.video_frames, live.publisher.audio_frames
+    publisher.terminate()
     published = await publishing
 
     assert published["error"] is None, published

@@ -11,8 +11,9 @@ introspection bindings (python3-gst-1.0, gir1.2-gst-plugins-bad-1.0), stdlib onl
 
 Like the meetecho clients it POSTs the offer at once and trickles its candidates in
 PATCH requests (RFC 9725); `--no-trickle` gathers first and POSTs them in the offer.
-It stops after `--seconds` (default: run until interrupted), DELETEs its session and
-prints one JSON line: frames decoded (play), HTTP statuses, ICE/DTLS state reached.
+It stops after `--seconds` (default: run until interrupted), or when playing once
+`--frames` video and audio buffers each were decoded, DELETEs its session and prints one
+JSON line: frames decoded (play), HTTP statuses, ICE/DTLS state reached.
 `--video-source` and `--audio-source` replace the test pattern and tone with a camera and
 a microphone (any gst-launch description of a raw source). tests/test_gstreamer.py runs
 exactly this script; docs/obs.md quotes its pipelines.
@@ -98,6 +99,8 @@ class Client:
             self.pipeline.add(launched)
         self.webrtc = self.pipeline.get_by_name("webrtc")
         self.location = ""
+        self.enough = 0
+        "Play: stop once this many video and audio buffers each were decoded (0: never)."
         self.etag = ""
         self.offer_sdp = ""
         self.pending: list[tuple[int, str]] = []
@@ -256,7 +259,10 @@ class Client:
         sink.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self._count, kind)
 
     def _count(self, _pad: Any, _info: Any, kind: str) -> Any:
-        self.result["frames"][kind] += 1
+        frames = self.result["frames"]
+        frames[kind] += 1
+        if self.enough and min(frames.values()) == self.enough:
+            GLib.idle_add(self._stop)
         return Gst.PadProbeReturn.OK
 
     def _on_state(self, _webrtc: Any, _pspec: Any, which: str) -> None:
@@ -305,8 +311,10 @@ class Client:
             self.result["error"] = message
         GLib.idle_add(self.loop.quit)
 
-    def run(self, seconds: float) -> dict[str, Any]:
-        """Play until `seconds` have passed (0: until SIGINT/SIGTERM), then DELETE."""
+    def run(self, seconds: float, frames: int = 0) -> dict[str, Any]:
+        """Run until `seconds` have passed (0: until SIGINT/SIGTERM) or, playing, until
+        `frames` video and audio buffers were decoded (0: no such limit), then DELETE."""
+        self.enough = frames
         self.pipeline.set_state(Gst.State.PLAYING)
         if seconds > 0:
             GLib.timeout_add(int(seconds * 1000), self._stop)
@@ -330,6 +338,9 @@ def main() -> int:
     parser.add_argument("url", help="the WHIP URL (publish) or WHEP URL (play)")
     parser.add_argument("--token", default="", help="the stream key (Bearer token)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long")
+    parser.add_argument(
+        "--frames", type=int, default=0, help="play: stop once this many of each were decoded"
+    )
     parser.add_argument("--no-trickle", action="store_true", help="gather, then POST")
     parser.add_argument(
         "--video-source", default=VIDEO_SOURCE, help="publish: a raw video source (gst-launch)"
@@ -344,7 +355,7 @@ def main() -> int:
     else:
         pipeline = PLAY_PIPELINE
     client = Client(args.mode, args.url, args.token, not args.no_trickle, pipeline)
-    result = client.run(args.seconds)
+    result = client.run(args.seconds, args.frames)
     print(json.dumps(result), flush=True)
     return 1 if result["error"] else 0
 
