@@ -41,7 +41,7 @@ class Settings:
     ice_interfaces: tuple[str, ...] = ()
     "Network interfaces whose addresses are offered as ICE candidates (empty: all)."
     ice_loopback: bool = True
-    "Also offer 127.0.0.1 (needed on a machine whose only interface is loopback)."
+    "Also offer 127.0.0.1 to clients on this machine (needed when its only interface is loopback)."
     max_viewers: int = 200
     "WebRTC viewers per show; over it WHEP answers 503 with Retry-After."
     max_negotiations: int = 16

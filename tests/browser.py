@@ -21,6 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
+from .conftest import ADMIN, PASSWORD, Studio
+
 CHROMIUM = os.environ.get("LIVESTUDIO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = (
     "--use-fake-device-for-media-stream",  # a synthetic camera and microphone
@@ -159,3 +161,16 @@ async def watch(browser: Browser, url: str, init_script: str = "") -> tuple[Page
         log,
     )
     return page, log
+
+
+async def log_in(page: Page, studio: Studio, base: str = "") -> None:
+    """Log `page` in to the studio through the login form as the admin (created if needed);
+    `base` when the page reaches the server by another name than `studio.base`."""
+    await studio.ensure_admin()
+    base = base or studio.base
+    await page.goto(f"{base}/studio")
+    assert "/login" in page.url, "the studio asks for a login first"
+    await page.fill("input[name=username]", ADMIN)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/studio")

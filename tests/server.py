@@ -53,21 +53,25 @@ class ServerProcess:
             check=False,
         )
 
+    def command(self) -> list[str]:
+        """The command that runs the server."""
+        return [
+            sys.executable,
+            "-m",
+            "livestudio",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--recordings-dir",
+            str(self.recordings_dir),
+        ]
+
     def start(self) -> ServerProcess:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "livestudio",
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-                "--recordings-dir",
-                str(self.recordings_dir),
-            ],
+            self.command(),
             env=self.env,
             cwd=ROOT,
             stdout=out,
@@ -77,13 +81,20 @@ class ServerProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
+                raise RuntimeError(f"server exited: {self.output()}")
             try:
                 with urllib.request.urlopen(self.base + "/metrics", timeout=1):
                     return self
             except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+                time.sleep(0.1)  # not listening yet (a blocking poll: the loop is not needed)
+        raise RuntimeError(f"server did not start: {self.output()}")
+
+    def create_show(self, title: str = "Crash test") -> tuple[str, str]:
+        """`livestudio show create`: (show id, stream key)."""
+        out = self.cli("show", "create", title)
+        assert out.returncode == 0, out.stderr
+        lines = dict(line.split(": ", 1) for line in out.stdout.strip().splitlines())
+        return lines["Show"], lines["Stream key"]
 
     def _limits(self) -> None:
         import resource

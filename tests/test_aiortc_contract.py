@@ -64,3 +64,55 @@ def test_receiver_remb_needs_abs_send_time() -> None:
     source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
     assert "if packet.extensions.abs_send_time is not None:" in source
     assert "_headerExtensions" in inspect.getsource(RTCRtpTransceiver.__init__)
+
+
+def test_dtls_certificates_and_cipher_list() -> None:
+    # media/dtls.py swaps each connection's certificates for a subclass that extends
+    # aiortc's cipher list with the ECDHE-RSA suites (GStreamer's webrtcbin is RSA).
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+
+    from livestudio.media.dtls import AIORTC_SUITES
+
+    init = inspect.getsource(RTCPeerConnection.__init__)
+    assert "self.__certificates = [RTCCertificate.generateCertificate()]" in init
+    assert "RTCDtlsTransport(iceTransport, self.__certificates)" in inspect.getsource(
+        RTCPeerConnection
+    )
+    assert "._create_ssl_context(" in inspect.getsource(RTCDtlsTransport.start)
+    assert AIORTC_SUITES.decode() in inspect.getsource(RTCCertificate._create_ssl_context)
+    certificate = inspect.getsource(RTCCertificate.__init__)
+    assert "self._key = key" in certificate and "self._cert = cert" in certificate
+
+
+def test_aioice_consent_loop_and_incoming_checks() -> None:
+    # media/consent.py replaces query_consent and wraps check_incoming per connection;
+    # its consent loop is aioice's with the peer's own checks counted.
+    connection = aioice.ice.Connection
+    assert "self.query_consent()" in inspect.getsource(connection.connect)
+    received = inspect.getsource(connection.request_received)
+    assert received.index("check_message_integrity") < received.index("self.check_incoming(")
+    consent = inspect.getsource(connection.query_consent)
+    for needed in (
+        "CONSENT_INTERVAL * (0.8 + 0.4 * random.random())",
+        "self._nominated.values()",
+        "self.build_request(pair, nominate=False)",
+        "retransmissions=0",
+        "except stun.TransactionError:",
+        "failures >= CONSENT_FAILURES",
+        "self._query_consent_task = None",
+        "await self.close()",
+    ):
+        assert needed in consent, needed
+    assert "_network_host" in inspect.getsource(aioice.ice.CandidatePair)
+
+
+def test_ice_transport_connection_and_trickled_candidates() -> None:
+    # consent.py reaches each transport's aioice connection; trickle.py adds candidates
+    # with addIceCandidate, which skips bundled transceivers (so it names the bundle's).
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    assert "self._connection" in inspect.getsource(RTCIceTransport.__init__)
+    assert "not transceiver._bundled" in inspect.getsource(RTCPeerConnection.addIceCandidate)
+    assert "_bundled" in inspect.getsource(RTCRtpTransceiver.__init__)

@@ -23,7 +23,6 @@ from livestudio.http.keys import CHAT
 from livestudio.media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING
 
 from .conftest import Studio
-from .test_pages import PASSWORD, login
 
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/"): "the public home page: shows on air, upcoming, published replays",
@@ -158,7 +157,7 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
     stale = [key for key in PUBLIC if key not in all_routes]
     assert not stale, f"PUBLIC lists routes the app no longer has: {stale}"
 
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     show_id = await recorded_show(studio)
     product = await studio.store.create_product(
         ProductFields(
@@ -219,7 +218,7 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
     assert ("GET", "/studio") in guarded
     token = await studio.store.create_api_token("test")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as host:
-        await login(studio, host)
+        await studio.log_in(host)
         for method, path in guarded:
             if method != "GET":
                 continue
@@ -232,7 +231,7 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
 
 async def test_hidden_replays_and_whip_need_their_credentials(studio: Studio) -> None:
     """The public-by-design routes that still check something, checked."""
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     show_id = await recorded_show(studio)
     paths = (
         f"/replay/{show_id}",
@@ -256,7 +255,7 @@ async def test_hidden_replays_and_whip_need_their_credentials(studio: Studio) ->
         ) as r:
             assert r.status in (401, 403), "WHIP with a wrong stream key"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as host:
-        await login(studio, host)
+        await studio.log_in(host)
         for path in paths:
             async with host.get(studio.url(path), allow_redirects=False) as r:
                 assert r.status in (200, 206), f"unpublished {path} → {r.status} for the host"

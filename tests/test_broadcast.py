@@ -188,7 +188,7 @@ async def test_a_viewer_without_a_queued_keyframe_asks_for_one() -> None:
     sub.video.put_nowait(packet(3000))
     requests.clear()
     first = asyncio.ensure_future(track.recv())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: recv() runs until it waits
     assert requests == [1] and not first.done()
     b.publish_video(packet(6000, key=True))
     assert (await first).pts == 6000
@@ -199,7 +199,7 @@ async def test_a_joiner_whose_keyframe_is_on_its_way_does_not_ask_again() -> Non
     b = Broadcast(request_keyframe=lambda: requests.append(1))
     track = PacketTrack("video", b.subscribe("viewer"))
     first = asyncio.ensure_future(track.recv())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: recv() runs until it waits
     assert requests == [1], "asked once, at subscription: a second would delay the next joiner"
     b.publish_video(packet(3000, key=True))
     assert (await first).pts == 3000

@@ -12,10 +12,9 @@ from playwright.async_api import Page, expect
 
 from livestudio.catalog.validation import parse_product
 
-from .browser import PageLog, chromium, eventually
+from .browser import PageLog, chromium, eventually, log_in
 from .conftest import Studio
 
-PASSWORD = "correct horse battery"
 NAME = "Café <b>chair</b>"
 NBSP = "\xa0"
 WAIT = 5000
@@ -34,17 +33,10 @@ def upload(name: str, data: bytes, mime: str) -> dict[str, Any]:
 
 async def studio_page(studio: Studio, browser: Any, name: str) -> tuple[Page, PageLog]:
     """A page logged in to the studio; dialogs (confirm) are accepted."""
-    await studio.store.create_admin("admin", PASSWORD)
-    base = studio.url("").rstrip("/")
     page = await browser.new_page()
     log = PageLog(name).attach(page)
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    await page.goto(f"{base}/studio")
-    assert "/login" in page.url, "the studio asks for a login first"
-    await page.fill("input[name=username]", "admin")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/studio")
+    await log_in(page, studio)
     return page, log
 
 

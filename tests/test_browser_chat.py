@@ -8,11 +8,9 @@ import contextlib
 
 import aiohttp
 
-from .browser import PageLog, chromium, eventually
-from .conftest import Studio
-from .test_chat import next_of, say, viewer
-from .test_onair import api, card_score
-from .utils import until, whep_play, whip_publish
+from .browser import PageLog, chromium, eventually, log_in
+from .conftest import Studio, next_of, say
+from .utils import card_score, until, whep_play, whip_publish
 
 PAYLOADS = [
     "<script>window.pwned = 1</script>",
@@ -29,7 +27,7 @@ async def test_xss_payloads_show_as_text_and_run_nothing(studio: Studio) -> None
         await page.goto(studio.url(f"/live/{show_id}"))
         await eventually(lambda: page.evaluate("!!window.livestudio.chat"), 10, "page ready", log)
         # From another viewer's socket...
-        session, ws, _ = await viewer(studio, show_id)
+        session, ws, _ = await studio.viewer_page(show_id)
         for text in PAYLOADS[:2]:
             await say(ws, text, name='<img src=y onerror="window.pwned=3">')
             await next_of(ws, "chat")
@@ -68,14 +66,16 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     live = studio.onair.get(show_id)
     assert live is not None
     session_id = player.location.rsplit("/", 1)[1]
-    track = next(t for t in live.viewers[session_id].tracks if t.kind == "video")
+    watching = live.viewer(session_id)
+    assert watching is not None
+    track = next(t for t in watching.tracks if t.kind == "video")
     frames: list[tuple[int, object]] = []
     player.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
-    session, ws, _ = await viewer(studio, show_id)
+    session, ws, _ = await studio.viewer_page(show_id)
     await say(ws, "Does it come in green? 🌿 " + "verylongword" * 12, name="Zoë")
     message = await next_of(ws, "chat")
-    status, event = await api(
-        studio, "POST", f"/api/shows/{show_id}/highlight", token, json={"message": message["id"]}
+    status, event = await studio.api(
+        "POST", f"/api/shows/{show_id}/highlight", token, json={"message": message["id"]}
     )
     assert status == 200, event
     assert (await next_of(ws, "highlight"))["message"] == message["id"]
@@ -86,7 +86,7 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     await until(lambda: any(pts >= event["pts"] for pts, _ in frames), 10)
     shown = [f for pts, f in frames if pts >= event["pts"]]
     assert card_score(shown[-1], rect) > 30, "the lower-third is in the decoded video"  # type: ignore[arg-type]
-    status, gone = await api(studio, "DELETE", f"/api/shows/{show_id}/highlight", token)
+    status, gone = await studio.api("DELETE", f"/api/shows/{show_id}/highlight", token)
     assert status == 200
     await until(lambda: any(pts > gone["pts"] + 3000 for pts, _ in frames), 10)
     after = [f for pts, f in frames if pts > gone["pts"] + 3000]
@@ -101,19 +101,19 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.stats.frames > 10, 10)
-    session, ws, _ = await viewer(studio, show_id)
+    await until(lambda: live.stats().program_frames > 10, 10)
+    session, ws, _ = await studio.viewer_page(show_id)
     sent_at = []
     for n in range(3):
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # deliberately: messages a second apart in program time
         await say(ws, f"message {n}", name=f"V{n}")
         sent_at.append((await next_of(ws, "chat"))["pts"] / 90000)
     await say(ws, "a message the host deletes")
     deleted = await next_of(ws, "chat")
     token = await studio.store.create_api_token("t")
-    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{deleted['id']}", token)
+    status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{deleted['id']}", token)
     assert status == 204
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # deliberately: the show goes on past the last message
     await session.close()
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 15)
@@ -131,15 +131,19 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
         await page.evaluate("document.getElementById('video').muted = true")
         await page.evaluate("document.getElementById('video').play()")
         seen: dict[str, float] = {}
-        while len(seen) < 3:
+
+        async def all_seen() -> bool:
+            """Note the playback time at which each message first shows."""
             state = await page.evaluate(
                 "[document.getElementById('video').currentTime, "
                 "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)]"
             )
             for text in state[1]:
                 seen.setdefault(text, state[0])
-            await asyncio.sleep(0.05)
             assert state[0] < 20, f"playback ended before all messages: {seen}\n{log}"
+            return len(seen) >= 3
+
+        await eventually(all_seen, 60, "every message shown", log, interval=0.05)
         texts = await page.evaluate(
             "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)"
         )
@@ -158,7 +162,7 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
         log = PageLog("viewer").attach(page)
         await page.goto(studio.url(f"/live/{show_id}"))
         await eventually(lambda: page.evaluate("!!window.livestudio.chat"), 10, "page ready", log)
-        session, ws, _ = await viewer(studio, show_id)
+        session, ws, _ = await studio.viewer_page(show_id)
         await page.evaluate(
             """window.floated = 0;
             new MutationObserver((changes) => {
@@ -174,6 +178,8 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
             while total < 30:
                 total += (await next_of(ws, "reactions", within=3))["counts"].get("❤️", 0)
         assert 20 <= total <= 30, f"taps reach the others ({total} counted)"
+        # Deliberately wait past the next reactions event (sent each second): it must
+        # not float this page's own taps again.
         await asyncio.sleep(1.2)
         assert await page.evaluate("window.floated") == 30, "own taps are not floated twice"
         # 30 taps did not get the page's socket closed for flooding.
@@ -185,17 +191,13 @@ async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
 
 
 async def test_studio_lists_bans_and_lifts_one(studio: Studio) -> None:
-    from .test_browser_studio import PASSWORD, log_in
-
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, _ = await studio.create_show("Bans")
     await studio.store.add_ban(show_id, "cookie-1", "203.0.113.5", "<b>Troll</b>")
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("studio").attach(page)
-        base = studio.url("").rstrip("/")
-        await log_in(page, base)
-        await page.goto(f"{base}/studio/shows/{show_id}")
+        await log_in(page, studio)
+        await page.goto(f"{studio.base}/studio/shows/{show_id}")
         await page.click("summary:has-text('Chat settings')")
         await eventually(lambda: page.is_visible("#bans li"), 10, "the ban is listed", log)
         text = await page.text_content("#bans li") or ""

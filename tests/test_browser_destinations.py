@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .browser import PageLog, chromium, eventually
+from .browser import PageLog, chromium, eventually, log_in
 from .conftest import Studio
 from .rtmp_servers import NginxRtmp
-from .test_browser_studio import PASSWORD, log_in
 from .utils import whip_publish
 
 KEY = "browser-key-7c1e"
@@ -16,14 +15,13 @@ KEY = "browser-key-7c1e"
 
 async def test_destinations_panel_adds_follows_and_removes(studio: Studio, tmp_path: Path) -> None:
     nginx = NginxRtmp(tmp_path / "nginx").start()
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, stream_key = await studio.create_show()
-    base = studio.url("").rstrip("/")
+    base = studio.base
     try:
         async with chromium() as browser:
             page = await browser.new_page()
             log = PageLog("studio").attach(page)
-            await log_in(page, base)
+            await log_in(page, studio)
             await page.goto(f"{base}/studio/shows/{show_id}")
             await page.select_option("#destination-preset", "twitch")
             assert await page.input_value("#destination-url") == "rtmp://live.twitch.tv/app"

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from .browser import PageLog, chromium, eventually, watch
-from .conftest import Studio
-from .test_onair import api, make_product
+from .browser import PageLog, chromium, eventually, log_in, watch
+from .conftest import MUG, Studio
 from .utils import until, whip_publish
 
 PROBE_JS = """(rect) => {
@@ -54,12 +53,12 @@ WITHOUT_RTP_METADATA_JS = """(() => {
 @pytest.mark.parametrize("rtp_from", ["frame metadata", "synchronization source"])
 async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str) -> None:
     token = await studio.store.create_api_token("t")
-    product = await make_product(studio, token, url="https://shop.example/p/1")
+    product = await studio.create_product(token, like=MUG, url="https://shop.example/p/1")
     show_id, key = await studio.create_show("In step")
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.stats.frames > 5, 10)
+    await until(lambda: live.stats().program_frames > 5, 10)
     async with chromium() as browser:
         hidden = WITHOUT_RTP_METADATA_JS if rtp_from == "synchronization source" else ""
         page, log = await watch(browser, studio.url(f"/live/{show_id}"), hidden)
@@ -67,10 +66,12 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
         await page.evaluate(
             "window.livestudio.session.pc.getReceivers().forEach(r => r.jitterBufferTarget = 1500)"
         )
-        await asyncio.sleep(3.0)  # let the buffer grow to its target
+        # Deliberately let time pass: Chromium grows its buffer toward the target over a
+        # few seconds and tells nobody when it gets there.
+        await asyncio.sleep(3.0)
         t0 = await page.evaluate("performance.now()")
-        status, _ = await api(
-            studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+        status, _ = await studio.api(
+            "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
         assert status == 200
         stage = studio.onair.products(show_id)
@@ -102,11 +103,14 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
         async with page.expect_popup() as popup_info:
             await page.click("#card-buy")
         popup = await popup_info.value
-        requested = []
-        popup.on("request", lambda req: requested.append(req.url))
-        await asyncio.sleep(0.5)
+
+        async def clicked() -> bool:  # /go/ counts the click, then redirects
+            counts = await studio.store.click_counts(show_id)
+            return counts.get(product["id"], {}).get("live", 0) >= 1
+
+        await until(clicked, 10)
         await popup.close()
-        status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
+        status, counts = await studio.api("GET", f"/api/shows/{show_id}/clicks", token)
         assert counts["clicks"][str(product["id"])]["live"] == 1
         featured = await page.text_content("#featured")
         assert featured is not None and "Kaffeetasse Café" in featured
@@ -114,23 +118,19 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
 
 
 async def test_studio_buttons_pin_sale_and_stock(studio: Studio) -> None:
-    from .test_browser_studio import PASSWORD, log_in
-
-    await studio.store.create_admin("admin", PASSWORD)
     token = await studio.store.create_api_token("t")
-    product = await make_product(studio, token, name="Lamp <b>x</b>", stock=4)
+    product = await studio.create_product(token, like=MUG, name="Lamp <b>x</b>", stock=4)
     show_id, key = await studio.create_show("Buttons")
     await studio.store.set_running_order(show_id, [product["id"]])
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.stats.frames > 5, 10)
-    base = studio.url("").rstrip("/")
+    await until(lambda: live.stats().program_frames > 5, 10)
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("studio").attach(page)
-        await log_in(page, base)
-        await page.goto(f"{base}/studio/shows/{show_id}")
+        await log_in(page, studio)
+        await page.goto(f"{studio.base}/studio/shows/{show_id}")
         row = page.locator(f"#onair-products li[data-product='{product['id']}']")
         await row.wait_for()
         assert await row.locator(".name").text_content() == "Lamp <b>x</b>", "escaped"

@@ -9,12 +9,11 @@ from typing import Any
 
 from playwright.async_api import Browser, Page
 
-from .browser import PageLog, chromium, eventually
+from .browser import PageLog, chromium, eventually, log_in
 from .conftest import Studio
 from .media_files import LEFT_RGB, RIGHT_RGB, write_tone, write_y4m
-from .utils import whep_play
+from .utils import until, whep_play, whip_publish
 
-PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 PROBE_JS = """() => {
@@ -47,19 +46,10 @@ def close_to(rgb: list[int], expected: tuple[int, int, int], tolerance: int = 45
     return all(abs(a - b) <= tolerance for a, b in zip(rgb, expected, strict=True))
 
 
-async def log_in(page: Page, base: str) -> None:
-    await page.goto(f"{base}/studio")
-    assert "/login" in page.url, "the studio asks for a login first"
-    await page.fill("input[name=username]", "admin")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/studio")
-
-
-async def go_live(host: Page, base: str, show_id: str, log: PageLog) -> None:
+async def go_live(host: Page, studio: Studio, show_id: str, log: PageLog) -> None:
     """Log in, open the show in the studio, and press Go live once the camera is up."""
-    await log_in(host, base)
-    await host.goto(f"{base}/studio/shows/{show_id}")
+    await log_in(host, studio)
+    await host.goto(f"{studio.base}/studio/shows/{show_id}")
     await eventually(lambda: host.is_enabled("#go-live"), 15, "devices ready", log)
     await host.click("#go-live")
 
@@ -77,13 +67,12 @@ async def media_browser(tmp_path: Path, *extra: str) -> Any:
 
 
 async def test_go_live_from_studio_and_watch(studio: Studio, tmp_path: Path) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
-    base = studio.url("").rstrip("/")
+    base = studio.base
     async with await media_browser(tmp_path) as browser:
         browser: Browser  # type: ignore[no-redef]
         host = await browser.new_page()
         host_log = PageLog("studio").attach(host)
-        await log_in(host, base)
+        await log_in(host, studio)
         await host.fill("input[name=title]", "Spring <collection> & co")
         await host.click("#create-show button[type=submit]")
         await host.wait_for_url(f"{base}/studio/shows/*")
@@ -179,14 +168,13 @@ async def test_go_live_from_studio_and_watch(studio: Studio, tmp_path: Path) -> 
 
 
 async def test_insecure_context_explains_why_no_camera(studio: Studio) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, _ = await studio.create_show("Over plain HTTP")
     port = studio.server.port
     async with chromium(["--host-resolver-rules=MAP studio.test 127.0.0.1"]) as browser:
         page = await browser.new_page()
         log = PageLog("studio.test").attach(page)
         base = f"http://studio.test:{port}"
-        await log_in(page, base)
+        await log_in(page, studio, base)
         await page.goto(f"{base}/studio/shows/{show_id}")
         assert not await page.evaluate("window.isSecureContext")
         await eventually(lambda: page.is_visible("#insecure"), 5, "explanation shown", log)
@@ -221,13 +209,11 @@ async def test_studio_republishes_by_itself_when_the_connection_drops(
     studio_factory: Any, tmp_path: Path
 ) -> None:
     studio: Studio = await studio_factory(grace_period=30.0)
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, _ = await studio.create_show("Flaky Wi-Fi")
-    base = studio.url("").rstrip("/")
     async with await media_browser(tmp_path) as browser:
         host = await browser.new_page()
         log = PageLog("studio").attach(host)
-        await go_live(host, base, show_id, log)
+        await go_live(host, studio, show_id, log)
         await eventually(lambda: studio.onair.get(show_id) is not None, 15, "on air", log)
         live = studio.onair.get(show_id)
         assert live is not None
@@ -276,26 +262,20 @@ async def test_a_720p_camera_goes_out_at_720p_from_the_start(
 ) -> None:
     """aiortc's own bandwidth estimate held browsers at ~60 kbit/s and 640x360, and the
     program size is fixed by the first frame: the host must send full size at once."""
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, _ = await studio.create_show("Full size")
-    base = studio.url("").rstrip("/")
     clip = write_y4m(tmp_path / "hd.y4m", 1280, 720, 30)
     async with chromium([f"--use-file-for-fake-video-capture={clip}"]) as browser:
         host = await browser.new_page()
         log = PageLog("studio").attach(host)
-        await go_live(host, base, show_id, log)
+        await go_live(host, studio, show_id, log)
         await eventually(
-            lambda: (
-                (live := studio.onair.get(show_id)) is not None
-                and live.program.settings is not None
-            ),
+            lambda: (live := studio.onair.get(show_id)) is not None and live.frame_size is not None,
             15,
             "program started",
             log,
         )
         live = studio.onair.get(show_id)
-        assert live is not None and live.program.settings is not None
-        assert (live.program.settings.width, live.program.settings.height) == (1280, 720)
+        assert live is not None and live.frame_size == (1280, 720)
         target = await eventually(
             lambda: host.evaluate(
                 """(async () => { let t = 0;
@@ -313,8 +293,6 @@ async def test_a_720p_camera_goes_out_at_720p_from_the_start(
 async def test_viewer_page_says_when_the_show_is_full_and_retries(studio_factory: Any) -> None:
     studio: Studio = await studio_factory(max_viewers=1)
     show_id, key = await studio.create_show("Full house")
-    from .utils import until, whep_play, whip_publish
-
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     first = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
     await until(lambda: len(first.stamps) > 0, 15)  # the one seat is taken
@@ -353,18 +331,17 @@ NO_MICROPHONE_JS = """(() => {
 
 
 async def test_a_laptop_without_a_microphone_goes_live_with_silence(studio: Studio) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
     show_id, _ = await studio.create_show("No mic")
-    base = studio.url("").rstrip("/")
     async with chromium() as browser:
         host = await browser.new_page()
         await host.add_init_script(NO_MICROPHONE_JS)
         log = PageLog("studio").attach(host)
-        await go_live(host, base, show_id, log)
+        await go_live(host, studio, show_id, log)
         assert await host.is_visible("#no-microphone"), "the studio says there is no sound"
         await eventually(lambda: studio.onair.get(show_id) is not None, 15, "live", log)
         live = studio.onair.get(show_id)
         assert live is not None
+        # The program's own counters: a show's stats() have no source frames or audio.
         await eventually(lambda: live.program.stats.frames_from_source > 30, 20, "video", log)
         player = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
         await eventually(lambda: len(player.pts) > 10, 15, "a viewer decodes it", log)

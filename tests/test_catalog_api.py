@@ -14,20 +14,20 @@ from PIL import Image
 from livestudio.http.openapi import SPEC
 from livestudio.http.products import PRODUCT_CHANGED
 
-from .catalog_client import Catalog, catalog, image_bytes, png_bomb
+from .conftest import Studio
+from .utils import image_bytes, png_bomb
 
-__all__ = ["catalog"]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 NBSP = "\xa0"
 
 
-async def assert_nothing_stored(c: Catalog) -> None:
+async def assert_nothing_stored(c: Studio) -> None:
     assert await c.store.list_products() == []
     assert c.media_files() == []
 
 
-async def test_every_catalog_route_needs_a_token(catalog: Catalog) -> None:
-    product = await catalog.create()
+async def test_every_catalog_route_needs_a_token(catalog: Studio) -> None:
+    product = await catalog.create_product()
     show, _ = await catalog.store.create_show("Spring")
     calls = [
         ("GET", "/api/products"),
@@ -56,8 +56,8 @@ async def test_every_catalog_route_needs_a_token(catalog: Catalog) -> None:
     assert still is not None and still.stock is None
 
 
-async def test_create_get_list_search(catalog: Catalog) -> None:
-    chair = await catalog.create(
+async def test_create_get_list_search(catalog: Studio) -> None:
+    chair = await catalog.create_product(
         name="Café chair",
         price="1299",
         compare_at_price="1499.00",
@@ -71,7 +71,7 @@ async def test_create_get_list_search(catalog: Catalog) -> None:
     assert chair["price_display"] == "€1,299.00"
     assert chair["compare_at_price_display"] == "€1,499.00"
     assert chair["image_url"] is None and chair["deleted_at"] is None
-    mug = await catalog.create(name="Mug 椅子", price=1200, currency="JPY")
+    mug = await catalog.create_product(name="Mug 椅子", price=1200, currency="JPY")
     assert mug["price"] == "1200" and mug["price_display"] == "¥1,200"
 
     got = await catalog.call("GET", f"/api/products/{chair['id']}")
@@ -90,18 +90,18 @@ async def test_create_get_list_search(catalog: Catalog) -> None:
         assert [p["id"] for p in found["products"]] == [p["id"] for p in expected], query
 
 
-async def test_prices_follow_the_brand_locale_and_currency(catalog: Catalog) -> None:
+async def test_prices_follow_the_brand_locale_and_currency(catalog: Studio) -> None:
     reply = await catalog.call("PUT", "/api/brand", json={"locale": "de_DE", "currency": "EUR"})
     assert reply.status == 200, reply.text
-    product = await catalog.create(price="1299", currency=None)
+    product = await catalog.create_product(price="1299", currency=None)
     assert product["currency"] == "EUR"
     assert product["price_display"] == f"1.299,00{NBSP}€"
     await catalog.call("PUT", "/api/brand", json={"locale": "ja_JP"})
-    yen = await catalog.create(price="1299", currency="JPY")
+    yen = await catalog.create_product(price="1299", currency="JPY")
     assert yen["price_display"] == "￥1,299"
 
 
-async def test_json_numbers_are_exact(catalog: Catalog) -> None:
+async def test_json_numbers_are_exact(catalog: Studio) -> None:
     reply = await catalog.call(
         "POST",
         "/api/products",
@@ -138,7 +138,7 @@ async def test_json_numbers_are_exact(catalog: Catalog) -> None:
     ],
 )
 async def test_bad_product_input_is_refused(
-    catalog: Catalog, fields: dict[str, Any], message: str
+    catalog: Studio, fields: dict[str, Any], message: str
 ) -> None:
     data = {"name": "Lamp", "price": "10.00", "currency": "EUR", **fields}
     reply = await catalog.call("POST", "/api/products", json=data)
@@ -157,7 +157,7 @@ async def test_bad_product_input_is_refused(
         ('{"name": "' + "x" * 70_000 + '"}', 413, "too large"),
     ],
 )
-async def test_bad_bodies(catalog: Catalog, body: str, status: int, message: str) -> None:
+async def test_bad_bodies(catalog: Studio, body: str, status: int, message: str) -> None:
     reply = await catalog.call(
         "POST", "/api/products", data=body, headers={"Content-Type": "application/json"}
     )
@@ -165,8 +165,8 @@ async def test_bad_bodies(catalog: Catalog, body: str, status: int, message: str
     await assert_nothing_stored(catalog)
 
 
-async def test_patch_changes_only_what_is_sent(catalog: Catalog) -> None:
-    product = await catalog.create(stock=10, sku="L-1", url="https://shop.example/l")
+async def test_patch_changes_only_what_is_sent(catalog: Studio) -> None:
+    product = await catalog.create_product(stock=10, sku="L-1", url="https://shop.example/l")
     path = f"/api/products/{product['id']}"
     reply = await catalog.call("PATCH", path, json={"stock": 3})
     assert reply.status == 200, reply.text
@@ -192,21 +192,21 @@ async def test_patch_changes_only_what_is_sent(catalog: Catalog) -> None:
     assert (await catalog.call("GET", "/api/products/abc")).status == 404
 
 
-async def test_sku_is_unique_among_live_products(catalog: Catalog) -> None:
-    first = await catalog.create(sku="A-1")
+async def test_sku_is_unique_among_live_products(catalog: Studio) -> None:
+    first = await catalog.create_product(sku="A-1")
     reply = await catalog.call(
         "POST", "/api/products", json={"name": "B", "price": "1", "sku": "A-1"}
     )
     assert reply.status == 422 and "sku: 'A-1' is already used" in reply.text
-    other = await catalog.create(sku="B-1")
+    other = await catalog.create_product(sku="B-1")
     reply = await catalog.call("PATCH", f"/api/products/{other['id']}", json={"sku": "A-1"})
     assert reply.status == 422 and "already used" in reply.text
     assert (await catalog.call("DELETE", f"/api/products/{first['id']}")).status == 204
-    await catalog.create(sku="A-1")  # free again once the first is deleted
+    await catalog.create_product(sku="A-1")  # free again once the first is deleted
 
 
-async def test_image_upload_multipart_and_raw(catalog: Catalog) -> None:
-    product = await catalog.create()
+async def test_image_upload_multipart_and_raw(catalog: Studio) -> None:
+    product = await catalog.create_product()
     form = aiohttp.FormData()
     form.add_field(
         "image", image_bytes("JPEG", (3200, 2400)), filename="p.jpg", content_type="image/jpeg"
@@ -229,7 +229,7 @@ async def test_image_upload_multipart_and_raw(catalog: Catalog) -> None:
     assert Image.open(io.BytesIO(thumb.body)).size == (320, 240)
 
     # The same picture again, raw this time, on another product: stored once.
-    other = await catalog.create(name="Other")
+    other = await catalog.create_product(name="Other")
     same = await catalog.call(
         "POST",
         f"/api/products/{other['id']}/image",
@@ -264,9 +264,9 @@ async def test_image_upload_multipart_and_raw(catalog: Catalog) -> None:
     ],
 )
 async def test_bad_images_store_nothing(
-    catalog: Catalog, make_body: Any, content_type: str, status: int, message: str
+    catalog: Studio, make_body: Any, content_type: str, status: int, message: str
 ) -> None:
-    product = await catalog.create()
+    product = await catalog.create_product()
     reply = await catalog.call(
         "POST",
         f"/api/products/{product['id']}/image",
@@ -283,8 +283,8 @@ def _bomb() -> bytes:
     return png_bomb(20000, 20000)
 
 
-async def test_a_text_file_named_jpg_in_a_form(catalog: Catalog) -> None:
-    product = await catalog.create()
+async def test_a_text_file_named_jpg_in_a_form(catalog: Studio) -> None:
+    product = await catalog.create_product()
     form = aiohttp.FormData()
     form.add_field("image", b"just text\n" * 100, filename="photo.jpg", content_type="image/jpeg")
     reply = await catalog.call("POST", f"/api/products/{product['id']}/image", data=form)
@@ -304,8 +304,8 @@ async def test_a_text_file_named_jpg_in_a_form(catalog: Catalog) -> None:
     assert unknown.status == 404
 
 
-async def test_media_path_tricks_are_404(catalog: Catalog) -> None:
-    product = await catalog.create()
+async def test_media_path_tricks_are_404(catalog: Studio) -> None:
+    product = await catalog.create_product()
     await catalog.call(
         "POST",
         f"/api/products/{product['id']}/image",
@@ -327,9 +327,9 @@ async def test_media_path_tricks_are_404(catalog: Catalog) -> None:
         assert b"secret" not in reply.body
 
 
-async def test_soft_delete_keeps_history(catalog: Catalog) -> None:
-    chair = await catalog.create(name="Poäng chair", sku="P-1")
-    lamp = await catalog.create(name="Lamp")
+async def test_soft_delete_keeps_history(catalog: Studio) -> None:
+    chair = await catalog.create_product(name="Poäng chair", sku="P-1")
+    lamp = await catalog.create_product(name="Lamp")
     show, _ = await catalog.store.create_show("Past show")
     reply = await catalog.call(
         "PUT", f"/api/shows/{show.id}/products", json={"products": [chair["id"], lamp["id"]]}
@@ -360,8 +360,8 @@ async def test_soft_delete_keeps_history(catalog: Catalog) -> None:
     assert kept is not None and kept.deleted_at is not None
 
 
-async def test_running_order(catalog: Catalog) -> None:
-    a, b, c = [await catalog.create(name=n) for n in ("A", "B", "C")]
+async def test_running_order(catalog: Studio) -> None:
+    a, b, c = [await catalog.create_product(name=n) for n in ("A", "B", "C")]
     show, _ = await catalog.store.create_show("Tonight")
     path = f"/api/shows/{show.id}/products"
     assert (await catalog.call("GET", path)).json() == {"products": []}
@@ -393,7 +393,7 @@ async def test_running_order(catalog: Catalog) -> None:
     assert (await catalog.call("PUT", path, json=[])).json() == {"products": []}
 
 
-async def test_brand_settings(catalog: Catalog) -> None:
+async def test_brand_settings(catalog: Studio) -> None:
     reply = await catalog.call("GET", "/api/brand")
     assert reply.status == 200
     assert reply.json() == {
@@ -456,9 +456,9 @@ async def test_brand_settings(catalog: Catalog) -> None:
     assert reply.json()["logo"] is None and reply.json()["name"] == "Möbel & Co"
 
 
-async def test_product_text_is_returned_as_data(catalog: Catalog) -> None:
+async def test_product_text_is_returned_as_data(catalog: Studio) -> None:
     name = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
-    product = await catalog.create(name=name, description="<b>bold</b>\nline")
+    product = await catalog.create_product(name=name, description="<b>bold</b>\nline")
     reply = await catalog.call("GET", f"/api/products/{product['id']}")
     assert reply.headers["Content-Type"].startswith("application/json")
     assert reply.json()["name"] == name
@@ -466,11 +466,11 @@ async def test_product_text_is_returned_as_data(catalog: Catalog) -> None:
     assert "<script>" in reply.text
 
 
-async def test_catalog_routes_are_documented(catalog: Catalog) -> None:
+async def test_catalog_routes_are_documented(catalog: Studio) -> None:
     text = (DOCS / "api.md").read_text()
     routes = {
         (route.method, route.resource.canonical)
-        for route in catalog.server.app.router.routes()
+        for route in catalog.app.router.routes()
         if route.resource is not None
         and re.match(r"/api/(products|brand|shows/\{show\}/products)", route.resource.canonical)
         and route.method != "HEAD"
@@ -482,13 +482,13 @@ async def test_catalog_routes_are_documented(catalog: Catalog) -> None:
     assert "GET /media/products/{file}" in text
 
 
-async def test_a_real_sized_photo_uploads(catalog: Catalog) -> None:
+async def test_a_real_sized_photo_uploads(catalog: Studio) -> None:
     # Bigger than aiohttp's default 1 MB body limit, well under ours.
     noise = Image.effect_noise((1400, 1000), 80).convert("RGB")
     out = io.BytesIO()
     noise.save(out, "PNG")
     assert 2 * 1024 * 1024 < len(out.getvalue()) < 10 * 1024 * 1024
-    product = await catalog.create()
+    product = await catalog.create_product()
     form = aiohttp.FormData()
     form.add_field("image", out.getvalue(), filename="n.png", content_type="image/png")
     reply = await catalog.call("POST", f"/api/products/{product['id']}/image", data=form)
@@ -506,7 +506,7 @@ async def test_a_real_sized_photo_uploads(catalog: Catalog) -> None:
     assert reply.status == 400 and "field named 'image' (not 'photo')" in reply.text
 
 
-async def test_listeners_hear_about_changes(catalog: Catalog) -> None:
+async def test_listeners_hear_about_changes(catalog: Studio) -> None:
     heard: list[int] = []
 
     async def listener(product_id: int) -> None:
@@ -515,8 +515,8 @@ async def test_listeners_hear_about_changes(catalog: Catalog) -> None:
     async def broken(product_id: int) -> None:
         raise RuntimeError("a listener bug must not fail the request")
 
-    catalog.server.app[PRODUCT_CHANGED].extend([broken, listener])
-    product = await catalog.create(sku="S-1")
+    catalog.app[PRODUCT_CHANGED].extend([broken, listener])
+    product = await catalog.create_product(sku="S-1")
     assert (
         await catalog.call("PATCH", f"/api/products/{product['id']}", json={"stock": 2})
     ).status == 200

@@ -20,9 +20,9 @@ from livestudio.catalog.csvio import (
 )
 from livestudio.catalog.validation import parse_product
 
-from .catalog_client import Catalog, catalog, image_bytes
+from .conftest import Studio
+from .utils import image_bytes
 
-__all__ = ["catalog"]
 CSV = {"Content-Type": "text/csv"}
 
 
@@ -140,7 +140,7 @@ def test_plan_import_creates_and_updates() -> None:
     assert not item.set_image
 
 
-async def test_round_trip(catalog: Catalog) -> None:
+async def test_round_trip(catalog: Studio) -> None:
     show_me = {
         "name": '=HYPERLINK("http://evil.example")',
         "description": '- soft\n- warm, "cosy"',
@@ -151,7 +151,7 @@ async def test_round_trip(catalog: Catalog) -> None:
         "stock": 4,
         "sku": "A-1",
     }
-    first = await catalog.create(**show_me)
+    first = await catalog.create_product(**show_me)
     uploaded = await catalog.call(
         "POST",
         f"/api/products/{first['id']}/image",
@@ -159,8 +159,8 @@ async def test_round_trip(catalog: Catalog) -> None:
         headers={"Content-Type": "image/png"},
     )
     key = uploaded.json()["image"]
-    await catalog.create(name="Mug 椅子", price="1200", currency="JPY", sku="M-1")
-    await catalog.create(name="No SKU", price="1", currency="USD")
+    await catalog.create_product(name="Mug 椅子", price="1200", currency="JPY", sku="M-1")
+    await catalog.create_product(name="No SKU", price="1", currency="USD")
     exported = await catalog.call("GET", "/api/products.csv")
     assert exported.status == 200
     assert exported.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -192,7 +192,7 @@ async def test_round_trip(catalog: Catalog) -> None:
     }
 
 
-async def test_import_creates_in_the_brand_currency(catalog: Catalog) -> None:
+async def test_import_creates_in_the_brand_currency(catalog: Studio) -> None:
     await catalog.call("PUT", "/api/brand", json={"currency": "JPY", "locale": "ja_JP"})
     text = "name,price,stock,url\nChair,1299,5,https://shop.example/c\nLamp,300,,\n"
     reply = await catalog.call("POST", "/api/products/import", data=text.encode(), headers=CSV)
@@ -243,7 +243,7 @@ BAD_FILES: list[tuple[str, list[tuple[int, str | None, str]]]] = [
 
 @pytest.mark.parametrize(("text", "expected"), BAD_FILES)
 async def test_bad_imports_store_nothing(
-    catalog: Catalog, text: str, expected: list[tuple[int, str | None, str]]
+    catalog: Studio, text: str, expected: list[tuple[int, str | None, str]]
 ) -> None:
     reply = await catalog.call("POST", "/api/products/import", data=text.encode(), headers=CSV)
     assert reply.status == 422, reply.text
@@ -261,7 +261,7 @@ async def test_bad_imports_store_nothing(
     assert catalog.media_files() == []
 
 
-async def test_import_refuses_bad_bodies(catalog: Catalog) -> None:
+async def test_import_refuses_bad_bodies(catalog: Studio) -> None:
     reply = await catalog.call(
         "POST", "/api/products/import", data="name,price\nCafé,5\n".encode("latin-1"), headers=CSV
     )
@@ -279,7 +279,7 @@ async def test_import_refuses_bad_bodies(catalog: Catalog) -> None:
     assert await catalog.store.list_products() == []
 
 
-async def test_import_with_uploaded_images(catalog: Catalog) -> None:
+async def test_import_with_uploaded_images(catalog: Studio) -> None:
     form = aiohttp.FormData()
     form.add_field(
         "file",

@@ -31,11 +31,10 @@ from livestudio.catalog.fetch import (
 from livestudio.catalog.images import MAX_BYTES, ImageError
 from livestudio.catalog.validation import parse_product
 from livestudio.config import SettingsError, load_settings
-from livestudio.http.images import IMAGES
 from livestudio.store import ValidationError
 
-from .catalog_client import image_bytes
 from .conftest import Studio
+from .utils import image_bytes
 
 CHAIR = image_bytes("PNG", (64, 48))
 BLUE = image_bytes("JPEG", (32, 32))
@@ -86,7 +85,7 @@ def shop_app(shop_hits: Counter[str]) -> web.Application:
         return response
 
     async def slow(_: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # deliberately slower than the importer waits
         return web.Response(body=CHAIR, content_type="image/png")
 
     def redirect(location: str) -> Any:
@@ -133,11 +132,6 @@ async def import_csv(studio: Studio, text: str) -> tuple[int, Any]:
         return r.status, await r.json(content_type=None)
 
 
-def media_files(studio: Studio) -> list[str]:
-    root: Path = studio.app[IMAGES].library.root
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
-
-
 def row_errors(body: Any) -> dict[int, str]:
     return {e["row"]: f"{e['column']}: {e['message']}" for e in body["errors"]}
 
@@ -162,7 +156,7 @@ async def test_image_urls_are_fetched_once_and_stored(studio_factory: Any, shop:
     assert images["C-1"] == images["C-2"] == images["C-3"] is not None
     assert images["B-1"] not in (None, images["C-1"]) and images["L-1"] is None
     keys = {images["C-1"], images["B-1"]}
-    assert media_files(studio) == sorted(
+    assert studio.media_files() == sorted(
         name for key in keys for name in (f"{key}.webp", f"{key}.thumb.webp")
     )
 
@@ -209,7 +203,7 @@ async def test_every_bad_url_is_a_row_error_and_nothing_is_stored(
         assert message in errors[row], (row, errors[row])
     assert errors[3] == f"image: {shop.url('/missing.png')}: HTTP 404"
     assert await studio.store.list_products() == []
-    assert media_files(studio) == []
+    assert studio.media_files() == []
 
 
 async def test_loopback_is_refused_unless_private_hosts_are_allowed(
@@ -238,7 +232,7 @@ async def test_loopback_is_refused_unless_private_hosts_are_allowed(
         assert "address not allowed" in errors[row], errors[row]
     assert shop.hits == {}  # refused before connecting, not after
     assert await studio.store.list_products() == []
-    assert media_files(studio) == []
+    assert studio.media_files() == []
 
 
 async def test_a_refused_database_import_takes_its_files_back(
@@ -258,11 +252,11 @@ async def test_a_refused_database_import_takes_its_files_back(
     ) as r:
         assert r.status == 200
         chair_key = (await r.json())["image"]
-    before = media_files(studio)
+    before = studio.media_files()
     assert before == [f"{chair_key}.thumb.webp", f"{chair_key}.webp"]
 
     async def refuse(items: Any) -> tuple[int, int]:
-        assert media_files(studio) != before  # the new image was written before the database
+        assert studio.media_files() != before  # the new image was written before the database
         raise ValidationError("a SKU in the file was taken by another product during the import")
 
     monkeypatch.setattr(studio.store, "import_products", refuse)
@@ -279,7 +273,7 @@ async def test_a_refused_database_import_takes_its_files_back(
         studio.url("/api/products/import"), data=form, headers=auth
     ) as r:
         assert r.status == 409, await r.text()
-    assert media_files(studio) == before
+    assert studio.media_files() == before
     assert [p.id for p in await studio.store.list_products()] == [product.id]
 
 

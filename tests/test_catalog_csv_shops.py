@@ -12,7 +12,6 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,10 +20,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from livestudio.catalog.shops import html_to_text
-from livestudio.http.images import IMAGES
 
-from .catalog_client import image_bytes
 from .conftest import Studio
+from .utils import image_bytes
 
 SHOPIFY_HEADER = (
     "Handle,Title,Body (HTML),Vendor,Product Category,Type,Tags,Published,Option1 Name,"
@@ -206,11 +204,6 @@ async def post_import(studio: Studio, text: str, query: str = "", **form: str) -
         return r.status, json.loads(text) if r.content_type == "application/json" else text
 
 
-def media_files(studio: Studio) -> list[str]:
-    root: Path = studio.app[IMAGES].library.root
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
-
-
 async def products(studio: Studio) -> dict[str, Any]:
     return {p.fields.sku: p for p in await studio.store.list_products()}
 
@@ -303,7 +296,7 @@ async def test_bad_woocommerce_rows_store_nothing(studio: Studio) -> None:
     )
     assert status == 422 and [(e["row"], e["column"]) for e in body["errors"]] == [(2, "price")]
     assert await studio.store.list_products() == []
-    assert media_files(studio) == []
+    assert studio.media_files() == []
 
 
 async def test_shop_exports_need_their_name_and_price_columns(studio: Studio) -> None:

@@ -19,7 +19,7 @@ from livestudio.catalog.images import (
     thumbnail_name,
 )
 
-from .catalog_client import png_bomb
+from .utils import png_bomb
 
 
 def encode(im: Image.Image, fmt: str, **params: object) -> bytes:

@@ -13,16 +13,15 @@ from livestudio.media.record import RECORDING
 from livestudio.store import EventRecord
 
 from .browser import PageLog, chromium, eventually
-from .conftest import Studio
-from .test_onair import api, card_score, make_product
-from .utils import until, whep_play, whip_publish
+from .conftest import MUG, Studio
+from .utils import card_score, until, whep_play, whip_publish
 
 
 async def record_with_pins(studio: Studio) -> tuple[str, dict[str, Any], Any, list[dict[str, Any]]]:
     token = await studio.store.create_api_token("t")
-    first = await make_product(studio, token)
-    second = await make_product(
-        studio, token, name="Кресло Поэнг", sku="P-2", price="99.00", compare_at_price=None
+    first = await studio.create_product(token, like=MUG)
+    second = await studio.create_product(
+        token, like=MUG, name="Кресло Поэнг", sku="P-2", price="99.00", compare_at_price=None
     )
     show_id, key = await studio.create_show("Chapters")
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
@@ -30,18 +29,18 @@ async def record_with_pins(studio: Studio) -> tuple[str, dict[str, Any], Any, li
     await until(lambda: len(viewer.stamps) > 45, 15)
     events = []
     for product in (first, second):
-        status, event = await api(
-            studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+        status, event = await studio.api(
+            "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
         assert status == 200
         events.append(event)
         stage = studio.onair.products(show_id)
         assert stage is not None and stage.scene is not None
         rect = stage.scene.card_rect
-        await asyncio.sleep(1.5)
-    status, unpin = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+        await asyncio.sleep(1.5)  # deliberately: each card on air for a while
+    status, unpin = await studio.api("DELETE", f"/api/shows/{show_id}/pin", token)
     events.append(unpin)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # deliberately: a second without a card after the unpin
     await viewer.close(studio.session)
     await pub.close(studio.session)
     await until(lambda: studio.onair.get(show_id) is None, 15)

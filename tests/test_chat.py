@@ -1,56 +1,30 @@
 """Chat over the events WebSocket, through the real server: delivery, history, resume,
-moderation (delete, ban, slow mode, rate limit, blocked words), proxies, reactions."""
+moderation (delete, ban, slow mode, rate limit, blocked words), proxies, reactions, and the
+highlighted question."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import aiohttp
 
 from livestudio.http.keys import CHAT
 
-from .conftest import Studio
-from .test_onair import api
-
-Socket = aiohttp.ClientWebSocketResponse
-
-
-async def viewer(
-    studio: Studio, show_id: str, headers: dict[str, str] | None = None
-) -> tuple[aiohttp.ClientSession, Socket, dict[str, Any]]:
-    """A viewer page's session (with its viewer cookie) and its events socket."""
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers)
-    async with session.get(studio.url(f"/live/{show_id}")) as r:
-        assert r.status == 200
-    ws = await session.ws_connect(studio.url(f"/live/{show_id}/events"))
-    snapshot = await ws.receive_json(timeout=5)
-    assert snapshot["type"] == "snapshot"
-    return session, ws, snapshot
-
-
-async def next_of(ws: Socket, *kinds: str, within: float = 5) -> dict[str, Any]:
-    while True:
-        event = await ws.receive_json(timeout=within)
-        if event["type"] in kinds:
-            return event  # type: ignore[no-any-return]
-
-
-async def say(ws: Socket, text: str, name: str = "Ann") -> None:
-    await ws.send_json({"type": "chat", "name": name, "text": text})
+from .conftest import Studio, next_of, say
+from .utils import until, whip_publish
 
 
 async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
     show_id, _ = await studio.create_show()
     token = await studio.store.create_api_token("t")
-    s1, a, _ = await viewer(studio, show_id)
-    s2, b, _ = await viewer(studio, show_id)
+    s1, a, _ = await studio.viewer_page(show_id)
+    s2, b, _ = await studio.viewer_page(show_id)
     await say(a, "Is it dishwasher-safe? <img src=x onerror=alert(1)>", name="Ann <3")
     got = await next_of(b, "chat")
     assert got["name"] == "Ann <3" and got["text"].endswith("onerror=alert(1)>"), "text as sent"
     first_id = got["id"]
-    s3, c, snap = await viewer(studio, show_id)
+    s3, c, snap = await studio.viewer_page(show_id)
     assert [m["text"] for m in snap["chat"]][-1] == got["text"], "history on join"
 
     # b drops; two messages later it resumes with exactly those, no duplicate, no gap.
@@ -65,18 +39,26 @@ async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
     assert [m["text"] for m in resumed] == ["one", "two"]
     assert [m["id"] for m in resumed] == [last + 1, last + 2]
 
-    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
+    status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
     assert status == 204
     for ws in (b, c):
         gone = await next_of(ws, "chat_delete")
         assert gone["message"] == first_id
-    s4, _, snap = await viewer(studio, show_id)
+    s4, _, snap = await studio.viewer_page(show_id)
     assert first_id not in [m["id"] for m in snap["chat"]]
-    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
+    status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{first_id}", token)
     assert status == 404
-    await asyncio.sleep(0.4)  # the batch writer
-    kinds = [e.kind for e in await studio.store.list_events(show_id)]
-    assert kinds.count("chat") == 3 and "chat_delete" in kinds
+
+    async def kinds() -> list[str]:
+        return [e.kind for e in await studio.store.list_events(show_id)]
+
+    async def written() -> bool:  # by the batch writer, a moment later
+        stored = await kinds()
+        return stored.count("chat") >= 3 and "chat_delete" in stored
+
+    await until(written, 5)
+    stored = await kinds()
+    assert stored.count("chat") == 3 and "chat_delete" in stored
     for s in (s1, s2, s3, s4):
         await s.close()
 
@@ -84,7 +66,7 @@ async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
 async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
     show_id, _ = await studio.create_show()
     token = await studio.store.create_api_token("t")
-    session, ws, _ = await viewer(studio, show_id)
+    session, ws, _ = await studio.viewer_page(show_id)
     for frame, code in (
         ({"type": "chat", "name": "A", "text": "x" * 501}, "too_long"),
         ({"type": "chat", "name": "A", "text": "  \u0000\u0007 "}, "invalid"),
@@ -110,15 +92,15 @@ async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
     assert limited["type"] == "error" and limited["code"] == "rate_limited"
     assert limited["retry_after"] > 0
 
-    status, settings = await api(
-        studio, "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
+    status, settings = await studio.api(
+        "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
     )
     assert status == 200 and settings["slow_mode"] == 30
-    status, _ = await api(
-        studio, "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": -1}
+    status, _ = await studio.api(
+        "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": -1}
     )
     assert status == 422
-    other_session, other, _ = await viewer(studio, show_id)
+    other_session, other, _ = await studio.viewer_page(show_id)
     await say(other, "first is fine")
     assert (await next_of(other, "chat"))["text"] == "first is fine"
     await say(other, "second is too soon")
@@ -130,7 +112,7 @@ async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
 
 async def test_flooding_connection_is_closed(studio: Studio) -> None:
     show_id, _ = await studio.create_show()
-    session, ws, _ = await viewer(studio, show_id)
+    session, ws, _ = await studio.viewer_page(show_id)
     # A fast tapper (a page sends at most 4 react frames a second) stays connected...
     for _ in range(40):
         await ws.send_json({"type": "react", "emoji": "🔥"})
@@ -150,11 +132,11 @@ async def test_flooding_connection_is_closed(studio: Studio) -> None:
 async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None:
     show_id, _ = await studio.create_show()
     token = await studio.store.create_api_token("t")
-    troll_session, troll, _ = await viewer(studio, show_id)
-    fan_session, fan, _ = await viewer(studio, show_id)
+    troll_session, troll, _ = await studio.viewer_page(show_id)
+    fan_session, fan, _ = await studio.viewer_page(show_id)
     await say(troll, "buy crypto now", name="Troll")
     bad = await next_of(fan, "chat")
-    status, banned = await api(studio, "POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
+    status, banned = await studio.api("POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
     assert status == 200 and banned["banned"] == "Troll"
     assert (await next_of(fan, "chat_delete"))["message"] == bad["id"], "their messages go"
     await troll.close()
@@ -162,8 +144,7 @@ async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None
     await say(troll, "I'm back", name="Troll2")
     assert (await next_of(troll, "error"))["code"] == "banned"
 
-    status, _ = await api(
-        studio,
+    status, _ = await studio.api(
         "PUT",
         f"/api/shows/{show_id}/chat/settings",
         token,
@@ -173,20 +154,18 @@ async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None
     # The fan shares the troll's address (127.0.0.1 here): address bans are for real
     # addresses; a fresh room shows masking and holding for everyone else.
     other_show, _ = await studio.create_show("Other")
-    status, _ = await api(
-        studio,
+    status, _ = await studio.api(
         "PUT",
         f"/api/shows/{other_show}/chat/settings",
         token,
         json={"blocked_words": ["Darn"], "blocked_mode": "mask"},
     )
-    s1, a, _ = await viewer(studio, other_show)
-    s2, b, _ = await viewer(studio, other_show)
+    s1, a, _ = await studio.viewer_page(other_show)
+    s2, b, _ = await studio.viewer_page(other_show)
     await say(a, "oh DARN it")
     assert (await next_of(b, "chat"))["text"] == "oh **** it"
     assert (await next_of(a, "chat"))["text"] == "oh **** it", "its own message, as others see it"
-    await api(
-        studio,
+    await studio.api(
         "PUT",
         f"/api/shows/{other_show}/chat/settings",
         token,
@@ -194,10 +173,10 @@ async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None
     )
     await say(a, "darn again")
     assert (await next_of(a, "held", "chat"))["type"] == "held"
-    status, held = await api(studio, "GET", f"/api/shows/{other_show}/chat/held", token)
+    status, held = await studio.api("GET", f"/api/shows/{other_show}/chat/held", token)
     assert [m["text"] for m in held["held"]] == ["**** again"]
-    status, _ = await api(
-        studio, "POST", f"/api/shows/{other_show}/chat/held/{held['held'][0]['id']}/approve", token
+    status, _ = await studio.api(
+        "POST", f"/api/shows/{other_show}/chat/held/{held['held'][0]['id']}/approve", token
     )
     assert status == 200
     assert (await next_of(b, "chat"))["text"] == "**** again"
@@ -209,15 +188,15 @@ async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -
     studio: Studio = await studio_factory(trusted_proxy="127.0.0.1")
     show_id, _ = await studio.create_show()
     token = await studio.store.create_api_token("t")
-    s1, troll, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.5"})
-    s2, fan, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.6"})
+    s1, troll, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.5"})
+    s2, fan, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.6"})
     await say(troll, "spam")
     bad = await next_of(fan, "chat")
-    await api(studio, "POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
+    await studio.api("POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
     await say(fan, "still here")
     assert (await next_of(fan, "chat"))["text"] == "still here", "the proxy's other clients stay"
     # A new session from the banned address is banned too (ban by address).
-    s3, again, _ = await viewer(studio, show_id, {"X-Forwarded-For": "203.0.113.5"})
+    s3, again, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.5"})
     await say(again, "new cookie, same address")
     assert (await next_of(again, "error"))["code"] == "banned"
     await again.send_json({"type": "react", "emoji": "❤️", "count": 5})
@@ -231,7 +210,7 @@ async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -
     # Without a trusted proxy the header is the client's own claim: ignored.
     plain: Studio = await studio_factory()
     show_id, _ = await plain.create_show()
-    s4, forged, _ = await viewer(plain, show_id, {"X-Forwarded-For": "198.51.100.1"})
+    s4, forged, _ = await plain.viewer_page(show_id, {"X-Forwarded-For": "198.51.100.1"})
     await say(forged, "hello")
     await next_of(forged, "chat")
     room = plain.app[CHAT].rooms[show_id]
@@ -241,8 +220,8 @@ async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -
 
 async def test_reactions_are_aggregated_per_second(studio: Studio) -> None:
     show_id, _ = await studio.create_show()
-    s1, a, _ = await viewer(studio, show_id)
-    s2, b, _ = await viewer(studio, show_id)
+    s1, a, _ = await studio.viewer_page(show_id)
+    s2, b, _ = await studio.viewer_page(show_id)
     for _ in range(10):
         await a.send_json({"type": "react", "emoji": "❤️"})
         await b.send_json({"type": "react", "emoji": "❤️"})
@@ -280,10 +259,9 @@ async def test_many_sockets_leave_nothing_behind(studio: Studio) -> None:
             )
             await asyncio.gather(*(ws.close() for ws in sockets))
     channel = studio.onair.hub.channel(show_id)
-    for _ in range(50):
-        if not channel.sockets and len(asyncio.all_tasks()) <= tasks_before + 2:
-            break
-        await asyncio.sleep(0.1)
+    await until(
+        lambda: not channel.sockets and len(asyncio.all_tasks()) <= tasks_before + 2, 5, 0.1
+    )
     assert not channel.sockets
     assert len(asyncio.all_tasks()) <= tasks_before + 2
 
@@ -294,51 +272,51 @@ async def test_moderation_outlives_a_restart(studio_factory) -> None:  # type: i
     next_week, _ = await first.create_show("Next week")
     token = await first.store.create_api_token("t")
     troll_headers = {"X-Forwarded-For": "203.0.113.5"}
-    s1, troll, _ = await viewer(first, show_id, troll_headers)
-    s2, fan, _ = await viewer(first, show_id, {"X-Forwarded-For": "203.0.113.6"})
+    s1, troll, _ = await first.viewer_page(show_id, troll_headers)
+    s2, fan, _ = await first.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.6"})
     await say(fan, "hello from before the restart")
     hello = await next_of(fan, "chat")
     await say(troll, "spam", name="Troll")
     spam = await next_of(fan, "chat")
-    status, _ = await api(
-        first, "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
+    status, _ = await first.api(
+        "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
     )
     assert status == 200
-    status, _ = await api(first, "POST", f"/api/shows/{show_id}/chat/{spam['id']}/ban", token)
+    status, _ = await first.api("POST", f"/api/shows/{show_id}/chat/{spam['id']}/ban", token)
     assert status == 200
     await first.app[CHAT].close()  # what a shutdown writes
 
     # The same data, a new process: nothing of the above lives in memory any more.
     second: Studio = await studio_factory(trusted_proxy="127.0.0.1")
-    status, settings = await api(second, "GET", f"/api/shows/{show_id}/chat/settings", token)
+    status, settings = await second.api("GET", f"/api/shows/{show_id}/chat/settings", token)
     assert status == 200 and settings["slow_mode"] == 30
     for show in (show_id, next_week):  # the troll's cookie is banned in every show
         ws = await s1.ws_connect(second.url(f"/live/{show}/events"), headers=troll_headers)
         await say(ws, "I'm back")
         assert (await next_of(ws, "error"))["code"] == "banned", show
         await ws.close()
-    s3, fresh, _ = await viewer(second, show_id, troll_headers)  # new cookie, same address
+    s3, fresh, _ = await second.viewer_page(show_id, troll_headers)  # new cookie, same address
     await say(fresh, "new cookie")
     assert (await next_of(fresh, "error"))["code"] == "banned", "the address, in its show"
-    s4, elsewhere, _ = await viewer(second, next_week, troll_headers)
+    s4, elsewhere, _ = await second.viewer_page(next_week, troll_headers)
     await say(elsewhere, "new cookie, other show")
     assert (await next_of(elsewhere, "chat"))["text"] == "new cookie, other show"
 
     # A message from before the restart can still be deleted (live and in the replay).
-    status, _ = await api(second, "DELETE", f"/api/shows/{show_id}/chat/{hello['id']}", token)
+    status, _ = await second.api("DELETE", f"/api/shows/{show_id}/chat/{hello['id']}", token)
     assert status == 204
-    status, _ = await api(second, "DELETE", f"/api/shows/{show_id}/chat/{hello['id']}", token)
+    status, _ = await second.api("DELETE", f"/api/shows/{show_id}/chat/{hello['id']}", token)
     assert status == 404, "already deleted"
     await second.app[CHAT].close()
     assert await second.store.chat_message(show_id, hello["id"]) is None
 
     # The host lifts the ban: the troll may chat again.
-    status, bans = await api(second, "GET", "/api/chat/bans", token)
+    status, bans = await second.api("GET", "/api/chat/bans", token)
     assert [(b["name"], b["show"]) for b in bans["bans"]] == [("Troll", show_id)]
     ban_id = bans["bans"][0]["id"]
-    status, _ = await api(second, "DELETE", f"/api/chat/bans/{ban_id}", token)
+    status, _ = await second.api("DELETE", f"/api/chat/bans/{ban_id}", token)
     assert status == 204
-    status, _ = await api(second, "DELETE", f"/api/chat/bans/{ban_id}", token)
+    status, _ = await second.api("DELETE", f"/api/chat/bans/{ban_id}", token)
     assert status == 404
     await say(fresh, "forgiven")
     assert (await next_of(fresh, "chat", "error"))["text"] == "forgiven"
@@ -347,21 +325,66 @@ async def test_moderation_outlives_a_restart(studio_factory) -> None:  # type: i
 
 
 async def test_a_finished_show_lets_its_room_go_and_keeps_moderation(studio: Studio) -> None:
-    from .utils import until, whip_publish
-
     show_id, key = await studio.create_show()
     token = await studio.store.create_api_token("t")
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running, 10)
-    session, ws, _ = await viewer(studio, show_id)
+    await until(lambda: live.on_air, 10)
+    session, ws, _ = await studio.viewer_page(show_id)
     await say(ws, "said on air")
     said = await next_of(ws, "chat")
     await studio.onair.end(show_id)
     await until(lambda: show_id not in studio.app[CHAT].rooms, 15)
     # Its messages were written before the room went, and can still be moderated.
-    status, _ = await api(studio, "DELETE", f"/api/shows/{show_id}/chat/{said['id']}", token)
+    status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{said['id']}", token)
     assert status == 204
     await pub.pc.close()
     await session.close()
+
+
+async def test_chat_limits_survive_a_reconnect(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    token = await studio.store.create_api_token("t")
+    await studio.api("PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 60})
+    session, ws, _ = await studio.viewer_page(show_id)
+    await say(ws, "first")
+    await next_of(ws, "chat")
+    await ws.close()
+    ws = await session.ws_connect(studio.url(f"/live/{show_id}/events"))
+    await say(ws, "second, from a fresh socket")
+    assert (await next_of(ws, "error", "chat"))["code"] == "slow_mode"
+    await session.close()
+
+
+async def test_highlight_marks_clear_and_deleting_the_question_dismisses_it(
+    studio: Studio,
+) -> None:
+    token = await studio.store.create_api_token("t")
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    live = studio.onair.get(show_id)
+    assert live is not None
+    await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
+    session, ws, _ = await studio.viewer_page(show_id)
+    await say(ws, "question one", name="A")
+    one = await next_of(ws, "chat")
+    await say(ws, "question two", name="B")
+    two = await next_of(ws, "chat")
+    for message in (one, two):
+        status, _ = await studio.api(
+            "POST",
+            f"/api/shows/{show_id}/highlight",
+            token,
+            json={"message": message["id"]},
+        )
+        assert status == 200
+    _, _, snap = await studio.viewer_page(show_id)
+    marked = [m["text"] for m in snap["chat"] if m["highlighted"]]
+    assert marked == ["question two"], "only the current question is marked"
+    status, _ = await studio.api("DELETE", f"/api/shows/{show_id}/chat/{two['id']}", token)
+    assert status == 204
+    stage = studio.onair.products(show_id)
+    assert stage is not None and stage.state.question is None, "no deleted text on air"
+    await session.close()
+    await pub.close(studio.session)

@@ -151,6 +151,8 @@ async def test_show_create_while_the_server_holds_the_database(tmp_path: Path) -
             env=_env(),
             cwd=ROOT,
         )
+        # Deliberately let time pass: a CLI that did not wait for the lock would have
+        # failed and exited by now.
         await asyncio.sleep(1.5)
         assert cli.returncode is None  # still waiting for the lock, not failed
         writer.execute("COMMIT")

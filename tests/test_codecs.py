@@ -69,11 +69,14 @@ async def test_session_clock_maps_rtp_to_program_pts(studio: Studio) -> None:
     live = studio.onair.get(show_id)
     assert live is not None
     session = viewer.location.rsplit("/", 1)[1]
-    track = next(t for t in live.viewers[session].tracks if t.kind == "video")
+    watching = live.viewer(session)
+    assert watching is not None
+    track = next(t for t in watching.tracks if t.kind == "video")
     sender = track.sender
     # The sender's RTP timestamps are origin + program pts.
     sent = sender._RTCRtpSender__rtp_timestamp  # type: ignore[union-attr]
     pts = (sent - clock["rtpOrigin"]) & 0xFFFFFFFF
-    assert abs(pts - live.program.clock.pts()) < 90000, "within a second of program time now"
+    now = live.program_pts()
+    assert now is not None and abs(pts - now) < 90000, "within a second of program time now"
     await viewer.close(studio.session)
     await pub.close(studio.session)

@@ -19,11 +19,10 @@ import pytest
 from livestudio.http.keys import DESTINATIONS
 from livestudio.live.destinations import MAX_PER_SHOW
 
-from .conftest import Studio
+from .conftest import MUG, Studio
 from .rtmp_servers import NginxRtmp, TlsTerminator, self_signed
 from .server import ServerProcess
-from .test_onair import api, card_score, make_product
-from .utils import read_stamp, until, whep_play, whip_publish
+from .utils import card_score, read_stamp, until, whep_play, whip_publish
 
 SECRET = "sk-live-4f9a-SECRET"
 
@@ -50,11 +49,10 @@ async def test_destinations_api_validates_and_never_shows_the_key(
         ({"url": "rtmp://host/live", "extra": 1}, "unknown fields: extra"),
         ({"url": own, "key": "k"}, "own WHIP URL"),
     ):
-        status, text = await api(studio, "POST", path, token, json=body)
+        status, text = await studio.api("POST", path, token, json=body)
         assert status == 422 and expected in text, (body, status, text)
 
-    status, youtube = await api(
-        studio,
+    status, youtube = await studio.api(
         "POST",
         path,
         token,
@@ -62,33 +60,33 @@ async def test_destinations_api_validates_and_never_shows_the_key(
     )
     assert status == 201, youtube
     assert youtube["kind"] == "rtmp" and youtube["has_key"] and youtube["state"] == "idle"
-    status, sfu = await api(
-        studio, "POST", path, token, json={"url": "https://sfu.example/whip/room1"}
+    status, sfu = await studio.api(
+        "POST", path, token, json={"url": "https://sfu.example/whip/room1"}
     )
     assert status == 201 and sfu["kind"] == "whip" and not sfu["has_key"]
-    status, listed = await api(studio, "GET", path, token)
+    status, listed = await studio.api("GET", path, token)
     assert status == 200
     assert [d["id"] for d in listed["destinations"]] == [youtube["id"], sfu["id"]]
     assert all(d["state"] == "idle" for d in listed["destinations"])
     assert SECRET not in json.dumps(listed), "the key is write-only"
 
-    status, _ = await api(studio, "DELETE", f"{path}/{sfu['id']}", token)
+    status, _ = await studio.api("DELETE", f"{path}/{sfu['id']}", token)
     assert status == 204
     for gone in (f"{path}/{sfu['id']}", f"{path}/999999", "/api/shows/nosuch/destinations/1"):
-        status, _ = await api(studio, "DELETE", gone, token)
+        status, _ = await studio.api("DELETE", gone, token)
         assert status == 404, gone
-    status, _ = await api(studio, "GET", "/api/shows/nosuch/destinations", token)
+    status, _ = await studio.api("GET", "/api/shows/nosuch/destinations", token)
     assert status == 404
     for n in range(MAX_PER_SHOW - 1):
-        status, _ = await api(studio, "POST", path, token, json={"url": f"rtmp://h{n}/live"})
+        status, _ = await studio.api("POST", path, token, json={"url": f"rtmp://h{n}/live"})
         assert status == 201
-    status, text = await api(studio, "POST", path, token, json={"url": "rtmp://one-more/live"})
+    status, text = await studio.api("POST", path, token, json={"url": "rtmp://one-more/live"})
     assert status == 409 and f"at most {MAX_PER_SHOW}" in text
 
     ended, _ = await studio.create_show("Yesterday")
     await studio.store.set_show_state(ended, "ended")
-    status, text = await api(
-        studio, "POST", f"/api/shows/{ended}/destinations", token, json={"url": "rtmp://h/live"}
+    status, text = await studio.api(
+        "POST", f"/api/shows/{ended}/destinations", token, json={"url": "rtmp://h/live"}
     )
     assert status == 409 and "ended" in text
     assert SECRET not in caplog.text
@@ -129,7 +127,7 @@ async def test_restream_survives_the_rtmp_server_dying_mid_show(
     path = f"/api/shows/{show_id}/destinations"
     ids = []
     for url, name in ((nginx.url, f"plain-{SECRET}"), (rtmps_front.url, f"tls-{SECRET}")):
-        status, made = await api(studio, "POST", path, token, json={"url": url, "key": name})
+        status, made = await studio.api("POST", path, token, json={"url": url, "key": name})
         assert status == 201, made
         ids.append(made["id"])
 
@@ -138,7 +136,7 @@ async def test_restream_survives_the_rtmp_server_dying_mid_show(
 
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), stream_key)
     viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
-    try:
+    try:  # nginx dies with the test whatever happens
         await until(lambda: states() == ["live", "live"], 30)
         live = studio.onair.get(show_id)
         assert live is not None
@@ -147,7 +145,7 @@ async def test_restream_survives_the_rtmp_server_dying_mid_show(
 
         nginx.kill()
         await until(lambda: states() == ["retrying", "retrying"], 30)
-        status, listed = await api(studio, "GET", path, token)
+        status, listed = await studio.api("GET", path, token)
         assert all(d["error"] for d in listed["destinations"]), listed
         nginx.start()  # the same port
         await until(lambda: all(destinations.state(i).connections == 2 for i in ids), 40)
@@ -163,16 +161,16 @@ async def test_restream_survives_the_rtmp_server_dying_mid_show(
         worst = max(b - a for a, b in itertools.pairwise(stamps))
         assert worst <= 15, f"the viewer missed {worst - 1} frames in a row"
         assert sum(sub.video_drops for sub in live.broadcast.viewers()) == 0
+        status, _ = await studio.api("POST", f"/api/shows/{show_id}/end", token)
+        await until(lambda: states() == ["idle", "idle"], 15)
     finally:
         await viewer.close(studio.session)
         await pub.close(studio.session)
-    status, _ = await api(studio, "POST", f"/api/shows/{show_id}/end", token)
-    await until(lambda: states() == ["idle", "idle"], 15)
+        nginx.kill()
+        await rtmps_front.close()
     for i in ids:
         assert history[i][:3] == ["connecting", "live", "retrying"], history[i]
         assert history[i][-2:] == ["live", "idle"], history[i]
-    nginx.kill()
-    await rtmps_front.close()
 
     # What nginx received, per stream, before and after its restart: H.264 + AAC with the
     # publisher's stamped frames.
@@ -202,18 +200,16 @@ async def test_whip_push_reaches_a_second_studio_with_the_card_burned_in(
         relay_id, relay_key = lines["Show"], lines["Stream key"]
 
         token = await studio.store.create_api_token("t")
-        product = await make_product(studio, token)
+        product = await studio.create_product(token, like=MUG)
         show_id, stream_key = await studio.create_show()
-        status, made = await api(
-            studio,
+        status, made = await studio.api(
             "POST",
             f"/api/shows/{show_id}/destinations",
             token,
             json={"url": f"{second.base}/whip/{relay_id}", "key": relay_key},
         )
         assert status == 201, made
-        status, wrong = await api(
-            studio,
+        status, wrong = await studio.api(
             "POST",
             f"/api/shows/{show_id}/destinations",
             token,
@@ -226,8 +222,8 @@ async def test_whip_push_reaches_a_second_studio_with_the_card_burned_in(
         # A refused key is not retried: the host has to fix it.
         await until(lambda: destinations.state(wrong["id"]).state == "failed", 30)
         assert "refused the key (HTTP 401" in destinations.state(wrong["id"]).error
-        status, event = await api(
-            studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+        status, event = await studio.api(
+            "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
         assert status == 200, event
         stage = studio.onair.products(show_id)
@@ -247,8 +243,8 @@ async def test_whip_push_reaches_a_second_studio_with_the_card_burned_in(
         finally:
             await viewer.close(studio.session)
 
-        status, _ = await api(
-            studio, "DELETE", f"/api/shows/{show_id}/destinations/{made['id']}", token
+        status, _ = await studio.api(
+            "DELETE", f"/api/shows/{show_id}/destinations/{made['id']}", token
         )
         assert status == 204
         # The push's WHIP session was deleted: the second studio's show ended.

@@ -75,7 +75,8 @@ async def test_a_vanished_host_ends_the_show_when_the_grace_period_runs_out(
     await until(lambda: "reconnecting" in page.states(), 5)
     assert await store_state(studio, show_id) == "reconnecting"
 
-    # Not before the grace period: still waiting for the host halfway through it.
+    # Not before the grace period: still waiting for the host halfway through it (this
+    # sleep deliberately lets half of it pass).
     await asyncio.sleep(grace / 2)
     assert live.state == "reconnecting" and studio.onair.get(show_id) is live
 
@@ -95,7 +96,9 @@ async def test_a_vanished_host_ends_the_show_when_the_grace_period_runs_out(
     # Everything a show's end does: off air, viewers and program gone, the recording
     # finalized and the replay published.
     await until(lambda: studio.onair.get(show_id) is None, 20)
-    assert live.broadcast.ended and not live.viewers and not live.program.running
+    assert live.broadcast.ended and live.viewer_count == 0 and not live.on_air
+    # Its thread too (no public view of it: a show only says whether it is on air).
+    assert not live.program.running
     await until(lambda: all(t.done() for t in viewer.tasks), 10)  # the viewer's tracks ended
     assert live.recording is not None and live.recording.playable, live.recording
     assert live.recording.duration > 1.0
@@ -133,6 +136,8 @@ async def test_a_host_back_within_the_grace_period_cancels_the_timer(
     await first.pc.close()  # no DELETE
     await until(lambda: live.state == "reconnecting", 10)
     gone_at = time.monotonic()
+    # The timer itself (no public view of it; what it does is checked below and in the
+    # test above).
     assert live._grace is not None and not live._grace.done(), "the grace timer runs"
 
     second = await whip_publish(studio.session, whip, key, video=StampedVideoTrack(first=5000))
@@ -141,7 +146,8 @@ async def test_a_host_back_within_the_grace_period_cancels_the_timer(
     assert back_after < grace / 2, f"back after {back_after:.1f}s: the test needs margin"
     assert live._grace is None, "media from the new connection cancelled the timer"
 
-    # Well past the moment the timer would have fired: still the same live show.
+    # Well past the moment the timer would have fired (a sleep on purpose): still the
+    # same live show.
     await asyncio.sleep(gone_at + grace + 2.0 - time.monotonic())
     assert live.state == "live" and not live.ended, live.state
     assert studio.onair.get(show_id) is live

@@ -21,8 +21,7 @@ from livestudio.media.scene import REFERENCE_SIDE
 from livestudio.media.text import ELLIPSIS, ellipsize, text_width
 
 from .browser import PageLog, chromium, eventually
-from .conftest import Studio
-from .test_onair import api, make_product
+from .conftest import MUG, Studio
 from .utils import until, whip_publish
 
 PROGRAM_720 = (1280, 720)
@@ -213,18 +212,18 @@ def test_every_language_fits_the_card_at_720p(language: str) -> None:
 
 async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Studio) -> None:
     token = await studio.store.create_api_token("t")
-    status, brand = await api(studio, "PUT", "/api/brand", token, json={"locale": "de_DE"})
+    status, brand = await studio.api("PUT", "/api/brand", token, json={"locale": "de_DE"})
     assert status == 200 and brand["locale"] == "de_DE", brand
-    product = await make_product(studio, token, stock=3)
+    product = await studio.create_product(token, like=MUG, stock=3)
     show_id, key = await studio.create_show()
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running and live.program.stats.frames > 5, 10)
+    await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
     german = card_words("de_DE")
 
-    status, event = await api(
-        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+    status, event = await studio.api(
+        "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
     )
     assert status == 200, event
     card = event["card"]
@@ -244,8 +243,7 @@ async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Stu
     assert burned.labels.sold_out == "Ausverkauft" and burned.stock_text() == "Nur noch 3 übrig"
     assert burned.labels.ends_in == german.ends_in
 
-    status, sale = await api(
-        studio,
+    status, sale = await studio.api(
         "POST",
         f"/api/shows/{show_id}/sale",
         token,
@@ -255,8 +253,8 @@ async def test_card_json_and_burned_in_words_follow_the_brand_locale(studio: Stu
     assert sale["card"]["sale_ends_pts"] and sale["card"]["labels"]["buy"] == "Kaufen"
     assert stage.scene.countdown is not None  # drawn with the German "Endet in"
 
-    status, _ = await api(
-        studio, "PATCH", f"/api/products/{product['id']}", token, json={"stock": 0}
+    status, _ = await studio.api(
+        "PATCH", f"/api/products/{product['id']}", token, json={"stock": 0}
     )
     assert status == 200
     stock = [e for e in studio.onair.hub.channel(show_id).backlog if e["type"] == "stock"]

@@ -44,8 +44,10 @@ async def test_publish_and_three_viewers_decode_stamped_frames(studio: Studio, m
         loud = [r for r in v.audio_rms[-50:] if r > 500]
         assert len(loud) >= 25, f"audio should be the tone, got rms {v.audio_rms[-10:]}"
     # One encode, proven: every viewer track only yielded packets; no sender encoded.
-    assert len(live.viewers) == 3
-    for viewer in live.viewers.values():
+    assert live.viewer_count == 3
+    for player in viewers:
+        viewer = live.viewer(player.location.rsplit("/", 1)[1])
+        assert viewer is not None
         assert viewer.tracks and all(t.packets_yielded > 0 for t in viewer.tracks)
         for transceiver in viewer.pc.getTransceivers():
             sender_encoder = transceiver.sender._RTCRtpSender__encoder

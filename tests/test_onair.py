@@ -3,60 +3,19 @@ event stamped at the pts of the first frame that shows it; sales; stock; the Buy
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import aiohttp
 import av
-import numpy as np
 
-from .conftest import Studio
-from .utils import until, whep_play, whip_publish
-
-BASE_RGB = (90, 60, 200)
-
-
-async def api(studio: Studio, method: str, path: str, token: str, **kw: Any) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-    async with studio.session.request(method, studio.url(path), headers=headers, **kw) as r:
-        text = await r.text()
-        try:
-            import json
-
-            return r.status, json.loads(text)
-        except ValueError:
-            return r.status, text
-
-
-async def make_product(studio: Studio, token: str, **fields: Any) -> dict[str, Any]:
-    body = {
-        "name": "Kaffeetasse Café",
-        "price": "24.90",
-        "compare_at_price": "29.90",
-        "currency": "EUR",
-        "url": "https://shop.example/tasse?color=blue",
-        "stock": 12,
-        **fields,
-    }
-    status, product = await api(studio, "POST", "/api/products", token, json=body)
-    assert status == 201, product
-    return product  # type: ignore[no-any-return]
-
-
-def card_score(frame: av.VideoFrame, rect: Any) -> float:
-    """How far the card's rectangle is from the plain camera picture (0: untouched)."""
-    rgb = frame.to_ndarray(format="rgb24")[
-        rect.y : rect.y + rect.height, rect.x : rect.x + rect.width
-    ]
-    return float(np.abs(rgb.astype(int) - BASE_RGB).mean())
+from .conftest import MUG, Studio
+from .utils import card_score, until, whep_play, whip_publish
 
 
 async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studio) -> None:
     token = await studio.store.create_api_token("t")
-    product = await make_product(studio, token)
+    product = await studio.create_product(token, like=MUG)
     show_id, key = await studio.create_show()
-    status, _ = await api(
-        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+    status, _ = await studio.api(
+        "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
     )
     assert status == 409, "not live yet"
 
@@ -66,13 +25,15 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
     live = studio.onair.get(show_id)
     assert live is not None
     session = viewer.location.rsplit("/", 1)[1]
-    track = next(t for t in live.viewers[session].tracks if t.kind == "video")
+    watching = live.viewer(session)
+    assert watching is not None
+    track = next(t for t in watching.tracks if t.kind == "video")
     frames: list[tuple[int, av.VideoFrame]] = []
     viewer.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
     await until(lambda: len(frames) > 10, 10)  # frames from before the pin, to compare
 
-    status, event = await api(
-        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
+    status, event = await studio.api(
+        "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
     )
     assert status == 200, event
     assert event["card"]["name"] == "Kaffeetasse Café" and event["card"]["price"] == "€24.90"
@@ -90,12 +51,12 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
         stored and stored[-1].pts == event["pts"] and stored[-1].data["name"] == "Kaffeetasse Café"
     )
 
-    status, gone = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+    status, gone = await studio.api("DELETE", f"/api/shows/{show_id}/pin", token)
     assert status == 200
     await until(lambda: any(pts > gone["pts"] + 6000 for pts, _ in frames), 10)
     after = [f for pts, f in frames if pts > gone["pts"] + 3000]
     assert after and all(card_score(f, rect) < 15 for f in after), "the card is gone"
-    status, _again = await api(studio, "DELETE", f"/api/shows/{show_id}/pin", token)
+    status, _again = await studio.api("DELETE", f"/api/shows/{show_id}/pin", token)
     assert status == 409
 
     await viewer.close(studio.session)
@@ -104,13 +65,13 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
 
 async def test_sale_stock_and_errors(studio: Studio) -> None:
     token = await studio.store.create_api_token("t")
-    product = await make_product(studio, token)
-    other = await make_product(studio, token, name="Other", sku="O-1")
+    product = await studio.create_product(token, like=MUG)
+    other = await studio.create_product(token, like=MUG, name="Other", sku="O-1")
     show_id, key = await studio.create_show()
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running and live.program.stats.frames > 5, 10)
+    await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
     pid = product["id"]
     path = f"/api/shows/{show_id}/sale"
     for body, expected in (
@@ -122,17 +83,17 @@ async def test_sale_stock_and_errors(studio: Studio) -> None:
         ({"product": 999999, "price": "19.90", "seconds": 5}, 404),
         ({"product": "x", "price": "19.90", "seconds": 5}, 422),
     ):
-        status, text = await api(studio, "POST", path, token, json=body)
+        status, text = await studio.api("POST", path, token, json=body)
         assert status == expected, (body, status, text)
-    status, _ = await api(studio, "POST", "/api/shows/nosuch/pin", token, json={"product": pid})
+    status, _ = await studio.api("POST", "/api/shows/nosuch/pin", token, json={"product": pid})
     assert status == 404
     async with studio.session.post(
         studio.url(f"/api/shows/{show_id}/pin"), json={"product": pid}
     ) as r:
         assert r.status == 401
 
-    status, sale = await api(
-        studio, "POST", path, token, json={"product": pid, "price": "19.90", "seconds": 2}
+    status, sale = await studio.api(
+        "POST", path, token, json={"product": pid, "price": "19.90", "seconds": 2}
     )
     assert status == 200, sale
     card = sale["card"]
@@ -146,36 +107,36 @@ async def test_sale_stock_and_errors(studio: Studio) -> None:
         10,
     )
     # Stock changes show at once.
-    status, _ = await api(studio, "PATCH", f"/api/products/{pid}", token, json={"stock": 3})
+    status, _ = await studio.api("PATCH", f"/api/products/{pid}", token, json={"stock": 3})
     assert status == 200
     stock_events = [e for e in studio.onair.hub.channel(show_id).backlog if e["type"] == "stock"]
     assert stock_events and stock_events[-1]["card"]["stock_text"] == "Only 3 left"
-    status, _ = await api(studio, "PATCH", f"/api/products/{pid}", token, json={"stock": 0})
+    status, _ = await studio.api("PATCH", f"/api/products/{pid}", token, json={"stock": 0})
     stock_events = [e for e in studio.onair.hub.channel(show_id).backlog if e["type"] == "stock"]
     assert stock_events[-1]["card"]["stock_text"] == "Sold out"
     # Deleting the pinned product takes it off air; pinning a deleted product is 404.
-    status, _ = await api(
-        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
+    status, _ = await studio.api(
+        "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
     )
     assert status == 200
-    status, _ = await api(studio, "DELETE", f"/api/products/{other['id']}", token)
+    status, _ = await studio.api("DELETE", f"/api/products/{other['id']}", token)
     assert status == 204
     assert studio.onair.products(show_id).state.pinned is None  # type: ignore[union-attr]
-    status, _ = await api(
-        studio, "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
+    status, _ = await studio.api(
+        "POST", f"/api/shows/{show_id}/pin", token, json={"product": other["id"]}
     )
     assert status == 404
     await pub.close(studio.session)
-    await asyncio.sleep(0)
+    await until(lambda: studio.onair.get(show_id) is None, 10)
 
 
 async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:
     token = await studio.store.create_api_token("t")
-    product = await make_product(studio, token)
-    elsewhere = await make_product(studio, token, name="Not in this show", sku="X-9")
+    product = await studio.create_product(token, like=MUG)
+    elsewhere = await studio.create_product(token, like=MUG, name="Not in this show", sku="X-9")
     show_id, _ = await studio.create_show()
-    status, _ = await api(
-        studio, "PUT", f"/api/shows/{show_id}/products", token, json={"products": [product["id"]]}
+    status, _ = await studio.api(
+        "PUT", f"/api/shows/{show_id}/products", token, json={"products": [product["id"]]}
     )
     assert status == 200
     go = studio.url(f"/go/{show_id}/{product['id']}")
@@ -207,7 +168,7 @@ async def test_buy_redirect_counts_and_never_opens(studio: Studio) -> None:
     ):
         async with studio.session.get(studio.url(bad), allow_redirects=False) as r:
             assert r.status == 404, bad
-    _status, counts = await api(studio, "GET", f"/api/shows/{show_id}/clicks", token)
+    _status, counts = await studio.api("GET", f"/api/shows/{show_id}/clicks", token)
     assert counts["clicks"][str(product["id"])] == {"live": 1, "replay": 1}
 
 
@@ -220,8 +181,7 @@ async def test_logo_watermark_is_always_on_when_set(studio: Studio) -> None:
 
     buffer = io.BytesIO()
     logo.save(buffer, "PNG")
-    status, brand = await api(
-        studio,
+    status, brand = await studio.api(
         "POST",
         "/api/brand/logo",
         token,

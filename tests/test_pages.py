@@ -2,30 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-import aiohttp
-
-from .conftest import Studio
-
-PASSWORD = "a long enough password"
-
-
-def csrf_from(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "the form carries a CSRF token"
-    return m.group(1)
-
-
-async def login(studio: Studio, session: aiohttp.ClientSession | None = None) -> str:
-    """Log in through the form; returns the studio page's CSRF token."""
-    s = session or studio.session
-    async with s.get(studio.url("/login")) as r:
-        token = csrf_from(await r.text())
-    form = {"username": "admin", "password": PASSWORD, "csrf_token": token, "next": "/studio"}
-    async with s.post(studio.url("/login"), data=form) as r:
-        assert r.status == 200 and r.url.path == "/studio", await r.text()
-        return csrf_from(await r.text())
+from .conftest import ADMIN, PASSWORD, Studio, csrf_from
 
 
 async def test_host_pages_and_api_refuse_strangers(studio: Studio) -> None:
@@ -44,13 +21,13 @@ async def test_host_pages_and_api_refuse_strangers(studio: Studio) -> None:
 
 
 async def test_login_session_cookie_and_forged_posts(studio: Studio) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     async with studio.session.get(studio.url("/login")) as r:
         set_cookie = r.headers["Set-Cookie"]
     assert set_cookie.startswith("livestudio_session=")
     assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
     assert "Secure" not in set_cookie, "plain HTTP on localhost: Secure would drop the cookie"
-    csrf = await login(studio)
+    csrf = await studio.log_in()
 
     # A forged cross-site form post carries the cookie but not the token.
     async with studio.session.post(
@@ -84,22 +61,22 @@ async def test_login_session_cookie_and_forged_posts(studio: Studio) -> None:
 
 
 async def test_login_attempts_are_rate_limited(studio: Studio) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     async with studio.session.get(studio.url("/login")) as r:
         token = csrf_from(await r.text())
     statuses = []
     for _ in range(7):
-        form = {"username": "admin", "password": "wrong password!", "csrf_token": token}
+        form = {"username": ADMIN, "password": "wrong password!", "csrf_token": token}
         async with studio.session.post(studio.url("/login"), data=form) as r:
             statuses.append(r.status)
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
-    form = {"username": "admin", "password": PASSWORD, "csrf_token": token}
+    form = {"username": ADMIN, "password": PASSWORD, "csrf_token": token}
     async with studio.session.post(studio.url("/login"), data=form) as r:
         assert r.status == 429, "even the right password waits out the window"
 
 
 async def test_login_redirect_stays_on_site(studio: Studio) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     async with studio.session.get(studio.url("/login?next=//evil.example/x")) as r:
         html = await r.text()
     assert 'value="/studio"' in html and "evil" not in html

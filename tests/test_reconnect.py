@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from .conftest import Studio
-from .utils import StampedVideoTrack, ToneAudioTrack, until, whep_play, whip_publish
+from .conftest import Studio, next_of
+from .utils import (
+    StampedVideoTrack,
+    ToneAudioTrack,
+    bearer,
+    offer,
+    until,
+    whep_play,
+    whip_publish,
+)
 
 
 async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> None:
@@ -23,7 +31,7 @@ async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> No
     await until(lambda: live.state == "reconnecting", 10)
     assert (await studio.store.get_show(show_id)).state == "reconnecting"  # type: ignore[union-attr]
     before = len(viewer.pts)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # deliberately: half a second without a host
 
     # Back within the grace period, with a camera counting from 5000.
     camera = StampedVideoTrack(first=5000)
@@ -31,7 +39,7 @@ async def test_host_reconnect_keeps_show_viewers_and_clock(studio: Studio) -> No
     await until(lambda: any(s > 5000 for s in viewer.stamps), 15)
     await until(lambda: live.state == "live", 5)
     assert studio.onair.get(show_id) is live, "same show, same program"
-    assert len(live.viewers) == 1 and viewer.pc.connectionState == "connected"
+    assert live.viewer_count == 1 and viewer.pc.connectionState == "connected"
     pts = viewer.pts
     assert all(b > a for a, b in itertools.pairwise(pts)), "program clock only increases"
     assert len(pts) > before, "the viewer kept receiving during the gap (repeat, slate)"
@@ -49,9 +57,7 @@ async def test_reload_replaces_a_silent_publisher(studio: Studio) -> None:
     await until(lambda: live.publisher is not None and live.publisher.video_frames > 10, 10)
     # A reloaded page: the old connection is still up but sends nothing.
     first.video.paused = first.audio.paused = True
-    await asyncio.sleep(0.2)
-    from .test_signalling import bearer, offer
-
+    await until(lambda: live.publisher is not None and live.publisher.silent_for >= 0.2, 5)
     async with studio.session.post(whip, data=await offer(), headers=bearer(key)) as r:
         assert r.status == 409, "silent for < 2 s: still the healthy publisher"
     await until(lambda: live.publisher is not None and live.publisher.silent_for >= 2.1, 10)
@@ -74,10 +80,9 @@ async def test_source_resolution_change_keeps_program_size(studio: Studio) -> No
     await until(lambda: any(s > mark + 20 for s in viewer.stamps), 15)
     camera.resize(480, 360)  # a 4:3 camera: letterboxed
     live = studio.onair.get(show_id)
-    assert live is not None and live.program.settings is not None
-    assert (live.program.settings.width, live.program.settings.height) == (640, 360)
-    frames_before = live.program.stats.frames
-    await until(lambda: live.program.stats.frames > frames_before + 20, 10)
+    assert live is not None and live.frame_size == (640, 360)
+    frames_before = live.stats().program_frames
+    await until(lambda: live.stats().program_frames > frames_before + 20, 10)
     assert viewer.sizes == {(640, 360)}, "one program size for the whole show"
     await viewer.close(studio.session)
     await pub.close(studio.session)
@@ -91,7 +96,7 @@ async def test_stalled_source_gets_slate_and_silence(studio: Studio) -> None:
     live = studio.onair.get(show_id)
     assert live is not None
     pub.video.paused = pub.audio.paused = True
-    await until(lambda: live.program.stats.frames_slate > 10, 10)
+    await until(lambda: live.stats().frames_slate > 10, 10)
     await until(lambda: live.state == "reconnecting", 5)
     n = len(viewer.audio_rms)
     await until(lambda: len(viewer.audio_rms) > n + 20, 5)
@@ -127,10 +132,8 @@ async def test_a_program_that_dies_ends_the_show_cleanly(studio: Studio, monkeyp
 async def test_a_host_whose_media_never_arrives_leaves_the_show_to_start_later(
     studio: Studio,
 ) -> None:
-    from .test_chat import next_of, viewer
-
     show_id, key = await studio.create_show()
-    session, page, _ = await viewer(studio, show_id)
+    session, page, _ = await studio.viewer_page(show_id)
     # The host's connection comes up but no media gets through, then it goes.
     silent_video, silent_audio = StampedVideoTrack(), ToneAudioTrack()
     silent_video.paused = silent_audio.paused = True

@@ -1,51 +1,33 @@
-"""Crash safety (DESIGN 9): kill -9 mid-show, restart, and the replay is there."""
+"""Crash safety (DESIGN 9): kill -9 mid-show, restart, and the replay is there; the bytes a
+crash leaves after the last whole fragment are cut."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import aiohttp
 import av
 
-from livestudio.media.record import RECORDING
+from bench.replay import synthetic_recording
+from livestudio.media.mp4index import scan
+from livestudio.media.record import RECORDING, finalize
 
 from .server import ServerProcess
-from .utils import StampedVideoTrack, until, whip_publish
-
-
-def ffprobe_errors(path: Path) -> str:
-    ffprobe = shutil.which("ffprobe")
-    assert ffprobe, "ffprobe is needed (Debian: apt-get install -y ffmpeg)"
-    result = subprocess.run(
-        [ffprobe, "-v", "error", "-show_entries", "format=duration", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stderr.strip()
-
-
-def new_show(server: ServerProcess) -> tuple[str, str]:
-    out = server.cli("show", "create", "Crash test")
-    assert out.returncode == 0, out.stderr
-    lines = dict(line.split(": ", 1) for line in out.stdout.strip().splitlines())
-    return lines["Show"], lines["Stream key"]
+from .utils import StampedVideoTrack, ffprobe_errors, until, whip_publish
 
 
 async def test_kill_9_mid_show_then_restart_publishes_the_replay(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path).start()
-    show_id, key = new_show(server)
+    show_id, key = server.create_show()
     try:
         async with aiohttp.ClientSession() as session:
             pub = await whip_publish(session, f"{server.base}/whip/{show_id}", key)
             await until(lambda: len(pub.video.sent) >= 30, 15)
             started = time.monotonic()
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(5.0)  # deliberately: five seconds on air, then the crash
             live_seconds = time.monotonic() - started + 1.0
             server.stop(signal.SIGKILL)
             await pub.pc.close()
@@ -86,7 +68,7 @@ async def test_kill_9_mid_show_then_restart_publishes_the_replay(tmp_path: Path)
 
 async def test_kill_before_the_first_keyframe_means_no_recording(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path).start()
-    show_id, key = new_show(server)
+    show_id, key = server.create_show()
     try:
         async with aiohttp.ClientSession() as session:
             camera = StampedVideoTrack()
@@ -118,3 +100,14 @@ async def test_kill_before_the_first_keyframe_means_no_recording(tmp_path: Path)
             await store.close()
     finally:
         again.stop()
+
+
+def test_stray_bytes_after_the_last_fragment_are_cut(tmp_path: Path) -> None:
+    synthetic_recording(tmp_path, 0.2)
+    path = tmp_path / RECORDING
+    clean = scan(path)
+    with path.open("ab") as f:
+        f.write(b"\x00\x01\x02")  # a crash after a few bytes of the next box
+    assert scan(path).torn_at is not None
+    result = finalize(tmp_path)
+    assert result.playable and path.stat().st_size == clean.end

@@ -23,9 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -33,10 +30,15 @@ import av
 
 from livestudio.media.record import DOWNLOAD, PLAYLIST, RECORDING
 
-from .server import ROOT, ServerProcess
-from .test_recording_crash import ffprobe_errors, new_show
-from .test_replay_full_disk import check_playlist, refuse_side_files
-from .utils import until, whep_play, whip_publish
+from .server import ServerProcess
+from .utils import (
+    check_playlist,
+    ffprobe_errors,
+    refuse_side_files,
+    until,
+    whep_play,
+    whip_publish,
+)
 
 DISK = 256 * 1024
 "Bytes of the recordings filesystem: the recording fills it in a few seconds."
@@ -68,28 +70,9 @@ class TmpfsServer(ServerProcess):
         super().__init__(tmp)
         self.prefix = prefix
 
-    def start(self) -> TmpfsServer:
-        # ServerProcess.start with the prefix (unshare + mount) in front of the command.
-        command = [sys.executable, "-m", "livestudio", "serve", "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir)]
-        command += ["--recordings-dir", str(self.recordings_dir)]
-        self.proc = subprocess.Popen(
-            [*self.prefix, *command],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()}")
-            try:
-                with urllib.request.urlopen(self.base + "/metrics", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.output()}")
+    def command(self) -> list[str]:
+        # The server's command with the prefix (unshare + mount) in front of it.
+        return [*self.prefix, *super().command()]
 
     def disk(self) -> os.statvfs_result:
         """The recordings filesystem as the server sees it."""
@@ -107,7 +90,7 @@ async def test_full_disk_keeps_the_show_and_publishes_what_was_recorded(
     else:
         print("no mount namespace here: RLIMIT_FSIZE and /dev/full emulate the full disk")
         server = ServerProcess(tmp_path, file_size_limit=DISK).start()
-    show_id, key = new_show(server)
+    show_id, key = server.create_show()
     if prefix is None:
         refuse_side_files(server.recordings_dir / show_id)
     try:

@@ -35,6 +35,7 @@ class Flash(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
+        # At a camera's pace: frame n at origin + n/30.
         await asyncio.sleep(max(0.0, self.origin + self.n / 30 - time.monotonic()))
         frame = av.VideoFrame.from_ndarray(self.frames[self.n % 30 == 0], format="yuv420p")
         frame.pts = self.n * 3000
@@ -56,6 +57,7 @@ class Beep(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
+        # At a microphone's pace.
         await asyncio.sleep(max(0.0, self.origin + self.samples / 48000 - time.monotonic()))
         index = np.arange(960) + self.samples
         on = (index % 48000) < BEEP_SECONDS * 48000
@@ -106,7 +108,7 @@ async def publish_for(studio: Studio, show_id: str, key: str, seconds: float) ->
     pub = await whip_publish(
         studio.session, studio.url(f"/whip/{show_id}"), key, video=Flash(origin), audio=Beep(origin)
     )
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds)  # deliberately: on air this long
     await pub.pc.close()  # a dropped connection, no DELETE: the show waits for the host
 
 
@@ -116,7 +118,7 @@ async def test_flash_and_beep_line_up_before_and_after_a_reconnect(studio: Studi
     live = studio.onair.get(show_id)
     assert live is not None
     await until(lambda: live.state == "reconnecting", 10)
-    reconnect_at = live.program.clock.seconds()
+    reconnect_at = live.program_seconds()
     await publish_for(studio, show_id, key, 4.5)
     await studio.onair.end(show_id)
     await until(lambda: studio.onair.get(show_id) is None, 15)

@@ -10,7 +10,6 @@ import av
 from livestudio.media.record import PLAYLIST, POSTER, RECORDING
 
 from .conftest import Studio
-from .test_pages import PASSWORD, login
 from .utils import until, whep_play, whip_publish
 
 
@@ -87,7 +86,7 @@ async def test_media_paths_cannot_escape(studio: Studio, tmp_path: Path) -> None
 
 async def test_host_unpublishes_publishes_and_deletes(studio: Studio) -> None:
     show_id = await record_show(studio, 30)
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     anonymous = studio.session
     async with anonymous.post(studio.url(f"/api/shows/{show_id}/unpublish")) as r:
         assert r.status == 401
@@ -118,7 +117,6 @@ async def test_host_unpublishes_publishes_and_deletes(studio: Studio) -> None:
     assert await studio.store.get_show(other_id) is not None
     async with anonymous.get(studio.url(f"/replay/{show_id}")) as r:
         assert r.status == 404
-    _ = login
 
 
 async def test_home_lists_replays_with_products_featured(studio: Studio) -> None:

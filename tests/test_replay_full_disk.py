@@ -3,7 +3,8 @@
 Only recording.mp4 is needed for a replay: the server serves the HLS playlist from its
 fragment index, so the files written beside it at the end of a show (playlist, poster,
 download MP4) may fail on a full disk at a log line's cost, and the show is still
-published, after the show and after a restart.
+published, after the show and after a restart. A recording that cannot be finalized at all
+still lets its show end.
 
 How the disk is "full" here: the side files' temporary names are symlinks to /dev/full,
 so their writes fail with a real ENOSPC from the kernel, exactly where a full disk fails
@@ -16,7 +17,6 @@ leave one.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 
 from bench.replay import synthetic_recording
 from livestudio.media import mp4index
+from livestudio.media import show as show_module
 from livestudio.media.record import (
     DOWNLOAD,
     PLAYLIST,
@@ -35,35 +36,17 @@ from livestudio.media.record import (
 from livestudio.store import Store
 
 from .conftest import Studio, make_settings
-from .test_pages import PASSWORD
-from .test_recording_crash import ffprobe_errors
-from .utils import until, whep_play, whip_publish
+from .utils import (
+    check_playlist,
+    ffprobe_errors,
+    refuse_side_files,
+    until,
+    whep_play,
+    whip_publish,
+)
 
-DEV_FULL = Path("/dev/full")
-SIDE_FILES = (PLAYLIST, POSTER, DOWNLOAD)
 TORN_BOX = b"\x00\x01\x00\x00moof" + b"\x00" * 100
 "The start of a 64 kB moof of which only 108 bytes reached the disk."
-
-
-def refuse_side_files(folder: Path) -> None:
-    """Make every write of a side file of this recording fail with ENOSPC."""
-    assert DEV_FULL.is_char_device(), "/dev/full is needed (every Linux has it)"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in SIDE_FILES:
-        (folder / (name + ".tmp")).symlink_to(DEV_FULL)
-
-
-def check_playlist(playlist: str, recording: bytes) -> float:
-    """Every byte range lies in the recording and starts a box; returns the seconds."""
-    assert playlist.startswith("#EXTM3U") and playlist.rstrip().endswith("#EXT-X-ENDLIST")
-    init = re.search(r'BYTERANGE="(\d+)@0"', playlist)
-    assert init is not None and recording[4:8] == b"ftyp"
-    ranges = [(int(n), int(at)) for n, at in re.findall(r"#EXT-X-BYTERANGE:(\d+)@(\d+)", playlist)]
-    assert ranges and ranges[0][1] == int(init.group(1))
-    for length, at in ranges:
-        assert at + length <= len(recording)
-        assert recording[at + 4 : at + 8] == b"moof"
-    return sum(float(s) for s in re.findall(r"#EXTINF:([\d.]+),", playlist))
 
 
 def disk_full_lines(caplog: pytest.LogCaptureFixture) -> str:
@@ -163,7 +146,7 @@ async def test_publish_finds_a_replay_once_marked_none(studio: Studio) -> None:
 
     Also: the playlist is computed once per version of the recording, not per request.
     """
-    await studio.store.create_admin("admin", PASSWORD)
+    await studio.ensure_admin()
     auth = {"Authorization": f"Bearer {await studio.store.create_api_token('t')}"}
     show_id, _ = await studio.create_show("Lost replay")
     await studio.store.set_show_state(show_id, "live")
@@ -191,3 +174,24 @@ async def test_publish_finds_a_replay_once_marked_none(studio: Studio) -> None:
     await studio.store.set_show_state(empty_id, "ended")
     async with studio.session.post(studio.url(f"/api/shows/{empty_id}/publish"), headers=auth) as r:
         assert r.status == 409
+
+
+async def test_a_show_whose_recording_cannot_be_finalized_still_ends(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(folder: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(show_module, "finalize", full_disk)
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    player = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(player.stamps) > 10, 15)
+    async with studio.session.delete(pub.location) as r:
+        assert r.status == 200, "the DELETE returns, it does not hang"
+    await until(lambda: studio.onair.get(show_id) is None, 10)
+    show = await studio.store.get_show(show_id)
+    assert show is not None and show.state == "ended" and show.recording == "none"
+    assert "not finalized" in (show.recording_error or "")
+    await player.close()
+    await pub.pc.close()

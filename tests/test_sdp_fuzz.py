@@ -13,8 +13,7 @@ import re
 import aiohttp
 
 from .conftest import Studio
-from .test_signalling import SDP, bearer, offer
-from .utils import until, whep_play, whip_publish
+from .utils import SDP, bearer, offer, until, whep_play, whip_publish
 
 KNOWN = [
     (r"m=video \d+ ", "m=video x "),  # non-numeric port
@@ -90,7 +89,7 @@ async def test_damaged_whep_offers_are_refused_cleanly(studio: Studio) -> None:
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)
     assert live is not None
-    await until(lambda: live.program.running, 10)
+    await until(lambda: live.on_air, 10)
     good = await offer("play")
     url = studio.url(f"/whep/{show_id}")
     statuses = []
@@ -102,7 +101,7 @@ async def test_damaged_whep_offers_are_refused_cleanly(studio: Studio) -> None:
                 async with studio.session.delete(studio.url(r.headers["Location"])) as d:
                     assert d.status == 200
     assert statuses.count(400) >= 10, statuses
-    await until(lambda: not live.viewers, 10)
+    await until(lambda: live.viewer_count == 0, 10)
     player = await whep_play(studio.session, url)
     await until(lambda: len(player.stamps) > 5, 15)
     await player.close(studio.session)

@@ -4,39 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiortc import RTCPeerConnection
-from aiortc.rtcrtpsender import RTCRtpSender
-
 from livestudio.http.signalling import NEGOTIATIONS
 
 from .conftest import Studio
-from .utils import until, whep_play, whip_publish
-
-SDP = {"Content-Type": "application/sdp"}
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {**SDP, "Authorization": f"Bearer {key}"}
-
-
-async def offer(kind: str = "publish", codec: str | None = None) -> str:
-    pc = RTCPeerConnection()
-    try:
-        if kind == "publish":
-            from .utils import StampedVideoTrack, ToneAudioTrack
-
-            t = pc.addTransceiver(StampedVideoTrack(), direction="sendonly")
-            pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
-        else:
-            t = pc.addTransceiver("video", direction="recvonly")
-            pc.addTransceiver("audio", direction="recvonly")
-        if codec:
-            caps = RTCRtpSender.getCapabilities("video").codecs
-            t.setCodecPreferences([c for c in caps if c.mimeType == codec])
-        await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
+from .utils import SDP, bearer, offer, until, whep_play, whip_publish
 
 
 def without_codec(sdp: str, name: str, new_name: str) -> str:
@@ -85,7 +56,7 @@ async def test_whip_errors(studio: Studio) -> None:
         assert "Location" in r.headers["Access-Control-Expose-Headers"]
         assert r.headers["Access-Control-Allow-Origin"] == "*"
     async with s.patch(studio.url(f"/whip/{show_id}/whatever"), data="a=candidate") as r:
-        assert r.status == 405
+        assert r.status == 404  # trickle PATCH: tests/test_trickle.py
     async with s.delete(studio.url(f"/whip/{show_id}/nosuchsession")) as r:
         assert r.status == 404
 
@@ -144,7 +115,7 @@ async def test_whep_errors(studio_factory) -> None:  # type: ignore[no-untyped-d
     async with s.delete(studio.url(f"/whep/{show_id}/unknown")) as r:
         assert r.status == 404
     await viewer.close(s)
-    await until(lambda: len(studio.onair.get(show_id).viewers) == 0, 5)  # type: ignore[union-attr]
+    await until(lambda: studio.onair.get(show_id).viewer_count == 0, 5)  # type: ignore[union-attr]
     await pub.close(s)
 
 
@@ -154,9 +125,13 @@ async def test_too_many_negotiations_and_per_ip_limit(studio_factory) -> None:  
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     url = studio.url(f"/whep/{show_id}")
     offers = [await offer("play") for _ in range(3)]
+    sessions: list[str] = []
+    "WHEP sessions given, oldest first."
 
     async def post(sdp: str) -> tuple[int, str]:
         async with studio.session.post(url, data=sdp, headers=SDP) as r:
+            if r.status == 201:
+                sessions.append(r.headers["Location"].rsplit("/", 1)[1])
             return r.status, r.headers.get("Retry-After", "")
 
     negotiations = studio.app[NEGOTIATIONS]
@@ -175,12 +150,15 @@ async def test_too_many_negotiations_and_per_ip_limit(studio_factory) -> None:  
     assert live is not None
     # POSTs arriving together: the seat is taken before negotiating, so only the free one
     # is given (it was counted after negotiating: all would have passed the check).
-    await next(iter(live.viewers.values())).close()
+    first = live.viewer(sessions[0])
+    assert first is not None
+    await first.close()
     negotiations.limit = 10  # they negotiate at the same time
     sdps = [await offer("play") for _ in range(3)]
     together = await asyncio.gather(*(post(sdp) for sdp in sdps))
     assert sorted(status for status, _ in together) == [201, 429, 429], together
     assert live is not None
-    for viewer in list(live.viewers.values()):
-        await viewer.close()
+    for viewer in [live.viewer(session_id) for session_id in sessions]:
+        if viewer is not None:  # not one that already left
+            await viewer.close()
     await pub.close(studio.session)

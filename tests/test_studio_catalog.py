@@ -11,20 +11,9 @@ from livestudio.store import ProductRecord
 
 from .conftest import Studio
 
-PASSWORD = "a long enough password"
 NAME = "Café <b>chair</b> & \"co\" '1'"
 ESCAPED = "Café &lt;b&gt;chair&lt;/b&gt; &amp; &#34;co&#34; &#39;1&#39;"
 PAGES = ("/studio/products", "/studio/brand")
-
-
-async def log_in(studio: Studio) -> None:
-    await studio.store.create_admin("admin", PASSWORD)
-    async with studio.session.get(studio.url("/login")) as r:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', await r.text())
-    assert token
-    form = {"username": "admin", "password": PASSWORD, "csrf_token": token.group(1)}
-    async with studio.session.post(studio.url("/login"), data=form) as r:
-        assert r.status == 200 and r.url.path == "/studio"
 
 
 async def page(studio: Studio, path: str, status: int = 200) -> str:
@@ -61,7 +50,7 @@ async def test_pages_need_a_login(studio: Studio) -> None:
 
 
 async def test_products_page_lists_searches_and_escapes(studio: Studio) -> None:
-    await log_in(studio)
+    await studio.log_in()
     await add(studio, NAME, sku="CH-1", url="https://shop.example/chair", stock=3)
     await add(studio, "Lamp", price="12.50")
     html = await page(studio, "/studio/products")
@@ -81,7 +70,7 @@ async def test_products_page_lists_searches_and_escapes(studio: Studio) -> None:
 
 
 async def test_brand_page_shows_settings_escaped(studio: Studio) -> None:
-    await log_in(studio)
+    await studio.log_in()
     await studio.store.update_brand(
         {"name": "<i>Shop</i>", "locale": "de_DE", "currency": "EUR", "corner": "top-right"}
     )
@@ -93,7 +82,7 @@ async def test_brand_page_shows_settings_escaped(studio: Studio) -> None:
 
 
 async def test_running_order_page(studio: Studio) -> None:
-    await log_in(studio)
+    await studio.log_in()
     show_id, _ = await studio.create_show("Spring <show>")
     chair = await add(studio, NAME)
     lamp = await add(studio, "Lamp")

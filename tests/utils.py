@@ -1,14 +1,23 @@
-"""Fakes and helpers shared by the tests: stamped video, tones, WHIP/WHEP clients."""
+"""Fakes and helpers shared by the tests: stamped video, tones, WHIP/WHEP clients and
+offers, images, media checks, and `until`."""
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+import inspect
+import io
 import math
+import re
+import shutil
+import struct
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,7 +25,13 @@ import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpsender import RTCRtpSender
+from PIL import Image
 
+from livestudio.media.record import DOWNLOAD, PLAYLIST, POSTER
+
+CAMERA_RGB = (90, 60, 200)
+"The plain picture of StampedVideoTrack (outside its stamp)."
 STAMP_BITS = 16
 STAMP_BLOCK = 24
 "Pixels per stamp bit: big blocks survive any sane H.264/VP8 quantiser."
@@ -54,7 +69,7 @@ class StampedVideoTrack(MediaStreamTrack):
         width: int = 640,
         height: int = 360,
         fps: int = 30,
-        color: tuple[int, int, int] = (90, 60, 200),
+        color: tuple[int, int, int] = CAMERA_RGB,
         first: int = 1,
     ) -> None:
         super().__init__()
@@ -83,7 +98,7 @@ class StampedVideoTrack(MediaStreamTrack):
             self._start = time.monotonic()
         while True:
             due = self._start + self.count / self.fps
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, due - time.monotonic()))  # a camera's pace
             if not self.paused:
                 break
             self.count += 1
@@ -124,7 +139,7 @@ class ToneAudioTrack(MediaStreamTrack):
             self._start = time.monotonic()
         while True:
             due = self._start + self._samples / 48000
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, due - time.monotonic()))  # a microphone's pace
             if not self.paused:
                 break
             self._samples += 960
@@ -176,8 +191,6 @@ async def whip_publish(
     vt = pc.addTransceiver(video, direction="sendonly")
     pc.addTransceiver(audio, direction="sendonly")
     if codec:
-        from aiortc.rtcrtpsender import RTCRtpSender
-
         caps = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == codec]
         vt.setCodecPreferences(caps)
     await pc.setLocalDescription(await pc.createOffer())
@@ -262,10 +275,18 @@ async def whep_play(session: aiohttp.ClientSession, url: str, keep_frames: int =
     return player
 
 
-async def until(predicate: Callable[[], bool], within: float, interval: float = 0.05) -> None:
-    """Wait until predicate() holds; fail with a clear message after `within` seconds."""
+async def until(
+    predicate: Callable[[], bool | Awaitable[bool]], within: float, interval: float = 0.05
+) -> None:
+    """Wait until predicate() (plain or async) holds; fail with a clear message after
+    `within` seconds."""
     deadline = time.monotonic() + within
-    while not predicate():
+    while True:
+        held = predicate()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
@@ -290,3 +311,112 @@ class ProgramTap:
     def close(self) -> None:
         self._live.unsubscribe(self.feed)
         self._thread.join(timeout=5)
+
+
+# -- signalling ------------------------------------------------------------------------------
+
+SDP = {"Content-Type": "application/sdp"}
+"Headers of a WHEP POST (and, with `bearer`, a WHIP one)."
+
+
+def bearer(key: str) -> dict[str, str]:
+    """Headers of a WHIP POST with this stream key."""
+    return {**SDP, "Authorization": f"Bearer {key}"}
+
+
+async def offer(kind: str = "publish", codec: str | None = None) -> str:
+    """An aiortc offer, sendonly stamped video and a tone ("publish") or recvonly ("play");
+    `codec` keeps only that video codec. Its peer connection is closed at once."""
+    pc = RTCPeerConnection()
+    try:
+        if kind == "publish":
+            t = pc.addTransceiver(StampedVideoTrack(), direction="sendonly")
+            pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
+        else:
+            t = pc.addTransceiver("video", direction="recvonly")
+            pc.addTransceiver("audio", direction="recvonly")
+        if codec:
+            caps = RTCRtpSender.getCapabilities("video").codecs
+            t.setCodecPreferences([c for c in caps if c.mimeType == codec])
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+# -- pictures --------------------------------------------------------------------------------
+
+
+def card_score(frame: av.VideoFrame, rect: Any) -> float:
+    """How far a rectangle of a frame is from the plain camera picture (0: untouched)."""
+    rgb = frame.to_ndarray(format="rgb24")[
+        rect.y : rect.y + rect.height, rect.x : rect.x + rect.width
+    ]
+    return float(np.abs(rgb.astype(int) - CAMERA_RGB).mean())
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (640, 480)) -> bytes:
+    """A plain blue picture, encoded as `fmt`."""
+    im = Image.new("RGB", size, (30, 120, 200))
+    out = io.BytesIO()
+    im.save(out, fmt)
+    return out.getvalue()
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A black greyscale PNG of width x height that is tiny compressed (never held decoded)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + width)  # filter byte 0, then black pixels
+    parts = [compressor.compress(row) for _ in range(height)]
+    idat = b"".join(parts) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+# -- recordings ------------------------------------------------------------------------------
+
+DEV_FULL = Path("/dev/full")
+SIDE_FILES = (PLAYLIST, POSTER, DOWNLOAD)
+"What is written beside recording.mp4 at the end of a show."
+
+
+def ffprobe_errors(path: Path) -> str:
+    """What Debian's ffprobe says is wrong with a media file ("" if nothing)."""
+    ffprobe = shutil.which("ffprobe")
+    assert ffprobe, "ffprobe is needed (Debian: apt-get install -y ffmpeg)"
+    result = subprocess.run(
+        [ffprobe, "-v", "error", "-show_entries", "format=duration", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stderr.strip()
+
+
+def refuse_side_files(folder: Path) -> None:
+    """Make every write of a side file of this recording fail with ENOSPC (a full disk):
+    their temporary names are symlinks to /dev/full."""
+    assert DEV_FULL.is_char_device(), "/dev/full is needed (every Linux has it)"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SIDE_FILES:
+        (folder / (name + ".tmp")).symlink_to(DEV_FULL)
+
+
+def check_playlist(playlist: str, recording: bytes) -> float:
+    """Every byte range lies in the recording and starts a box; returns the seconds."""
+    assert playlist.startswith("#EXTM3U") and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+    init = re.search(r'BYTERANGE="(\d+)@0"', playlist)
+    assert init is not None and recording[4:8] == b"ftyp"
+    ranges = [(int(n), int(at)) for n, at in re.findall(r"#EXT-X-BYTERANGE:(\d+)@(\d+)", playlist)]
+    assert ranges and ranges[0][1] == int(init.group(1))
+    for length, at in ranges:
+        assert at + length <= len(recording)
+        assert recording[at + 4 : at + 8] == b"moof"
+    return sum(float(s) for s in re.findall(r"#EXTINF:([\d.]+),", playlist))

@@ -17,6 +17,7 @@ _BY_STATUS: dict[int, type[web.HTTPException]] = {
         web.HTTPNotFound,
         web.HTTPConflict,
         web.HTTPGone,
+        web.HTTPPreconditionFailed,
         web.HTTPUnsupportedMediaType,
         web.HTTPUnprocessableEntity,
         web.HTTPTooManyRequests,

@@ -36,3 +36,15 @@ def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> st
         if not _trusted(hop, trusted_proxies):
             return hop
     return hops[0] if hops else peer
+
+
+def server_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The address of ours the client connected to ("" behind a trusted proxy: the
+    client reached the proxy, not this socket)."""
+    if trusted_proxies and _trusted(request.remote or "", trusted_proxies):
+        return ""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(sockname, tuple) and sockname and isinstance(sockname[0], str):
+        return sockname[0].split("%")[0]
+    return ""

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections import Counter
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..media.ingest import Publisher
 from ..media.sdp import MAX_SDP_BYTES, OfferError, check_publish_offer
 from ..media.show import LiveShow, ShowBusy, ShowEnded, ShowFull
+from ..media.trickle import (
+    MAX_FRAGMENT_BYTES,
+    FragmentError,
+    IceRestartUnsupported,
+    parse_fragment,
+)
 from ..media.viewer import Viewer
 from ..store import ShowRecord
-from .errors import domain_error, error, method_not_allowed, read_limited
+from .errors import domain_error, error, read_limited
 from .iceservers import link_headers
 from .keys import ONAIR, SETTINGS, STORE
-from .net import client_address
+from .net import client_address, server_address
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +31,10 @@ CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Link, ETag, Retry-After",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Patch, Retry-After",
 }
 ENDED_STATES = {"ended", "published", "unpublished"}
+TRICKLE = "application/trickle-ice-sdpfrag"
 
 
 class Negotiations:
@@ -89,8 +96,8 @@ async def _show(request: web.Request) -> ShowRecord:
     return show
 
 
-def _created(request: web.Request, location: str, answer: str) -> web.Response:
-    headers = {"Location": location, "ETag": '"1"'}
+def _created(request: web.Request, location: str, answer: str, ice_tag: str) -> web.Response:
+    headers = {"Location": location, "ETag": ice_tag, "Accept-Patch": TRICKLE}
     response = web.Response(
         status=201, text=answer, content_type="application/sdp", headers=headers
     )
@@ -102,6 +109,8 @@ def _created(request: web.Request, location: str, answer: str) -> web.Response:
 async def options(request: web.Request) -> web.Response:
     """OPTIONS: CORS preflight, and the ICE servers a client should use, as Link headers."""
     response = web.Response(status=204, headers={"Accept-Post": "application/sdp"})
+    if "session" in request.match_info:
+        response.headers["Accept-Patch"] = TRICKLE
     for link in link_headers(request.app[SETTINGS]):
         response.headers.add("Link", link)
     return response
@@ -129,11 +138,14 @@ async def whip_post(request: web.Request) -> web.Response:
     except OfferError as exc:
         raise domain_error(exc) from None
     onair = request.app[ONAIR]
+    settings = request.app[SETTINGS]
+    address = client_address(request, settings.trusted_proxy)
+    reached = server_address(request, settings.trusted_proxy)
     with request.app[NEGOTIATIONS]:
         created = onair.get(show.id) is None
         live = onair.start(show.id, show.state)
         try:
-            publisher = await live.publish(offer)
+            publisher = await live.publish(offer, address=address, reached=reached)
         except ShowBusy:
             raise error(
                 409,
@@ -150,22 +162,23 @@ async def whip_post(request: web.Request) -> web.Response:
         finally:
             if created and live.publisher is None:
                 # Nothing went on air: put the show back as it was.
-                await onair.abandon(show.id, show.state)
+                await onair.abandon(show.id, show.state, live)
     log.info("show %s: publisher %s (%s)", show.id, publisher.id, publisher.video_codec)
-    return _created(request, f"/whip/{show.id}/{publisher.id}", publisher.answer_sdp)
+    return _created(
+        request, f"/whip/{show.id}/{publisher.id}", publisher.answer_sdp, publisher.ice_tag
+    )
 
 
 async def whip_delete(request: web.Request) -> web.Response:
-    """DELETE /whip/{show}/{session}: the publisher stops streaming, which ends the show."""
-    live = request.app[ONAIR].get(request.match_info["show"])
-    session = request.match_info["session"]
+    """DELETE /whip/{show}/{session}: the publisher stops streaming, which ends the show
+    (or, if nothing of it aired yet, puts it back as it was)."""
     # A client may close its connection before it DELETEs (whip.js does): the session
     # it names is then the publisher that just left, and the DELETE still ends the show.
-    if live is None or not any(
-        hmac.compare_digest(known, session) for known in live.publisher_ids()
-    ):
+    stopped = await request.app[ONAIR].stop_publishing(
+        request.match_info["show"], request.match_info["session"]
+    )
+    if not stopped:
         raise error(404, "no such WHIP session")
-    await request.app[ONAIR].end(live.id)
     return web.Response(status=200)
 
 
@@ -187,10 +200,49 @@ async def whep_clock(request: web.Request) -> web.Response:
 
 
 async def whip_patch(request: web.Request) -> web.Response:
-    """PATCH (trickle ICE): not supported; clients fall back to the candidates in the offer."""
-    raise method_not_allowed(
-        request, ["DELETE", "OPTIONS"], "trickle ICE is not supported: gather before posting"
-    )
+    """PATCH /whip/{show}/{session}: trickle ICE (RFC 9725 section 4.3)."""
+    live = request.app[ONAIR].get(request.match_info["show"])
+    publisher = live.publisher_session(request.match_info["session"]) if live else None
+    if publisher is None:
+        raise error(404, "no such WHIP session")
+    return await _trickle(request, publisher)
+
+
+async def whep_patch(request: web.Request) -> web.Response:
+    """PATCH /whep/{show}/{session}: trickle ICE, as for WHIP."""
+    live = request.app[ONAIR].get(request.match_info["show"])
+    viewer = live.viewer(request.match_info["session"]) if live else None
+    if viewer is None:
+        raise error(404, "no such WHEP session")
+    return await _trickle(request, viewer)
+
+
+async def _trickle(request: web.Request, session: Publisher | Viewer) -> web.Response:
+    """Add the candidates of an `application/trickle-ice-sdpfrag` body: 204.
+
+    An ICE restart (If-Match: *, or other ICE credentials) is refused with 422: aiortc
+    cannot restart ICE (media/trickle.py), and the session keeps its ICE session. An
+    If-Match naming another ICE session is 412. A PATCH without If-Match is taken (RFC
+    9725 asks clients to send one; being lenient costs nothing with one ICE session).
+    """
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype != TRICKLE:
+        raise error(415, f"send trickle ICE candidates as {TRICKLE}")
+    if_match = [tag.strip() for tag in request.headers.get("If-Match", "").split(",")]
+    if "*" in if_match:
+        raise error(422, "ICE restart is not supported; publish again instead")
+    if if_match != [""] and session.ice_tag not in if_match:
+        raise error(412, "If-Match does not name this session's ICE session")
+    body = await read_limited(request, MAX_FRAGMENT_BYTES)
+    try:
+        fragment = parse_fragment(body.decode("utf-8"))
+    except (UnicodeDecodeError, FragmentError) as exc:
+        raise error(400, f"the body is not an SDP fragment ({exc})") from None
+    try:
+        await session.trickle(fragment)
+    except IceRestartUnsupported:
+        raise error(422, "ICE restart is not supported; publish again instead") from None
+    return web.Response(status=204, headers={"ETag": session.ice_tag})
 
 
 # -- WHEP ---------------------------------------------------------------------------------
@@ -231,15 +283,16 @@ async def whep_post(request: web.Request) -> web.Response:
     assert viewer.subscriber is not None
     viewer.subscriber.on_close.append(released)
     onair.viewers_changed(show.id)
-    return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp)
+    return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
 
 
 async def _negotiate_viewer(
     request: web.Request, live: LiveShow, offer: str, address: str
 ) -> Viewer:
+    reached = server_address(request, request.app[SETTINGS].trusted_proxy)
     with request.app[NEGOTIATIONS]:
         try:
-            viewer = await live.play(offer, address=address)
+            viewer = await live.play(offer, address=address, reached=reached)
         except ShowFull:
             raise error(
                 503,
@@ -278,11 +331,14 @@ def setup(app: web.Application) -> None:
     app[NEGOTIATIONS] = Negotiations(settings.max_negotiations)
     app[SESSIONS_PER_IP] = Counter()
     r = app.router
-    for kind, post, delete in (("whip", whip_post, whip_delete), ("whep", whep_post, whep_delete)):
+    for kind, post, delete, patch in (
+        ("whip", whip_post, whip_delete, whip_patch),
+        ("whep", whep_post, whep_delete, whep_patch),
+    ):
         r.add_post(f"/{kind}/{{show}}", post)
         r.add_route("OPTIONS", f"/{kind}/{{show}}", options)
         r.add_delete(f"/{kind}/{{show}}/{{session}}", delete)
         if kind == "whep":
             r.add_get("/whep/{show}/{session}", whep_clock)
-        r.add_patch(f"/{kind}/{{show}}/{{session}}", whip_patch)
+        r.add_patch(f"/{kind}/{{show}}/{{session}}", patch)
         r.add_route("OPTIONS", f"/{kind}/{{show}}/{{session}}", options)

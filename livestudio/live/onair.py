@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -65,6 +66,8 @@ class OnAir:
         "What each show on air burns into its video."
         self.limits = limits_from(settings)
         self.shows: dict[str, LiveShow] = {}
+        self._previous_states: dict[str, str] = {}
+        "Where each show on air goes back to if nothing of it airs."
         self._tasks: set[asyncio.Task[Any]] = set()
         self._viewer_counts: dict[str, int] = {}
         self.on_finished: list[Callable[[str], Awaitable[None]]] = []
@@ -91,9 +94,10 @@ class OnAir:
             self.limits,
             on_state=lambda s: self._state_changed(show_id, s),
             on_recording_error=lambda message: self._recording_failed(show_id, message),
-            on_nothing_aired=lambda: self._spawn(self.abandon(show_id, previous_state)),
+            on_nothing_aired=lambda: self._spawn(self.abandon(show_id, previous_state, live)),
         )
         self.shows[show_id] = live
+        self._previous_states[show_id] = previous_state
         self._close_products(show_id)
         self._products[show_id] = OnAirProducts(
             show_id, live, self.store, self.hub, self._thumbnail, self._image
@@ -187,6 +191,7 @@ class OnAir:
             self._spawn(asyncio.to_thread(remux_for_download, live.recording.folder))
         if self.shows.get(show_id) is live:
             del self.shows[show_id]
+            self._previous_states.pop(show_id, None)
             self._close_products(show_id)
         for finished in self.on_finished:
             await finished(show_id)
@@ -209,10 +214,21 @@ class OnAir:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
-    async def abandon(self, show_id: str, previous_state: str) -> None:
+    async def abandon(
+        self, show_id: str, previous_state: str, live: LiveShow | None = None
+    ) -> None:
         """Undo `start` for a show of which nothing aired (its first publish failed, or
-        its publisher left before any media): it is as it was, and can go live later."""
+        its publisher left before any media): it is as it was, and can go live later.
+
+        With `live`, only that LiveShow is undone: if it is no longer the show's (an
+        earlier abandon already ran and the host has published again), nothing is.
+        """
+        if live is not None and self.shows.get(show_id) is not live:
+            if not live.ended:
+                await live.discard()
+            return
         live = self.shows.pop(show_id, None)
+        self._previous_states.pop(show_id, None)
         self.hub.snapshots.pop(show_id, None)
         self._close_products(show_id)
         if live is not None:
@@ -220,6 +236,27 @@ class OnAir:
         await self.store.set_show_state(show_id, previous_state)
         await self.store.set_recording(show_id, "none")
         self.hub.publish(show_id, "state", state=previous_state)
+
+    async def stop_publishing(self, show_id: str, session_id: str) -> bool:
+        """A WHIP DELETE of `session_id`: the host stopped streaming. False: no such session.
+
+        It ends the show, unless nothing of it ever aired (FFmpeg DELETEs right after a
+        failed handshake): then the show goes back to where it was, and may go live again.
+        A DELETE of an earlier session of a show that has not aired changes nothing: the
+        host's newer attempt may still be connecting.
+        """
+        live = self.shows.get(show_id)
+        if live is None:
+            return False
+        if live.aired or live.ended:
+            if not any(hmac.compare_digest(known, session_id) for known in live.publisher_ids()):
+                return False
+            await self.end(show_id)
+            return True
+        if live.publisher_session(session_id) is not None:
+            await self.abandon(show_id, self._previous_states.get(show_id, "scheduled"), live)
+            return True
+        return any(hmac.compare_digest(known, session_id) for known in live.publisher_ids())
 
     async def end(self, show_id: str) -> None:
         """End a show on air (studio's End show, WHIP DELETE)."""

@@ -13,8 +13,11 @@ import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .ice import IcePolicy, announce_public_ip, install
+from .consent import peer_checks_keep_consent
+from .dtls import accept_rsa_peers
+from .ice import IcePolicy, fit_answer, install
 from .sdp import answering, check_publish_offer
+from .trickle import SdpFragment, add_candidates
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ class Publisher:
         self._on_gone = on_gone
         self._on_media = on_media
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        accept_rsa_peers(self.pc)
+        self.ice_tag = f'"{secrets.token_urlsafe(9)}"'
+        "Entity-tag of this session's ICE session (RFC 9725 ETag / If-Match)."
         self.created_at = time.monotonic()
         self.last_media_at: float | None = None
         self.video_frames = 0
@@ -78,6 +84,7 @@ class Publisher:
         install(self._ice)
         with answering():
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        peer_checks_keep_consent(self.pc)
         for transceiver in self.pc.getTransceivers():
             transceiver.direction = "recvonly"
             if transceiver.kind == "audio":
@@ -92,8 +99,12 @@ class Publisher:
             if transceiver.kind == "video" and transceiver._codecs:
                 self.video_codec = transceiver._codecs[0].mimeType
         self._spawn(self._connect_deadline())
-        self.answer_sdp = announce_public_ip(self.pc.localDescription.sdp, self._ice.public_ip)
+        self.answer_sdp = fit_answer(self.pc.localDescription.sdp, self._ice)
         return self.answer_sdp
+
+    async def trickle(self, fragment: SdpFragment) -> int:
+        """Candidates the host trickled after its offer (PATCH); returns how many were taken."""
+        return await add_candidates(self.pc, fragment)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]

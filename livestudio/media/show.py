@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import ssl
 from collections import deque
@@ -308,8 +309,12 @@ class LiveShow:
 
     # -- publishing -------------------------------------------------------------------------
 
-    async def publish(self, offer_sdp: str) -> Publisher:
-        """Accept a host's offer; a silent previous publisher is replaced, a healthy one wins."""
+    async def publish(self, offer_sdp: str, address: str = "", reached: str = "") -> Publisher:
+        """Accept a host's offer; a silent previous publisher is replaced, a healthy one wins.
+
+        `address` is the host's address and `reached` the server address its request
+        came to (either "" if unknown): they decide the candidates of the answer.
+        """
         if self.ended:
             raise ShowEnded
         old = self.publisher
@@ -324,7 +329,7 @@ class LiveShow:
         publisher = Publisher(
             self._source_video,
             self.program.feed_audio,
-            self.limits.ice,
+            self.limits.ice.for_client(address, reached),
             on_gone=self._publisher_gone,
             on_media=self._publisher_media,
         )
@@ -351,6 +356,18 @@ class LiveShow:
             self._cancel_grace()
             self._set_state("live")
 
+    @property
+    def aired(self) -> bool:
+        """True once a publisher's media reached the program (the show really went on)."""
+        return self._had_media
+
+    def publisher_session(self, session_id: str) -> Publisher | None:
+        """The current publisher if `session_id` names it."""
+        publisher = self.publisher
+        if publisher is not None and hmac.compare_digest(publisher.id, session_id):
+            return publisher
+        return None
+
     def publisher_ids(self) -> list[str]:
         """Sessions a WHIP DELETE may name: the current publisher and recent ones."""
         current = [self.publisher.id] if self.publisher else []
@@ -374,8 +391,10 @@ class LiveShow:
 
     # -- viewers ----------------------------------------------------------------------------
 
-    async def play(self, offer_sdp: str, address: str = "") -> Viewer:
-        """Add a WHEP viewer; it starts at the next (forced) keyframe."""
+    async def play(self, offer_sdp: str, address: str = "", reached: str = "") -> Viewer:
+        """Add a WHEP viewer; it starts at the next (forced) keyframe.
+
+        `address` and `reached` as for `publish`."""
         if self.ended:
             raise ShowEnded
         if len(self.viewers) >= self.limits.max_viewers:
@@ -383,7 +402,7 @@ class LiveShow:
         viewer = Viewer(
             self.broadcast,
             self.program.keyframes.request,
-            self.limits.ice,
+            self.limits.ice.for_client(address, reached),
             on_gone=self._viewer_gone,
             address=address,
             profile_level_id=self.limits.box.profile_level_id,

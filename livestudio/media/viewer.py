@@ -13,8 +13,11 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from .broadcast import Broadcast, PacketTrack, ViewerSubscriber
-from .ice import IcePolicy, announce_public_ip, install
+from .consent import peer_checks_keep_consent
+from .dtls import accept_rsa_peers
+from .ice import IcePolicy, fit_answer, install
 from .sdp import answering, check_play_offer
+from .trickle import SdpFragment, add_candidates
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,9 @@ class Viewer:
         self._ice = ice
         self._on_gone = on_gone
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        accept_rsa_peers(self.pc)
+        self.ice_tag = f'"{secrets.token_urlsafe(9)}"'
+        "Entity-tag of this session's ICE session (RFC 9725 ETag / If-Match)."
         self.created_at = time.monotonic()
         self.subscriber: ViewerSubscriber | None = None
         self.tracks: list[PacketTrack] = []
@@ -89,6 +95,7 @@ class Viewer:
             self.tracks.append(track)
         with answering():
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        peer_checks_keep_consent(self.pc)
         for transceiver in self.pc.getTransceivers():
             for codec in transceiver._codecs:
                 if codec.mimeType.lower() == "video/h264":
@@ -99,8 +106,12 @@ class Viewer:
             answer = await self.pc.createAnswer()
             await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
         self._deadline = asyncio.ensure_future(self._connect_deadline())
-        self.answer_sdp = announce_public_ip(self.pc.localDescription.sdp, self._ice.public_ip)
+        self.answer_sdp = fit_answer(self.pc.localDescription.sdp, self._ice)
         return self.answer_sdp
+
+    async def trickle(self, fragment: SdpFragment) -> int:
+        """Candidates the viewer trickled after its offer (PATCH); returns how many were taken."""
+        return await add_candidates(self.pc, fragment)
 
     @property
     def rtp_origin(self) -> int | None:

@@ -9,7 +9,7 @@ export class SignalError extends Error {
   }
 }
 
-/** Wait until ICE gathering completes (the server does not take trickled candidates), at most maxMs. */
+/** Wait until ICE gathering completes (our pages send their candidates in the offer, not in PATCHes), at most maxMs. */
 export function gathered(pc, maxMs = 2000) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
