@@ -84,9 +84,14 @@ class WhipPush:
         try:
             self._add_tracks(pc, subscriber)
             install(self._ice)
-            await asyncio.wait_for(
-                pc.setLocalDescription(await pc.createOffer()), NEGOTIATION_TIMEOUT
-            )
+            try:
+                await asyncio.wait_for(
+                    pc.setLocalDescription(await pc.createOffer()), NEGOTIATION_TIMEOUT
+                )
+            except TimeoutError:
+                raise PushError(
+                    f"gathering this server's ICE candidates took over {NEGOTIATION_TIMEOUT:.0f} s"
+                ) from None
             # aiortc lists level 3.1 only; the offer says the level our SPS will carry.
             offer = pc.localDescription.sdp.replace(
                 f"profile-level-id={BASE_PROFILE}", f"profile-level-id={self._profile_level_id}"
