@@ -9,7 +9,8 @@ from livestudio.http.openapi import SPEC
 
 from .conftest import Studio
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 
 
 def test_every_setting_is_documented() -> None:
@@ -97,3 +98,9 @@ def test_a_regular_install_ships_templates_static_files_and_fonts(tmp_path: Path
         "livestudio/media/fonts/DroidSansFallback.ttf",
     ):
         assert needed in names, needed
+
+
+def test_ci_runs_exactly_the_readme_test_line() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    readme = (ROOT / "README.md").read_text()
+    assert f"\n{ci}\n" in readme, ".ci/run's command must be the README's test line, verbatim"
