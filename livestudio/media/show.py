@@ -19,6 +19,7 @@ import av
 from .broadcast import Broadcast, OutputSubscriber
 from .compose import Scene
 from .encode import VideoSettings
+from .hls import HlsOptions, HlsPackager, HlsStream
 from .ice import IcePolicy
 from .ingest import Publisher
 from .program import Program
@@ -55,6 +56,8 @@ class ShowLimits:
     ice: IcePolicy = IcePolicy()  # noqa: RUF009 (frozen dataclass)
     recordings_dir: Path | None = None
     "Where each show's recording folder goes; None: shows are not recorded."
+    hls: HlsOptions | None = None
+    "How the show's live HLS is cut; None: no HLS."
 
 
 StateListener = Callable[[str], None]
@@ -80,6 +83,14 @@ class ShowStats:
     "Current viewers that dropped video at least once."
     recording_drops: int
     "Times the recording fell ~10 s behind (a slow disk) and skipped to a keyframe."
+    hls_segments: int = 0
+    "HLS segments completed."
+    hls_parts: int = 0
+    "LL-HLS parts written."
+    hls_served: dict[str, int] | None = None
+    "HLS responses served, by kind (playlist, init, segment, part)."
+    hls_waiting: int = 0
+    "HLS requests waiting for the next part now."
 
 
 class LiveShow:
@@ -111,7 +122,8 @@ class LiveShow:
             on_audio=self._on_audio_packet,
             on_stall=self._on_stall,
             name=f"program-{show_id}",
-            on_aac=self._on_aac_packet if limits.recordings_dir else None,
+            # AAC is for the muxing outputs (MP4, HLS): encoded once for all of them.
+            on_aac=self._on_aac_packet if limits.recordings_dir or limits.hls else None,
             on_failure=self._program_failed,
         )
         self.broadcast = Broadcast(request_keyframe=self.program.keyframes.request)
@@ -126,6 +138,18 @@ class LiveShow:
                 aac_config=self.program.aac_extradata,
                 on_error=self._recording_error_from_thread,
                 name=f"recorder-{show_id}",
+            )
+        self.hls: HlsStream | None = None
+        "The show's live HLS (segments, parts, playlist), if HLS is on."
+        self._hls_packager: HlsPackager | None = None
+        if limits.hls is not None:
+            self.hls = HlsStream(limits.hls, lambda: self.program.clock.wall_origin, loop)
+            self._hls_packager = HlsPackager(
+                self.broadcast.subscribe_output(f"hls {show_id}", audio="aac"),
+                self.hls,
+                aac_config=self.program.aac_extradata,
+                loop=loop,
+                name=f"hls-{show_id}",
             )
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
@@ -167,6 +191,12 @@ class LiveShow:
     def program_seconds(self) -> float:
         """Program time now, in seconds (0 before the first frame)."""
         return self.program.clock.seconds()
+
+    @property
+    def wall_origin(self) -> float | None:
+        """Unix time of program pts 0 (None before the first frame): HLS players map
+        EXT-X-PROGRAM-DATE-TIME back to program pts with it."""
+        return self.program.clock.wall_origin
 
     def program_pts(self) -> int | None:
         """Program time now in 1/90000 (None before the first frame)."""
@@ -221,6 +251,10 @@ class LiveShow:
             video_drops_max=max(drops, default=0),
             subscribers_dropping=sum(1 for d in drops if d),
             recording_drops=self.recorder.dropped if self.recorder else 0,
+            hls_segments=self.hls.segments_made if self.hls else 0,
+            hls_parts=self.hls.parts_made if self.hls else 0,
+            hls_served=dict(self.hls.served) if self.hls else None,
+            hls_waiting=self.hls.waiting if self.hls else 0,
         )
 
     # -- packets from the program thread (on the loop) --------------------------------------
@@ -389,6 +423,9 @@ class LiveShow:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*closers, return_exceptions=True)
             await asyncio.to_thread(self.program.stop)
+            if self._hls_packager is not None:
+                # Its last part and segment are written, and the playlist ends.
+                await asyncio.to_thread(self._hls_packager.close)
             if self.recorder is not None:
                 self.recording = await self._finish_recording(self.recorder)
         finally:
