@@ -36,6 +36,9 @@ export async function playHls(url, video, { lowLatency = true, onFatal = () => {
     const hls = new Hls({
       lowLatencyMode: lowLatency,
       backBufferLength: 30,
+      // After a stall, play up to 1.5x until back at the live sync point (the default, 1,
+      // leaves the viewer that much further behind for the rest of the show).
+      maxLiveSyncPlaybackRate: 1.5,
       // The playlist answers 404 for a moment at the very start of a show.
       manifestLoadPolicy: {
         default: {

@@ -1,0 +1,579 @@
+"""`hls`: live HLS and LL-HLS from a real server: latency, origin requests per segment
+with and without a cache, origin CPU per 100 players.
+
+The server (`livestudio serve`, pinned to CPU 0; keyframe every 2 s, LL-HLS parts of
+0.5 s) gets the bench publisher's stamped 720p30 (bench/publisher.py; the capture time of
+every stamp in shared memory). Everything else shares CPU 1.
+
+- **Frame available** (quick and full): Python players decode every frame they fetch
+  and subtract its capture time from the time its bytes arrived. LL: the part the
+  playlist hints at (held by the server until written). Standard: each new segment,
+  reloading the playlist once per target duration, as hls.js does. What the server and
+  the protocol add before a player can show a frame, without a player's own buffer.
+- **Glass to glass** (full): the viewer page itself (`/live/{show}?hls=1`, hls.js in
+  Chromium) reads the stamp of every frame it presents (requestVideoFrameCallback's
+  expected display time); once with parts (LL-HLS) and once on a server with
+  `hls_part_duration=0` (standard HLS, which is also what any non-LL player gets).
+- **Origin requests per segment**: players for a window straight at the server, then
+  through nginx configured as docs/deploy.md says (bench/nginx.py); the server's own
+  /metrics count what reached it.
+- **Origin CPU per 100 players**: server CPU over a window without players, then with
+  N standard, N LL players (and N through nginx), scaled to 100.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+
+from . import publisher
+from .common import CpuWindow, cpu_plan, median, percentile, pin, table
+from .content import read_stamp
+from .fanout import Procs, _wait_program, recv
+from .hlsclients import PlayerStats, ll_player, standard_player
+from .nginx import NginxCache, NginxError
+from .servers import Server, start_livestudio
+from .stamps import STAMP_MODULUS, SendTimes
+
+HLS_SETTINGS = {"keyframe_interval": "2", "hls_part_duration": "0.5"}
+
+
+@dataclass
+class HlsOptions:
+    """How long and how many."""
+
+    quick: bool = False
+    latency_seconds: float = 10.0
+    request_seconds: float = 8.0
+    players: int = 20
+    ll_players: int = 5
+    cpu_players: int = 200
+    cpu_seconds: float = 12.0
+    cpu_kinds: tuple[str, ...] = ("standard", "LL", "standard via nginx", "LL via nginx")
+    "Which players the CPU windows run (after one without players)."
+    browser: bool = True
+    browser_seconds: float = 12.0
+
+    @classmethod
+    def for_run(cls, quick: bool) -> HlsOptions:
+        if not quick:
+            return cls()
+        return cls(
+            quick=True,
+            latency_seconds=4.0,
+            request_seconds=3.0,
+            players=12,
+            ll_players=3,
+            cpu_players=40,
+            cpu_seconds=3.0,
+            cpu_kinds=("standard",),
+            browser=False,
+        )
+
+
+@dataclass
+class FrameLatency:
+    """Decodes what a player fetched and times each stamped frame."""
+
+    times: SendTimes
+    offset: float = field(default_factory=lambda: time.time() - time.monotonic())
+    "Wall minus monotonic: capture times are monotonic, arrivals wall-clock."
+    init: bytes = b""
+    decoder: av.VideoCodecContext | None = None
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    fetched: list[tuple[bytes, float]] = field(default_factory=list)
+
+    def on_media(self, uri: str, data: bytes, at: float) -> None:
+        """Keep what arrived and when (decoded after the window: decoding on the players'
+        loop would delay the other player's arrivals)."""
+        if uri == "init":
+            self.init = data
+        else:
+            self.fetched.append((data, at))
+
+    def decode(self) -> FrameLatency:
+        """Decode everything fetched; every frame's latency is its bytes' arrival − capture."""
+        for data, at in self.fetched:
+            with av.open(io.BytesIO(self.init + data), "r") as media:
+                stream = media.streams.video[0]
+                if self.decoder is None:
+                    self.decoder = av.VideoCodecContext.create("h264", "r")
+                    self.decoder.extradata = stream.codec_context.extradata
+                    self.decoder.thread_count = 1  # no frame held back across parts
+                for packet in media.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    for frame in self.decoder.decode(packet):
+                        self._stamp(read_stamp(frame), at)
+        self.fetched.clear()
+        return self
+
+    def _stamp(self, number: int, at: float) -> None:
+        sent = self.times.times[number] if 0 < number <= STAMP_MODULUS else 0.0
+        latency = at - (sent + self.offset)
+        if sent <= 0 or not 0 <= latency < 60:
+            self.errors += 1
+            return
+        self.latencies.append(latency)
+
+
+def _summary(latencies: list[float], errors: int = 0) -> dict[str, Any]:
+    ms = [x * 1000 for x in latencies]
+    return {
+        "median_ms": median(ms),
+        "p95_ms": percentile(ms, 95),
+        "min_ms": min(ms, default=float("nan")),
+        "max_ms": max(ms, default=float("nan")),
+        "frames": len(ms),
+        "stamp_errors": errors,
+    }
+
+
+def _playlist_url(server: Server) -> str:
+    show = server.whip_url.rsplit("/", 1)[1]
+    return f"{server.base}/media/{show}/index.m3u8"
+
+
+def _wait_playable(url: str, timeout: float = 20) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200 and b".m4s" in r.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no live playlist at {url}")
+
+
+async def _players(
+    run: Callable[[aiohttp.ClientSession], Sequence[Awaitable[None]]], seconds: float
+) -> None:
+    """Run the players' coroutines for `seconds` (they are cancelled then)."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [asyncio.ensure_future(c) for c in run(session)]
+        done, pending = await asyncio.wait(tasks, timeout=seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+
+def frame_available(playlist: str, times: SendTimes, seconds: float) -> dict[str, Any]:
+    """A decoding LL player and a decoding standard player, side by side."""
+    ll, std = FrameLatency(times), FrameLatency(times)
+    ll_stats, std_stats = PlayerStats(), PlayerStats()
+    asyncio.run(
+        _players(
+            lambda s: [
+                ll_player(s, playlist, 10_000, ll_stats, ll.on_media),
+                standard_player(s, playlist, 10_000, std_stats, std.on_media, reload_every=2.0),
+            ],
+            seconds,
+        )
+    )
+    ll.decode()
+    std.decode()
+    return {
+        "ll_hls": {**_summary(ll.latencies, ll.errors), "parts": len(ll_stats.parts)},
+        "hls": {**_summary(std.latencies, std.errors), "segments": len(std_stats.segments)},
+    }
+
+
+def _metrics(server: Server) -> dict[str, float]:
+    return {k: v for k, v in server.metrics().items() if k.startswith("livestudio_hls_")}
+
+
+def _delta(after: dict[str, float], before: dict[str, float], name: str) -> float:
+    key = f"livestudio_hls_{name}"
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def origin_requests(
+    server: Server, playlist: str, opts: HlsOptions, cache: NginxCache | None
+) -> dict[str, Any]:
+    """Players for a window (through `cache` if given): what reached the origin."""
+    url = playlist.replace(server.base, cache.base) if cache else playlist
+    plain = [PlayerStats() for _ in range(opts.players)]
+    low = [PlayerStats() for _ in range(opts.ll_players)]
+    # Requests the last phase's players left waiting at the server (a blocking reload, a
+    # hinted part) are answered within a part's time: let them, before counting.
+    time.sleep(1.0)
+    before = _metrics(server)
+    asyncio.run(
+        _players(
+            lambda s: (
+                [standard_player(s, url, 10_000, p, reload_every=2.0) for p in plain]
+                + [ll_player(s, url, 10_000, p) for p in low]
+            ),
+            opts.request_seconds,
+        )
+    )
+    after = _metrics(server)
+    segments = max(1.0, _delta(after, before, "segments_total"))
+    served = {
+        kind: _delta(after, before, f"{kind}_responses_total")
+        for kind in ("playlist", "segment", "part", "init")
+    }
+    fetched = {
+        "segments": sum(len(p.segments) for p in plain),
+        "parts": sum(len(p.parts) for p in low),
+        "playlists": sum(p.playlists for p in plain + low),
+    }
+    return {
+        "via": "nginx" if cache else "direct",
+        "players": opts.players,
+        "ll_players": opts.ll_players,
+        "segments_made": segments,
+        "fetched": fetched,
+        "origin": served,
+        "origin_per_segment": {k: v / segments for k, v in served.items()},
+        "origin_requests_per_segment": sum(served.values()) / segments,
+        "errors": sum(len(p.errors) for p in plain + low),
+        "cache": cache.cache_statuses() if cache else {},
+    }
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def origin_cpu(
+    server: Server, playlist: str, opts: HlsOptions, cache: NginxCache | None
+) -> dict[str, Any]:
+    """Server CPU with no players, N standard, N LL (and N standard via the cache)."""
+    pids = {"server": server.pid, "clients": os.getpid()}
+    if cache is not None and cache.proc is not None:
+        for n, child in enumerate(_children(cache.proc.pid)):
+            pids[f"nginx{n}"] = child
+    rows: list[dict[str, Any]] = []
+
+    def window(kind: str, url: str) -> None:
+        stats = [PlayerStats() for _ in range(opts.cpu_players)]
+
+        def players(s: aiohttp.ClientSession) -> Sequence[Awaitable[None]]:
+            if kind == "idle":
+                return [asyncio.sleep(opts.cpu_seconds + 1)]
+            if kind.startswith("LL"):
+                return [ll_player(s, url, 10_000, p) for p in stats]
+            return [standard_player(s, url, 10_000, p, reload_every=2.0) for p in stats]
+
+        cpu = CpuWindow(pids)
+
+        async def measured() -> None:
+            async def start_later() -> None:
+                await asyncio.sleep(1.0)  # players joined and settled
+                cpu.start()
+
+            await asyncio.gather(
+                _players(players, opts.cpu_seconds + 1.0), start_later(), return_exceptions=False
+            )
+
+        asyncio.run(measured())
+        used = cpu.stop()
+        n = 0 if kind == "idle" else opts.cpu_players
+        rows.append(
+            {
+                "players": kind,
+                "n": n,
+                "server_cpu": used["server"],
+                "clients_cpu": used["clients"],
+                # nginx's cache loader exits after a minute: a gone process counts 0
+                "nginx_cpu": sum(v for k, v in used.items() if k.startswith("nginx") and v == v),
+                "errors": sum(len(p.errors) for p in stats) if n else 0,
+                "parts_or_segments_per_player": median(
+                    [len(p.parts) or len(p.segments) for p in stats]
+                )
+                if n
+                else float("nan"),
+            }
+        )
+
+    window("idle", playlist)
+    for kind in opts.cpu_kinds:
+        if "nginx" not in kind:
+            window(kind, playlist)
+        elif cache is not None:
+            window(kind, playlist.replace(server.base, cache.base))
+    idle = float(rows[0]["server_cpu"])
+    for row in rows:
+        row["per_100_players"] = (
+            (row["server_cpu"] - idle) * 100 / row["n"] if row["n"] else float("nan")
+        )
+    return {"rows": rows}
+
+
+STAMP_JS = """(limit) => {
+  const v = document.getElementById("video");
+  const c = document.createElement("canvas");
+  const g = c.getContext("2d", {willReadFrequently: true});
+  window.stamps = [];
+  const onFrame = (now, meta) => {
+    if (v.videoWidth) {
+      const block = Math.max(4, Math.round(32 * v.videoWidth / 1280));
+      c.width = 16 * block; c.height = block;
+      g.drawImage(v, 0, 0, c.width, c.height, 0, 0, c.width, c.height);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let bit = 0; bit < 16; bit++) {
+        const i = ((block >> 1) * c.width + bit * block + (block >> 1)) * 4;
+        if ((d[i] + d[i + 1] + d[i + 2]) / 3 > 128) n |= 1 << bit;
+      }
+      window.stamps.push([n, performance.timeOrigin + meta.expectedDisplayTime]);
+    }
+    if (window.stamps.length < limit) v.requestVideoFrameCallback(onFrame);
+  };
+  v.requestVideoFrameCallback(onFrame);
+}"""
+
+
+async def _glass_to_glass(page_url: str, times: SendTimes, seconds: float) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    offset = time.time() - time.monotonic()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=os.environ.get("LIVESTUDIO_TEST_CHROMIUM", "/usr/bin/chromium"),
+            headless=True,
+            args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            page = await browser.new_page()
+            started = time.monotonic()
+            await page.goto(page_url)
+            for _ in range(300):
+                if await page.evaluate("document.getElementById('video').videoWidth > 0"):
+                    break
+                await asyncio.sleep(0.1)
+            first_frame = time.monotonic() - started
+            await asyncio.sleep(4.0)  # hls.js settles at its live sync point
+            await page.evaluate(STAMP_JS, 100_000)
+            await asyncio.sleep(seconds)
+            stamps = await page.evaluate("window.stamps")
+            hls_latency = await page.evaluate(
+                "window.livestudio.hls && window.livestudio.hls.hls ? "
+                "window.livestudio.hls.hls.latency : null"
+            )
+            mode = await page.evaluate("window.livestudio.mode")
+        finally:
+            await browser.close()
+    latencies, errors = [], 0
+    for number, shown_ms in stamps:
+        sent = times.times[number] if 0 < number <= STAMP_MODULUS else 0.0
+        latency = shown_ms / 1000 - (sent + offset)
+        if sent <= 0 or not 0 <= latency < 60:
+            errors += 1
+        else:
+            latencies.append(latency)
+    return {
+        **_summary(latencies, errors),
+        "presented_fps": len(stamps) / seconds,
+        "first_frame_s": first_frame,
+        "hls_js_latency_s": hls_latency,
+        "mode": mode,
+    }
+
+
+def glass_to_glass(server: Server, times: SendTimes, seconds: float) -> dict[str, Any]:
+    """The viewer page forced to HLS, in Chromium: capture → presented."""
+    show = server.whip_url.rsplit("/", 1)[1]
+    return asyncio.run(_glass_to_glass(f"{server.base}/live/{show}?hls=1", times, seconds))
+
+
+def _with_server(
+    workdir: Path, settings: dict[str, str], body: Callable[[Server, SendTimes], None]
+) -> None:
+    """Server + publisher up, body(server, times), everything down."""
+    server_cpus, client_cpus = cpu_plan()
+    pin(client_cpus)
+    frozen = frozenset(client_cpus) if client_cpus else None
+    times = SendTimes(create=True)
+    procs = Procs()
+    server: Server | None = None
+    try:
+        server = start_livestudio(workdir, "veryfast", server_cpus, settings=settings)
+        procs.publisher = procs.start(
+            publisher.main,
+            publisher.PublisherConfig(server.whip_url, server.key, times.name, cpus=frozen),
+        )
+        _wait_program(server)
+        _wait_playable(_playlist_url(server))
+        body(server, times)
+        conn = procs.publisher[0]
+        conn.send(("stop",))
+        recv(conn, 15)
+    finally:
+        procs.close()
+        if server is not None:
+            server.stop()
+        times.close(unlink=True)
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Measure; JSON-ready results."""
+    opts = HlsOptions.for_run(quick)
+    results: dict[str, Any] = {"quick": quick, "settings": HLS_SETTINGS}
+    with tempfile.TemporaryDirectory(prefix="livestudio-bench-hls-") as tmp:
+
+        def ll_server(server: Server, times: SendTimes) -> None:
+            playlist = _playlist_url(server)
+            print("  hls: frame available (LL part / standard segment)...", flush=True)
+            results["frame_available"] = frame_available(playlist, times, opts.latency_seconds)
+            cache: NginxCache | None = None
+            try:
+                cache = NginxCache(Path(tmp) / "nginx", int(server.base.rsplit(":", 1)[1]))
+                cache.start()
+            except NginxError as exc:
+                results["nginx_error"] = str(exc)
+                cache = None
+            try:
+                print("  hls: origin requests, direct and through nginx...", flush=True)
+                results["requests"] = [origin_requests(server, playlist, opts, None)]
+                if cache is not None:
+                    results["requests"].append(origin_requests(server, playlist, opts, cache))
+                print(f"  hls: origin CPU with {opts.cpu_players} players...", flush=True)
+                results["cpu"] = origin_cpu(server, playlist, opts, cache)
+            finally:
+                if cache is not None:
+                    cache.stop()
+            if opts.browser:
+                print("  hls: glass to glass in Chromium (LL-HLS)...", flush=True)
+                results["glass_ll_hls"] = glass_to_glass(server, times, opts.browser_seconds)
+
+        _with_server(Path(tmp) / "ll", HLS_SETTINGS, ll_server)
+        if opts.browser:
+
+            def plain_server(server: Server, times: SendTimes) -> None:
+                print("  hls: glass to glass in Chromium (standard HLS)...", flush=True)
+                results["glass_hls"] = glass_to_glass(server, times, opts.browser_seconds)
+
+            _with_server(
+                Path(tmp) / "plain", {**HLS_SETTINGS, "hls_part_duration": "0"}, plain_server
+            )
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    """The tables."""
+    out = []
+    rows: list[list[Any]] = []
+    available = results.get("frame_available", {})
+    for name, key in (("LL-HLS part", "ll_hls"), ("HLS segment", "hls")):
+        if key in available:
+            r = available[key]
+            rows.append(
+                [
+                    f"frame available: {name}",
+                    r["median_ms"],
+                    r["p95_ms"],
+                    r["frames"],
+                    r["stamp_errors"],
+                ]
+            )
+    for name, key in (("LL-HLS (hls.js)", "glass_ll_hls"), ("HLS (hls.js)", "glass_hls")):
+        if key in results:
+            r = results[key]
+            rows.append(
+                [
+                    f"glass to glass: {name}",
+                    r["median_ms"],
+                    r["p95_ms"],
+                    r["frames"],
+                    r["stamp_errors"],
+                ]
+            )
+    out.append(
+        table(
+            ["latency (ms)", "median", "p95", "frames", "stamp err"],
+            rows,
+            "hls latency: publisher capture → frame available to a player, or presented by\n"
+            "the viewer page",
+        )
+    )
+    if results.get("requests"):
+        out.append(
+            table(
+                [
+                    "via",
+                    "players",
+                    "LL",
+                    "segments",
+                    "fetched seg",
+                    "fetched parts",
+                    "origin seg",
+                    "origin parts",
+                    "origin playlists",
+                    "origin req/segment",
+                ],
+                [
+                    [
+                        r["via"],
+                        r["players"],
+                        r["ll_players"],
+                        r["segments_made"],
+                        r["fetched"]["segments"],
+                        r["fetched"]["parts"],
+                        r["origin"]["segment"],
+                        r["origin"]["part"],
+                        r["origin"]["playlist"],
+                        r["origin_requests_per_segment"],
+                    ]
+                    for r in results["requests"]
+                ],
+                "hls origin requests: what reached the server, per segment made in the window",
+            )
+        )
+    if results.get("nginx_error"):
+        out.append(f"nginx: {results['nginx_error']}")
+    if results.get("cpu"):
+        out.append(
+            table(
+                [
+                    "players",
+                    "N",
+                    "server %cpu",
+                    "per 100 players",
+                    "nginx %cpu",
+                    "clients %cpu",
+                    "got/player",
+                    "errors",
+                ],
+                [
+                    [
+                        r["players"],
+                        r["n"],
+                        r["server_cpu"],
+                        r["per_100_players"],
+                        r["nginx_cpu"],
+                        r["clients_cpu"],
+                        r["parts_or_segments_per_player"],
+                        r["errors"],
+                    ]
+                    for r in results["cpu"]["rows"]
+                ],
+                "hls origin CPU (% of one core; per 100 = above idle, scaled)",
+            )
+        )
+    return "\n\n".join(out)
