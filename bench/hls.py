@@ -293,6 +293,9 @@ def origin_cpu(
 
         asyncio.run(measured())
         used = cpu.stop()
+        busy = cpu.cpu_busy or {}
+        server_cpus, _ = cpu_plan()
+        on_server_cpus = sum(busy.get(c, 0.0) for c in server_cpus or busy)
         n = 0 if kind == "idle" else opts.cpu_players
         rows.append(
             {
@@ -300,6 +303,11 @@ def origin_cpu(
                 "n": n,
                 "server_cpu": used["server"],
                 "clients_cpu": used["clients"],
+                "other": max(0.0, on_server_cpus - used["server"]),
+                "window_s": opts.cpu_seconds + 1.0,
+                "requests": sum(p.playlists + len(p.parts) + len(p.segments) for p in stats)
+                if n
+                else 0,
                 # nginx's cache loader exits after a minute: a gone process counts 0
                 "nginx_cpu": sum(v for k, v in used.items() if k.startswith("nginx") and v == v),
                 "errors": sum(len(p.errors) for p in stats) if n else 0,
@@ -555,6 +563,8 @@ def report(results: dict[str, Any]) -> str:
                     "N",
                     "server %cpu",
                     "per 100 players",
+                    "other",
+                    "req/s",
                     "nginx %cpu",
                     "clients %cpu",
                     "got/player",
@@ -566,6 +576,8 @@ def report(results: dict[str, Any]) -> str:
                         r["n"],
                         r["server_cpu"],
                         r["per_100_players"],
+                        r["other"],
+                        r["requests"] / r["window_s"] if r["n"] else float("nan"),
                         r["nginx_cpu"],
                         r["clients_cpu"],
                         r["parts_or_segments_per_player"],
@@ -573,7 +585,8 @@ def report(results: dict[str, Any]) -> str:
                     ]
                     for r in results["cpu"]["rows"]
                 ],
-                "hls origin CPU (% of one core; per 100 = above idle, scaled)",
+                "hls origin CPU (% of one core; per 100 = above idle, scaled; other = the\n"
+                "server's core busy outside it; req/s = all players' requests)",
             )
         )
     return "\n\n".join(out)

@@ -17,7 +17,8 @@ import pytest
 
 from livestudio.media.encode import AacEncoder, ProgramEncoder, VideoSettings
 from livestudio.media.fmp4 import avcc
-from livestudio.media.hls import MAX_WAITING, HlsBusy, HlsOptions, HlsStream, Part, PartCutter
+from livestudio.media.hls import MAX_WAITING, HlsBusy, HlsOptions, HlsStream, Part
+from livestudio.media.hlspackager import PartCutter
 from livestudio.media.mp4index import _boxes, _video_traf
 
 from .conftest import Studio
@@ -306,3 +307,14 @@ async def until_async(check: Any, within: float) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met")
+
+
+def test_settings_shape_the_hls_of_every_show(tmp_path: Any) -> None:
+    from livestudio.live.onair import limits_from
+
+    from .conftest import make_settings
+
+    assert limits_from(make_settings(tmp_path, hls=False)).hls is None
+    limits = limits_from(make_settings(tmp_path, hls_part_duration=0.0, keyframe_interval=1.5))
+    assert limits.hls == HlsOptions(segment_target=1.5, part_target=0.0)
+    assert limits.hls.target_duration == 2

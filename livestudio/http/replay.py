@@ -80,6 +80,11 @@ async def media(request: web.Request) -> web.StreamResponse:
         stream = request.app[ONAIR].hls(request.match_info["show"])
         if stream is not None and not stream.ended:
             return await live_playlist(request, stream)
+        if stream is not None:  # ended less than a minute ago
+            show = await request.app[STORE].get_show(request.match_info["show"])
+            if show is not None and show.state == "ended":
+                # The replay is being published: the live playlist, now with its end.
+                return await live_playlist(request, stream)
     show = await _visible_show(request)
     if name == PLAYLIST:
         return await _playlist(request, show)
@@ -108,8 +113,8 @@ async def _playlist(request: web.Request, show: ShowRecord) -> web.Response:
             log.warning("show %s: no playlist: %s", show.id, exc)
     if text is None:
         stream = request.app[ONAIR].hls(show.id)
-        if stream is not None and show.state in ("ended", "published"):
-            # Just ended, the replay not ready yet: the live playlist, now with its end.
+        if stream is not None and stream.ended and show.state == "published":
+            # Published without a playable recording: what there is of the live stream.
             return await live_playlist(request, stream)
         raise error(404, "no such file")
     content_type, cache = MEDIA_FILES[PLAYLIST]

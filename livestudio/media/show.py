@@ -19,7 +19,8 @@ import av
 from .broadcast import Broadcast, OutputSubscriber
 from .compose import Scene
 from .encode import VideoSettings
-from .hls import HlsOptions, HlsPackager, HlsStream
+from .hls import HlsOptions, HlsStream
+from .hlspackager import HlsPackager
 from .ice import IcePolicy
 from .ingest import Publisher
 from .program import Program
