@@ -37,7 +37,7 @@ import aiohttp
 import av
 
 from . import publisher
-from .common import CpuWindow, cpu_plan, median, percentile, pin, table
+from .common import CLOCK_TICKS, CpuWindow, cpu_plan, median, percentile, pin, table
 from .content import read_stamp
 from .fanout import Procs, _wait_program, recv
 from .hlsclients import PlayerStats, ll_player, standard_player
@@ -208,10 +208,16 @@ def _delta(after: dict[str, float], before: dict[str, float], name: str) -> floa
 
 
 def origin_requests(
-    server: Server, playlist: str, opts: HlsOptions, cache: NginxCache | None
+    server: Server,
+    playlist: str,
+    opts: HlsOptions,
+    cache: NginxCache | None,
+    times: SendTimes,
 ) -> dict[str, Any]:
-    """Players for a window (through `cache` if given): what reached the origin."""
+    """Players for a window (through `cache` if given): what reached the origin. One LL
+    player decodes: when its parts arrive, with the cache's waiting in between."""
     url = playlist.replace(server.base, cache.base) if cache else playlist
+    timed = FrameLatency(times)
     plain = [PlayerStats() for _ in range(opts.players)]
     low = [PlayerStats() for _ in range(opts.ll_players)]
     # Requests the last phase's players left waiting at the server (a blocking reload, a
@@ -222,12 +228,16 @@ def origin_requests(
         _players(
             lambda s: (
                 [standard_player(s, url, 10_000, p, reload_every=2.0) for p in plain]
-                + [ll_player(s, url, 10_000, p) for p in low]
+                + [
+                    ll_player(s, url, 10_000, p, timed.on_media if i == 0 else None)
+                    for i, p in enumerate(low)
+                ]
             ),
             opts.request_seconds,
         )
     )
     after = _metrics(server)
+    timed.decode()
     segments = max(1.0, _delta(after, before, "segments_total"))
     served = {
         kind: _delta(after, before, f"{kind}_responses_total")
@@ -249,7 +259,35 @@ def origin_requests(
         "origin_requests_per_segment": sum(served.values()) / segments,
         "errors": sum(len(p.errors) for p in plain + low),
         "cache": cache.cache_statuses() if cache else {},
+        "ll_frame_available": _summary(timed.latencies, timed.errors),
     }
+
+
+class LoopThread:
+    """CPU of the server's main thread, which runs its event loop: where every HLS
+    request is served (the encoder, decoder and packagers have threads of their own), so
+    its rise with N players is the HLS cost without the encoder's frame-to-frame noise."""
+
+    def __init__(self, pid: int) -> None:
+        self._stat = Path(f"/proc/{pid}/task/{pid}/stat")
+        self._start = (0.0, 0.0)
+
+    def _read(self) -> tuple[float, float]:
+        try:
+            text = self._stat.read_text()
+        except OSError:
+            return float("nan"), time.monotonic()
+        fields = text[text.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS, time.monotonic()
+
+    def start(self) -> None:
+        """Take the starting reading."""
+        self._start = self._read()
+
+    def stop(self) -> float:
+        """% of one core the thread used since start()."""
+        cpu, now = self._read()
+        return 100 * (cpu - self._start[0]) / max(1e-9, now - self._start[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -281,11 +319,13 @@ def origin_cpu(
             return [standard_player(s, url, 10_000, p, reload_every=2.0) for p in stats]
 
         cpu = CpuWindow(pids)
+        loop = LoopThread(server.pid)
 
         async def measured() -> None:
             async def start_later() -> None:
                 await asyncio.sleep(1.0)  # players joined and settled
                 cpu.start()
+                loop.start()
 
             await asyncio.gather(
                 _players(players, opts.cpu_seconds + 1.0), start_later(), return_exceptions=False
@@ -293,6 +333,7 @@ def origin_cpu(
 
         asyncio.run(measured())
         used = cpu.stop()
+        loop_cpu = loop.stop()
         busy = cpu.cpu_busy or {}
         server_cpus, _ = cpu_plan()
         on_server_cpus = sum(busy.get(c, 0.0) for c in server_cpus or busy)
@@ -302,6 +343,7 @@ def origin_cpu(
                 "players": kind,
                 "n": n,
                 "server_cpu": used["server"],
+                "server_loop_cpu": loop_cpu,
                 "clients_cpu": used["clients"],
                 "other": max(0.0, on_server_cpus - used["server"]),
                 "window_s": opts.cpu_seconds + 1.0,
@@ -326,9 +368,12 @@ def origin_cpu(
         elif cache is not None:
             window(kind, playlist.replace(server.base, cache.base))
     idle = float(rows[0]["server_cpu"])
+    idle_loop = float(rows[0]["server_loop_cpu"])
     for row in rows:
-        row["per_100_players"] = (
-            (row["server_cpu"] - idle) * 100 / row["n"] if row["n"] else float("nan")
+        n = row["n"]
+        row["per_100_players"] = (row["server_cpu"] - idle) * 100 / n if n else float("nan")
+        row["loop_per_100_players"] = (
+            (row["server_loop_cpu"] - idle_loop) * 100 / n if n else float("nan")
         )
     return {"rows": rows}
 
@@ -458,9 +503,11 @@ def run(quick: bool) -> dict[str, Any]:
                 cache = None
             try:
                 print("  hls: origin requests, direct and through nginx...", flush=True)
-                results["requests"] = [origin_requests(server, playlist, opts, None)]
+                results["requests"] = [origin_requests(server, playlist, opts, None, times)]
                 if cache is not None:
-                    results["requests"].append(origin_requests(server, playlist, opts, cache))
+                    results["requests"].append(
+                        origin_requests(server, playlist, opts, cache, times)
+                    )
                 print(f"  hls: origin CPU with {opts.cpu_players} players...", flush=True)
                 results["cpu"] = origin_cpu(server, playlist, opts, cache)
             finally:
@@ -500,6 +547,18 @@ def report(results: dict[str, Any]) -> str:
                     r["stamp_errors"],
                 ]
             )
+    for r in results.get("requests", []):
+        f = r["ll_frame_available"]
+        rows.append(
+            [
+                f"frame available: LL-HLS part, {r['via']}, among "
+                f"{r['players'] + r['ll_players']} players",
+                f["median_ms"],
+                f["p95_ms"],
+                f["frames"],
+                f["stamp_errors"],
+            ]
+        )
     for name, key in (("LL-HLS (hls.js)", "glass_ll_hls"), ("HLS (hls.js)", "glass_hls")):
         if key in results:
             r = results[key]
@@ -563,6 +622,8 @@ def report(results: dict[str, Any]) -> str:
                     "N",
                     "server %cpu",
                     "per 100 players",
+                    "loop %cpu",
+                    "loop per 100",
                     "other",
                     "req/s",
                     "nginx %cpu",
@@ -576,6 +637,8 @@ def report(results: dict[str, Any]) -> str:
                         r["n"],
                         r["server_cpu"],
                         r["per_100_players"],
+                        r["server_loop_cpu"],
+                        r["loop_per_100_players"],
                         r["other"],
                         r["requests"] / r["window_s"] if r["n"] else float("nan"),
                         r["nginx_cpu"],
@@ -585,8 +648,9 @@ def report(results: dict[str, Any]) -> str:
                     ]
                     for r in results["cpu"]["rows"]
                 ],
-                "hls origin CPU (% of one core; per 100 = above idle, scaled; other = the\n"
-                "server's core busy outside it; req/s = all players' requests)",
+                "hls origin CPU (% of one core; per 100 = above idle, scaled; loop = the\n"
+                "server's event-loop thread, which serves HLS; other = the server's core busy\n"
+                "outside the server; req/s = all players' requests)",
             )
         )
     return "\n\n".join(out)
