@@ -296,9 +296,14 @@ async def test_a_live_show_plays_from_its_playlist_then_the_url_serves_the_repla
     r, body = await _get(studio, playlist)
     assert b"#EXT-X-PLAYLIST-TYPE:VOD" in body and b"#EXT-X-ENDLIST" in body
     assert r.headers["Access-Control-Allow-Origin"] == "*" and r.headers["ETag"]
-    # live media a player may still be fetching stays for a while
+    # live media a player may still be fetching stays for a while, while the show is public
     r, _ = await _get(studio, f"/media/{show_id}/{segments[-1]}")
     assert r.status == 200
+    await studio.store.set_show_state(show_id, "unpublished")
+    r, _ = await _get(studio, f"/media/{show_id}/{segments[-1]}")
+    assert r.status == 404
+    r, _ = await _get(studio, playlist)
+    assert r.status == 404
 
 
 async def until_async(check: Any, within: float) -> None:
