@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 import av
+import numpy as np
 
 from . import publisher
 from .common import CLOCK_TICKS, CpuWindow, cpu_plan, median, percentile, pin, table
@@ -115,7 +116,11 @@ class FrameLatency:
                 for packet in media.demux(stream):
                     if packet.size == 0:
                         continue
-                    for frame in self.decoder.decode(packet):
+                    try:
+                        frames = self.decoder.decode(packet)
+                    except av.FFmpegError:
+                        continue  # a player joining mid-GOP: nothing until the next keyframe
+                    for frame in frames:
                         self._stamp(read_stamp(frame), at)
         self.fetched.clear()
         return self
@@ -195,6 +200,52 @@ def frame_available(playlist: str, times: SendTimes, seconds: float) -> dict[str
     return {
         "ll_hls": {**_summary(ll.latencies, ll.errors), "parts": len(ll_stats.parts)},
         "hls": {**_summary(std.latencies, std.errors), "segments": len(std_stats.segments)},
+    }
+
+
+def packager_cost(seconds: float = 4.0, repeats: int = 5) -> dict[str, Any]:
+    """CPU the packager's thread spends per second of 720p30 program (2 Mbit/s): the
+    program's packets encoded once here, then cut into parts and segments `repeats`
+    times (time.process_time, this thread only)."""
+    from livestudio.media.encode import AacEncoder, ProgramEncoder, VideoSettings
+    from livestudio.media.hls import HlsOptions as StreamOptions
+    from livestudio.media.hlspackager import PartCutter
+
+    from .content import Scene
+
+    scene = Scene(1280, 720)
+    encoder = ProgramEncoder(VideoSettings(1280, 720, 30, 2_000_000, "veryfast", 2.0))
+    aac = AacEncoder()
+    packets: list[tuple[str, av.Packet]] = []
+    audio_pts = 0
+    silence = np.zeros((1, 1920), dtype=np.int16)
+    for index in range(int(seconds * 30)):
+        packets += [("video", p) for p in encoder.encode(scene.frame(index), index % 60 == 0)]
+        while audio_pts / 48000 <= (index + 1) / 30:
+            packets += [("audio", p) for p in aac.encode(silence, audio_pts)]
+            audio_pts += 960
+    megabits = sum(p.size for kind, p in packets if kind == "video") * 8 / 1e6
+    runs = []
+    made: list[int] = []
+    for _ in range(repeats):
+        made.clear()
+        cutter = PartCutter(
+            StreamOptions(segment_target=2.0, part_target=0.5),
+            aac.extradata,
+            on_init=lambda data: None,
+            on_part=lambda part, start: made.append(len(part.data)),
+            on_segment=lambda msn, data: None,
+        )
+        started = time.process_time()
+        for kind, packet in packets:
+            (cutter.video if kind == "video" else cutter.audio)(packet)
+        cutter.finish()
+        runs.append((time.process_time() - started) / seconds * 1000)
+    return {
+        "ms_cpu_per_program_second": median(runs),
+        "runs": runs,
+        "video_mbit_per_s": megabits / seconds,
+        "parts_per_second": len(made) / seconds,
     }
 
 
@@ -488,6 +539,8 @@ def run(quick: bool) -> dict[str, Any]:
     """Measure; JSON-ready results."""
     opts = HlsOptions.for_run(quick)
     results: dict[str, Any] = {"quick": quick, "settings": HLS_SETTINGS}
+    print("  hls: packager cost...", flush=True)
+    results["packager"] = packager_cost(2.0 if quick else 4.0, 3 if quick else 5)
     with tempfile.TemporaryDirectory(prefix="livestudio-bench-hls-") as tmp:
 
         def ll_server(server: Server, times: SendTimes) -> None:
@@ -611,6 +664,14 @@ def report(results: dict[str, Any]) -> str:
                 ],
                 "hls origin requests: what reached the server, per segment made in the window",
             )
+        )
+    if results.get("packager"):
+        k = results["packager"]
+        out.append(
+            f"hls packager: {k['ms_cpu_per_program_second']:.1f} ms of CPU per second of "
+            f"program ({k['video_mbit_per_s']:.1f} Mbit/s video, "
+            f"{k['parts_per_second']:.1f} parts/s): "
+            f"{k['ms_cpu_per_program_second'] / 10:.2f} % of a core"
         )
     if results.get("nginx_error"):
         out.append(f"nginx: {results['nginx_error']}")
