@@ -29,9 +29,11 @@ class PartCutter:
     """Packets → fMP4 parts and segments (on the packager's thread; no I/O, no loop).
 
     A segment starts at each keyframe; within it a part ends at the frame boundary nearest
-    `part_target` (so a late frame may take a part half a frame past it). A part is written when the
-    frame after its last one arrives: that frame's dts gives the last one its duration.
-    Audio goes into whichever part is open when it arrives.
+    `part_target` (so a late frame may take a part half a frame past it). A part is
+    written when the frame after its last one arrives: that frame's dts gives the last
+    one its duration. Audio goes into whichever part is open when it arrives. After the
+    subscription skipped to a keyframe (the thread fell ~10 s behind), the frame before
+    the gap lasts until the keyframe: the timeline (tfdt = program pts) stays true.
     """
 
     def __init__(
