@@ -617,7 +617,7 @@ def report(results: dict[str, Any]) -> str:
             r = results[key]
             rows.append(
                 [
-                    f"glass to glass: {name}",
+                    f"glass to glass: {name}, {r['presented_fps']:.0f} fps shown",
                     r["median_ms"],
                     r["p95_ms"],
                     r["frames"],

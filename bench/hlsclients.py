@@ -21,7 +21,8 @@ from yarl import URL
 
 HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"')
 MAP = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
-NUMBERS = re.compile(r"/(\d+)(?:\.(\d+))?\.m4s$")
+SEGMENT = re.compile(r"/(\d+)\.m4s$")
+PART = re.compile(r"/p(\d+)\.m4s$")
 
 OnMedia = Callable[[str, bytes, float], None]
 "Called with (uri, bytes, time.time() when they arrived)."
@@ -33,7 +34,8 @@ class PlayerStats:
 
     playlists: int = 0
     segments: set[int] = field(default_factory=set)
-    parts: set[tuple[int, int]] = field(default_factory=set)
+    parts: set[int] = field(default_factory=set)
+    "Numbers (in the stream) of the parts it fetched."
     bytes: int = 0
     errors: list[str] = field(default_factory=list)
     cache: Counter[str] = field(default_factory=Counter)
@@ -45,12 +47,37 @@ def media_uris(playlist: str) -> list[str]:
     return [line for line in playlist.splitlines() if line and not line.startswith("#")]
 
 
-def numbers(uri: str) -> tuple[int, int | None]:
-    """(msn, part index or None) of a live media URI."""
-    match = NUMBERS.search(uri)
+def segment_number(uri: str) -> int:
+    """The media sequence number of a segment URI (`…/41.m4s`)."""
+    match = SEGMENT.search(uri)
     if match is None:
-        raise ValueError(f"not a live media URI: {uri}")
-    return int(match.group(1)), int(match.group(2)) if match.group(2) is not None else None
+        raise ValueError(f"not a segment URI: {uri}")
+    return int(match.group(1))
+
+
+def part_number(uri: str) -> int:
+    """The number in the stream of a part URI (`…/p163.m4s`)."""
+    match = PART.search(uri)
+    if match is None:
+        raise ValueError(f"not a part URI: {uri}")
+    return int(match.group(1))
+
+
+def live_edge(playlist: str) -> tuple[int, int]:
+    """(_HLS_msn, _HLS_part) of the part after the newest one listed, as LL-HLS players
+    compute their blocking reload: the segment being cut and its next part index."""
+    sequence = 0
+    complete = 0
+    open_parts = 0
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            sequence = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-PART:"):
+            open_parts += 1
+        elif line.startswith("#EXTINF:"):
+            complete += 1
+            open_parts = 0
+    return sequence + complete, open_parts
 
 
 async def _get(
@@ -89,9 +116,9 @@ async def standard_player(
             if on_media and fetched_init:
                 on_media("init", data, at)
         for uri in media_uris(text):
-            msn, _ = numbers(uri)
+            msn = segment_number(uri)
             if start is None:
-                start = numbers(media_uris(text)[-1])[0]  # join at the live edge
+                start = segment_number(media_uris(text)[-1])  # join at the live edge
             if msn < start or msn in stats.segments:
                 continue
             status, data, at = await _get(session, base.join(URL(uri)), stats)
@@ -125,21 +152,23 @@ async def ll_player(
     if on_media and status == 200:
         on_media("init", data, at)
     uri = hint.group(1)
+    msn, index = live_edge(text)  # what the hinted part will be (or the next segment's 0)
     while len(stats.parts) < parts:
-        msn, index = numbers(uri)
-        assert index is not None
+        number = part_number(uri)
         status, data, at = await _get(session, base.join(URL(uri)), stats)
         if status != 200:
-            stats.errors.append(f"part {msn}.{index}: {status}")
+            stats.errors.append(f"part p{number}: {status}")
         else:
-            stats.parts.add((msn, index))
+            stats.parts.add(number)
             if on_media:
                 on_media(uri, data, at)
         blocking = base.with_query({"_HLS_msn": str(msn), "_HLS_part": str(index)})
         status, body, _ = await _get(session, blocking, stats)
         stats.playlists += 1
-        hint = HINT.search(body.decode()) if status == 200 else None
+        text = body.decode()
+        hint = HINT.search(text) if status == 200 else None
         if hint is None:
             stats.errors.append(f"blocking reload {status}")
             return
         uri = hint.group(1)
+        msn, index = live_edge(text)

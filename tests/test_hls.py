@@ -117,14 +117,15 @@ def test_avcc_replaces_start_codes_with_lengths() -> None:
 # -- the window, the playlist and waiting (no media needed) ------------------------------------
 
 
-def _part(msn: int, index: int, duration: float = 0.5) -> Part:
-    return Part(msn, index, f"{msn}.{index}".encode(), duration, independent=index == 0)
+def _part(msn: int, index: int, number: int, duration: float = 0.5) -> Part:
+    data = f"{msn}.{index}".encode()
+    return Part(msn, index, number, data, duration, independent=index == 0)
 
 
 def _feed(stream: HlsStream, segments: int, parts_each: int = 4) -> None:
     for msn in range(segments):
         for index in range(parts_each):
-            stream.add_part(_part(msn, index), msn * 180000)
+            stream.add_part(_part(msn, index, msn * parts_each + index), msn * 180000)
         stream.complete_segment(msn, b"segment %d" % msn)
 
 
@@ -132,7 +133,7 @@ async def test_playlist_tags_window_and_end() -> None:
     stream = HlsStream(HlsOptions(segment_target=2.0, part_target=0.5), lambda: 1_700_000_000.0)
     stream.add_init(b"init")
     _feed(stream, 9)
-    stream.add_part(_part(9, 0), 9 * 180000)
+    stream.add_part(_part(9, 0, 36), 9 * 180000)
     text = stream.playlist()
     lines = text.splitlines()
     assert lines[0] == "#EXTM3U" and "#EXT-X-ENDLIST" not in text
@@ -143,21 +144,22 @@ async def test_playlist_tags_window_and_end() -> None:
     assert "#EXT-X-MEDIA-SEQUENCE:3" in lines
     segments = [line for line in lines if line.endswith(".m4s") and not line.startswith("#")]
     assert segments == [f"live/{stream.run}/{n}.m4s" for n in range(3, 9)]
-    # parts only near the live edge (three target durations), the next one hinted
+    # parts (named by their number in the stream) only near the live edge (three target
+    # durations: from segment 6 on), the next one hinted
     part_lines = [line for line in lines if line.startswith("#EXT-X-PART:")]
     assert (
         part_lines[0]
-        == f'#EXT-X-PART:DURATION=0.500,URI="live/{stream.run}/6.0.m4s",INDEPENDENT=YES'
+        == f'#EXT-X-PART:DURATION=0.500,URI="live/{stream.run}/p24.m4s",INDEPENDENT=YES'
     )
-    assert part_lines[-1].endswith('9.0.m4s",INDEPENDENT=YES')
-    assert lines[-1] == f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="live/{stream.run}/9.1.m4s"'
+    assert part_lines[-1].endswith('/p36.m4s",INDEPENDENT=YES')
+    assert lines[-1] == f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="live/{stream.run}/p37.m4s"'
     # each segment dated: wall time of program pts 0 + its first pts
     assert "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:26.000Z" in lines  # msn 3: +6 s
     assert stream.playlist() is text  # rendered once per change
     stream.end()
     ended = stream.playlist()
     assert ended.endswith("#EXT-X-ENDLIST\n") and "PRELOAD-HINT" not in ended
-    assert "9.0.m4s" not in ended  # an unfinished segment is never listed
+    assert "p36.m4s" not in ended  # an unfinished segment is never listed
 
 
 async def test_old_segments_are_dropped_after_the_keep_window() -> None:
@@ -166,7 +168,9 @@ async def test_old_segments_are_dropped_after_the_keep_window() -> None:
     # the newest 10 s (five 2 s segments) stay, with their parts
     assert [s.msn for s in stream.segments] == [7, 8, 9, 10, 11]
     assert stream.segment(6) is None and stream.part(6, 0) is None
+    assert stream.part_numbered(6 * 4 + 3) is None
     assert stream.segment(7) is not None and stream.part(7, 3) is not None
+    assert stream.part_numbered(7 * 4 + 3) is stream.part(7, 3)
     assert stream.segment(12) is None
 
 
@@ -179,10 +183,10 @@ async def test_blocking_reload_waits_for_the_part_and_is_bounded() -> None:
     assert stream.too_far(1, 3 + 7) and not stream.too_far(1, 3 + 6)
     waiter = asyncio.ensure_future(stream.wait_for(lambda: stream.has_playlist_for(2, 1), 5))
     await asyncio.sleep(0.01)
-    stream.add_part(_part(2, 0), 360000)
+    stream.add_part(_part(2, 0, 8), 360000)
     await asyncio.sleep(0.01)
     assert not waiter.done() and stream.waiting == 1
-    stream.add_part(_part(2, 1), 360000)
+    stream.add_part(_part(2, 1, 9), 360000)
     assert await waiter is True and stream.waiting == 0
     assert await stream.wait_for(lambda: stream.has_playlist_for(3, 0), 0.05) is False
     # bounded: one more than MAX_WAITING is refused at once
@@ -234,12 +238,20 @@ async def test_a_live_show_plays_from_its_playlist_then_the_url_serves_the_repla
     r2, _ = await _get(studio, playlist, headers={"If-None-Match": r.headers["ETag"]})
     assert r2.status in (200, 304)  # 304 unless a part came in between
 
-    # blocking reload: asking for the hinted part returns once it exists
-    hint = text.rsplit('URI="', 1)[1].split('"')[0]
-    msn, index = (int(x) for x in hint.rsplit("/", 1)[1].removesuffix(".m4s").split("."))
+    # blocking reload: asking for the part being cut returns once it exists (or the
+    # first of the next segment, should a keyframe come first)
+    msn, index = hls.next_part()
+    hint = f"p{hls.next_part_number()}.m4s"
     r, body = await _get(studio, f"{playlist}?_HLS_msn={msn}&_HLS_part={index}")
-    assert r.status == 200 and f"/{msn}.{index}.m4s" in body.decode()
+    assert r.status == 200 and f"/{hint}" in body.decode()
+    assert hls.last_part() >= (msn, index)
     assert r.headers["Cache-Control"] == "public, max-age=3"
+    # the preload hint: the next part is answered when it is written
+    hint = f"p{hls.next_part_number()}.m4s"
+    r, data = await _get(studio, f"/media/{show_id}/live/{hls.run}/{hint}")
+    assert r.status == 200 and data.startswith(b"\x00\x00") and b"moof" in data[:8]
+    r, _ = await _get(studio, f"/media/{show_id}/live/{hls.run}/p{hls.next_part_number() + 1}.m4s")
+    assert r.status == 404  # only the hinted one is waited for
     r, _ = await _get(studio, f"{playlist}?_HLS_msn={msn + 5}")
     assert r.status == 400
     r, _ = await _get(studio, f"{playlist}?_HLS_part=1")

@@ -40,7 +40,8 @@ BLOCKING_CACHE_TARGETS = 3
 "A blocking reload's answer may be cached this many target durations."
 NO_STORE = {"Cache-Control": "no-store"}
 "For errors on live paths: a 404 for the next part must not stick in a CDN."
-LIVE_NAME = re.compile(r"^(?:init\.mp4|(\d{1,9})(?:\.(\d{1,4}))?\.m4s)$")
+LIVE_NAME = re.compile(r"^(?:init\.mp4|(\d{1,9})\.m4s|p(\d{1,9})\.m4s)$")
+"init.mp4, a segment (`<msn>.m4s`) or a part (`p<number in the stream>.m4s`)."
 
 
 @web.middleware
@@ -151,17 +152,16 @@ async def live_media(request: web.Request) -> web.Response:
     match = LIVE_NAME.match(request.match_info["name"])
     if match is None:
         raise error(404, "no such file", NO_STORE)
-    if match.group(1) is None:
+    if match.group(1) is None and match.group(2) is None:
         if stream.init is None:
             raise error(404, "no init segment yet", NO_STORE)
         stream.served["init"] += 1
         etag = f'"{stream.run}-init"'
         return _respond(request, stream.init, "video/mp4", etag, time.time(), MEDIA_CACHE)
-    msn = int(match.group(1))
     try:
-        if match.group(2) is None:
-            return await _segment(request, stream, msn)
-        return await _part(request, stream, msn, int(match.group(2)))
+        if match.group(1) is not None:
+            return await _segment(request, stream, int(match.group(1)))
+        return await _part(request, stream, int(match.group(2)))
     except HlsBusy:
         raise error(503, "too many players are waiting for this stream", _retry()) from None
 
@@ -180,24 +180,20 @@ async def _segment(request: web.Request, stream: HlsStream, msn: int) -> web.Res
     return _respond(request, segment.data, SEGMENT_TYPE, etag, segment.completed_at, MEDIA_CACHE)
 
 
-async def _part(request: web.Request, stream: HlsStream, msn: int, index: int) -> web.Response:
-    part = stream.part(msn, index)
-    if part is None and not stream.ended and _soon(stream, msn, index):
+async def _part(request: web.Request, stream: HlsStream, number: int) -> web.Response:
+    part = stream.part_numbered(number)
+    if part is None and not stream.ended and number == stream.next_part_number():
         # EXT-X-PRELOAD-HINT: the player asks for the part being cut; it gets it when done.
         await stream.wait_for(
-            lambda: stream.part(msn, index) is not None, 3 * stream.options.target_duration
+            lambda: stream.part_numbered(number) is not None,
+            3 * stream.options.target_duration,
         )
-        part = stream.part(msn, index)
+        part = stream.part_numbered(number)
     if part is None:
         raise error(404, "no such part (not yet, or no longer kept)", NO_STORE)
     stream.served["part"] += 1
-    etag = f'"{stream.run}-{msn}.{index}"'
+    etag = f'"{stream.run}-p{number}"'
     return _respond(request, part.data, SEGMENT_TYPE, etag, part.made_at, MEDIA_CACHE)
-
-
-def _soon(stream: HlsStream, msn: int, index: int) -> bool:
-    """The hinted part, or the first of the next segment (the hint moves on at a keyframe)."""
-    return (msn, index) == stream.next_part() or (msn == stream.next_part()[0] + 1 and index == 0)
 
 
 def setup(app: web.Application) -> None:

@@ -9,7 +9,9 @@ and time.
 
 URLs never repeat: each stream has a random `run` in its segment paths, so a CDN that
 caches `…/live/<run>/41.m4s` forever can never be served other bytes for that URL by a
-later show or a restarted server.
+later show or a restarted server. Parts are named by their number in the stream
+(`p163.m4s`), not by segment: the preload hint names the next part before anyone knows
+whether a keyframe (a joiner may force one) will make it the first of a new segment.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Part:
 
     msn: int
     index: int
+    "Its place in segment `msn` (what _HLS_part counts)."
+    number: int
+    "Its place in the stream (its URI): the preload hint can name it in advance."
     data: bytes
     duration: float
     independent: bool
@@ -121,6 +126,8 @@ class HlsStream:
         "Responses served by kind (playlist, init, segment, part): /metrics."
         self.parts_made = 0
         self.segments_made = 0
+        self._by_number: dict[int, Part] = {}
+        "Every kept part by its number."
         self._changed: asyncio.Future[None] = self._loop.create_future()
         self._playlist: tuple[int, str] | None = None
 
@@ -136,6 +143,7 @@ class HlsStream:
         if self.current is None or self.current.msn != part.msn:
             self.current = Segment(part.msn, start_pts)
         self.current.parts.append(part)
+        self._by_number[part.number] = part
         self.parts_made += 1
         self._touch()
 
@@ -153,7 +161,8 @@ class HlsStream:
         while len(self.segments) > 1 and self._kept_seconds() - self.segments[0].duration >= (
             self.options.keep
         ):
-            self.segments.popleft()
+            for gone in self.segments.popleft().parts:
+                self._by_number.pop(gone.number, None)
         self._touch()
 
     def end(self, error: str = "") -> None:
@@ -198,6 +207,14 @@ class HlsStream:
             return None
         return segment.parts[index]
 
+    def part_numbered(self, number: int) -> Part | None:
+        """A part still kept, by its number in the stream (its URI)."""
+        return self._by_number.get(number)
+
+    def next_part_number(self) -> int:
+        """The number of the part being cut now: the preload hint."""
+        return self.parts_made
+
     def last_part(self) -> tuple[int, int]:
         """(msn, index) of the newest part; (-1, -1) before the first."""
         if self.current is not None and self.current.parts:
@@ -212,7 +229,7 @@ class HlsStream:
         return self.segments[-1].msn if self.segments else -1
 
     def next_part(self) -> tuple[int, int]:
-        """(msn, index) of the part being cut now: the preload hint."""
+        """(msn, index) of the part being cut now, if its segment goes on."""
         if self.current is not None:
             return self.current.msn, len(self.current.parts)
         return self.last_msn() + 1, 0
@@ -297,8 +314,8 @@ class HlsStream:
         if self.ended:
             lines.append("#EXT-X-ENDLIST")
         elif parts_on:
-            msn, index = self.next_part()
-            lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{self.uri(f"{msn}.{index}.m4s")}"')
+            hint = self.uri(f"p{self.next_part_number()}.m4s")
+            lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{hint}"')
         return "\n".join(lines) + "\n"
 
     def _listed(self) -> list[Segment]:
@@ -338,7 +355,7 @@ class HlsStream:
         if parts_from is not None and segment.msn >= parts_from:
             for part in segment.parts:
                 independent = ",INDEPENDENT=YES" if part.independent else ""
-                uri = self.uri(f"{part.msn}.{part.index}.m4s")
+                uri = self.uri(f"p{part.number}.m4s")
                 lines.append(f'#EXT-X-PART:DURATION={part.duration:.3f},URI="{uri}"{independent}')
         if segment.complete:
             lines += [f"#EXTINF:{segment.duration:.3f},", self.uri(f"{segment.msn}.m4s")]

@@ -55,6 +55,7 @@ class PartCutter:
         self.msn = -1
         self._sequence = 0
         self._part_index = 0
+        self._part_number = 0
         self._segment_start_pts = 0
         self._segment_parts: list[bytes] = []
         self._video: list[Sample] = []
@@ -131,6 +132,7 @@ class PartCutter:
         part = Part(
             msn=self.msn,
             index=self._part_index,
+            number=self._part_number,
             data=data,
             duration=sum(s.duration for s in self._video) / 90000,
             independent=self._video[0].sync,
@@ -138,6 +140,7 @@ class PartCutter:
         self._on_part(part, self._segment_start_pts)
         self._segment_parts.append(data)
         self._part_index += 1
+        self._part_number += 1
         self._video, self._audio = [], []
         if ends_segment:
             self._on_segment(self.msn, b"".join(self._segment_parts))
