@@ -424,11 +424,15 @@ class LiveShow:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*closers, return_exceptions=True)
             await asyncio.to_thread(self.program.stop)
+            hls_done = None
             if self._hls_packager is not None:
-                # Its last part and segment are written, and the playlist ends.
-                await asyncio.to_thread(self._hls_packager.close)
+                # Its last part and segment are written, and the playlist ends (alongside
+                # the recording's finalize: the replay must not wait for it).
+                hls_done = asyncio.ensure_future(asyncio.to_thread(self._hls_packager.close))
             if self.recorder is not None:
                 self.recording = await self._finish_recording(self.recorder)
+            if hls_done is not None:
+                await hls_done
         finally:
             # Whatever failed above, the show is over: nobody may wait for it forever.
             self._ended.set()
