@@ -426,6 +426,11 @@ def origin_cpu(
         row["loop_per_100_players"] = (
             (row["server_loop_cpu"] - idle_loop) * 100 / n if n else float("nan")
         )
+        # Per request: steadier than per player when a busy machine slowed the players.
+        rate = row["requests"] / row["window_s"] if n else 0.0
+        row["loop_us_per_request"] = (
+            (row["server_loop_cpu"] - idle_loop) / 100 * 1e6 / rate if rate else float("nan")
+        )
     return {"rows": rows}
 
 
@@ -696,6 +701,7 @@ def report(results: dict[str, Any]) -> str:
                     "loop per 100",
                     "other",
                     "req/s",
+                    "loop µs/req",
                     "nginx %cpu",
                     "clients %cpu",
                     "got/player",
@@ -711,6 +717,7 @@ def report(results: dict[str, Any]) -> str:
                         r["loop_per_100_players"],
                         r["other"],
                         r["requests"] / r["window_s"] if r["n"] else float("nan"),
+                        r.get("loop_us_per_request", float("nan")),
                         r["nginx_cpu"],
                         r["clients_cpu"],
                         r["parts_or_segments_per_player"],
