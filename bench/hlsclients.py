@@ -13,7 +13,7 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -172,3 +172,19 @@ async def ll_player(
             return
         uri = hint.group(1)
         msn, index = live_edge(text)
+
+
+async def run_players(
+    run: Callable[[aiohttp.ClientSession], Sequence[Awaitable[None]]], seconds: float
+) -> None:
+    """Run the players' coroutines for `seconds` (they are cancelled then)."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [asyncio.ensure_future(c) for c in run(session)]
+        done, pending = await asyncio.wait(tasks, timeout=seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
