@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [encode | compose | replay | chat | fanout | latency] [options]:
+"""python -m bench [--quick] [encode | compose | replay | chat | hls | fanout | latency] [options]:
 print tables, write JSON."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chat, compose, encode, fanout, latency, replay
+from . import chat, compose, encode, fanout, hls, latency, replay
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -82,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
     cht.add_argument("--rate", type=float, help="chat messages/s, all clients together (20)")
     cht.add_argument("--taps", type=float, help="reaction taps/s per client (2)")
     cht.add_argument("--client-procs", type=int, help="client processes (one per client CPU)")
+    sub.add_parser(
+        "hls",
+        parents=[common],
+        help="HLS/LL-HLS latency, origin requests with and without nginx, CPU per 100 players",
+    )
     lat = sub.add_parser("latency", parents=[common], help="latency at 1 and 8 viewers, join")
     _fanout_flags(lat)
     return p
@@ -147,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(chat.report(talk), flush=True)
         write_results("chat", talk, args.results_dir)
+    if command in (None, "hls"):
+        live = hls.run(quick)
+        print(hls.report(live), flush=True)
+        write_results("hls", live, args.results_dir)
     if command is None:
         defaults = argparse.Namespace(**{**vars(parser().parse_args(["fanout"])), "quick": quick})
         results = fanout.run(

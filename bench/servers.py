@@ -143,12 +143,17 @@ async def _create_with_store(data_dir: Path) -> tuple[str, str]:
 
 
 def start_livestudio(
-    workdir: Path, preset: str, cpus: set[int] | None, profile: Path | None = None
+    workdir: Path,
+    preset: str,
+    cpus: set[int] | None,
+    profile: Path | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Server:
     """`python -m livestudio serve` with caps lifted so they never refuse bench viewers.
 
     With `profile`, the server runs under pyinstrument (event-loop thread only), which
-    writes a text report there when the server exits.
+    writes a text report there when the server exits. `settings` adds LIVESTUDIO_*
+    variables (by setting name, e.g. {"hls_part_duration": "0"}).
     """
     port = free_port()
     data_dir, recordings = workdir / "data", workdir / "recordings"
@@ -162,6 +167,7 @@ def start_livestudio(
         "LIVESTUDIO_VIDEO_WIDTH": "1280",
         "LIVESTUDIO_VIDEO_HEIGHT": "720",
         "LIVESTUDIO_VIDEO_FPS": "30",
+        **{f"LIVESTUDIO_{name.upper()}": value for name, value in (settings or {}).items()},
     }
     show, key = create_show(data_dir, env)
     log_path = workdir / "livestudio.log"

@@ -18,6 +18,7 @@ from .http import (
     auth,
     chat_api,
     destinations_api,
+    hls,
     onair_api,
     pages,
     products,
@@ -77,7 +78,9 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for `settings`."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[signalling.cors])
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[signalling.cors, hls.media_cors]
+    )
     app[SETTINGS] = settings
     app[LOOP_LAG] = [0.0]
     app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
@@ -92,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     destinations_api.setup(app)
     pages.setup(app)
     replay.setup(app)
+    hls.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

@@ -64,6 +64,10 @@ class Settings:
     "Seconds between regular keyframes (a joiner also forces one)."
     grace_period: float = 60.0
     "Seconds a vanished publisher has to come back before the show ends."
+    hls: bool = True
+    "Serve each live show as HLS at /media/{show}/index.m3u8 (CDNs; viewers WebRTC cannot reach)."
+    hls_part_duration: float = 0.5
+    "Seconds of a Low-Latency HLS part (0: segments only, no LL-HLS parts)."
     trusted_proxy: tuple[str, ...] = ()
     "Addresses of reverse proxies whose X-Forwarded-* headers are believed."
     import_allow_private_hosts: bool = False
@@ -154,6 +158,7 @@ class _Range:
         return above_low and value <= self.high
 
 
+HLS_PART_TEXT = "0 (no parts) or a number of seconds from 0.1 to 1"
 _COUNT = _Range(1, text="a whole number above 0")
 "A limit of 0 would turn everyone away; a negative one compares as if there were none."
 
@@ -175,6 +180,7 @@ _RANGES: dict[str, _Range] = {
         0, 10, low_open=True, text="a number of seconds above 0 and at most 10"
     ),
     "grace_period": _Range(0, low_open=True, text="a number of seconds above 0"),
+    "hls_part_duration": _Range(0, 1, text=HLS_PART_TEXT),
 }
 "Every int and float setting has its range here (tests/test_config.py checks that)."
 
@@ -272,6 +278,10 @@ def _validate(s: Settings, kinds: dict[str, Any], given: _Given) -> None:
     _check_ice_interfaces(s.ice_interfaces, given)
     _check_trusted_proxy(s.trusted_proxy, given)
     _check_switch(s.import_allow_private_hosts, "import_allow_private_hosts", given)
+    _check_switch(s.hls, "hls", given)
+    if 0 < s.hls_part_duration < 0.1:
+        # A part per frame or two: requests per viewer multiply for no latency gained.
+        raise given.error("hls_part_duration", HLS_PART_TEXT, given.raw.get("hls_part_duration"))
 
 
 def _check_numbers(s: Settings, kinds: dict[str, Any], given: _Given) -> None:

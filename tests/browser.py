@@ -174,3 +174,36 @@ async def log_in(page: Page, studio: Studio, base: str = "") -> None:
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/studio")
+
+
+CARD_PROBE_JS = """(rect) => {
+  const v = document.getElementById("video");
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d", {willReadFrequently: true});
+  window.probe = {seenAt: null, frames: 0};
+  const base = [90, 60, 200];
+  const onFrame = () => {
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(rect.x, rect.y, rect.width, rect.height).data;
+    let diff = 0;
+    for (let i = 0; i < d.length; i += 16) {
+      diff += Math.abs(d[i] - base[0]) + Math.abs(d[i + 1] - base[1])
+        + Math.abs(d[i + 2] - base[2]);
+    }
+    window.probe.frames += 1;
+    if (window.probe.seenAt === null && diff / (d.length / 16) / 3 > 30) {
+      window.probe.seenAt = performance.now();
+    }
+    v.requestVideoFrameCallback(onFrame);
+  };
+  v.requestVideoFrameCallback(onFrame);
+}"""
+"""Watches the viewer's <video> for the burned-in card: window.probe.seenAt is when the
+card's rectangle (in video pixels) first differs from the stamped camera's colour."""
+
+
+async def watch_for_card(page: Page, rect: Any) -> None:
+    """Start CARD_PROBE_JS on the burned-in card's rectangle, 4 px inside its edges."""
+    inset = {"x": rect.x + 4, "y": rect.y + 4, "width": rect.width - 8, "height": rect.height - 8}
+    await page.evaluate(CARD_PROBE_JS, inset)

@@ -37,15 +37,16 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/replay/{show}"): "published replays; others 404 unless logged in (below)",
     ("GET", "/replay/{show}/download"): "same as the replay page (checked below)",
     ("GET", "/media/{show}/{file}"): "same as the replay page (checked below)",
+    ("GET", "/media/{show}/live/{run}/{name}"): "live HLS: as public as the viewer link",
     ("POST", "/whip/{show}"): "authenticated by the show's stream key (checked below)",
     ("DELETE", "/whip/{show}/{session}"): "the publisher's unguessable session id is the key",
-    ("PATCH", "/whip/{show}/{session}"): "always 405: trickle ICE is not supported",
+    ("PATCH", "/whip/{show}/{session}"): "trickle ICE: the unguessable session id is the key",
     ("OPTIONS", "/whip/{show}"): "CORS preflight and ICE servers for WHIP clients",
     ("OPTIONS", "/whip/{show}/{session}"): "CORS preflight",
     ("POST", "/whep/{show}"): "viewers start playing (no login for viewers)",
     ("GET", "/whep/{show}/{session}"): "the viewer's own RTP clock, by its session id",
     ("DELETE", "/whep/{show}/{session}"): "the viewer leaves, by its unguessable session id",
-    ("PATCH", "/whep/{show}/{session}"): "always 405: trickle ICE is not supported",
+    ("PATCH", "/whep/{show}/{session}"): "trickle ICE: the unguessable session id is the key",
     ("OPTIONS", "/whep/{show}"): "CORS preflight and ICE servers for WHEP clients",
     ("OPTIONS", "/whep/{show}/{session}"): "CORS preflight",
     ("GET", "/api/openapi.json"): "the API description: it describes, it grants nothing",
@@ -181,6 +182,8 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
         "message": "1",
         "session": "some-session",
         "file": RECORDING,
+        "run": "some-run",
+        "name": "init.mp4",
     }
     before = await snapshot(studio, show_id, product.id)
 

@@ -8,34 +8,9 @@ from typing import Any
 
 import pytest
 
-from .browser import PageLog, chromium, eventually, log_in, watch
+from .browser import PageLog, chromium, eventually, log_in, watch, watch_for_card
 from .conftest import MUG, Studio
 from .utils import until, whip_publish
-
-PROBE_JS = """(rect) => {
-  const v = document.getElementById("video");
-  const c = document.createElement("canvas");
-  c.width = v.videoWidth; c.height = v.videoHeight;
-  const g = c.getContext("2d", {willReadFrequently: true});
-  window.probe = {seenAt: null, frames: 0};
-  const base = [90, 60, 200];
-  const onFrame = () => {
-    g.drawImage(v, 0, 0);
-    const d = g.getImageData(rect.x, rect.y, rect.width, rect.height).data;
-    let diff = 0;
-    for (let i = 0; i < d.length; i += 16) {
-      diff += Math.abs(d[i] - base[0]) + Math.abs(d[i + 1] - base[1])
-        + Math.abs(d[i + 2] - base[2]);
-    }
-    window.probe.frames += 1;
-    if (window.probe.seenAt === null && diff / (d.length / 16) / 3 > 30) {
-      window.probe.seenAt = performance.now();
-    }
-    v.requestVideoFrameCallback(onFrame);
-  };
-  v.requestVideoFrameCallback(onFrame);
-}"""
-
 
 WITHOUT_RTP_METADATA_JS = """(() => {
   // As in Firefox and Safari: frame callbacks without rtpTimestamp.
@@ -77,9 +52,7 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
         stage = studio.onair.products(show_id)
         assert stage is not None and stage.scene is not None and stage.scene.card_rect
         r = stage.scene.card_rect
-        await page.evaluate(
-            PROBE_JS, {"x": r.x + 4, "y": r.y + 4, "width": r.width - 8, "height": r.height - 8}
-        )
+        await watch_for_card(page, r)
 
         async def both() -> Any:
             probe = await page.evaluate("window.probe")

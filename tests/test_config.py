@@ -59,6 +59,10 @@ BAD_VALUES = [
     ("video_fps", "0", None),
     ("keyframe_interval", "0", None),
     ("keyframe_interval", "11", None),
+    ("hls", "maybe", None),
+    ("hls_part_duration", "0.05", None),  # a part per frame or two
+    ("hls_part_duration", "1.5", None),
+    ("hls_part_duration", "-0.5", None),
     ("port", "99999", None),
     ("port", "http", None),
     ("ice_loopback", "maybe", None),
@@ -168,6 +172,8 @@ def good_values() -> list[dict[str, str]]:
         {"public_ip": "203.0.113.7"},
         {"max_viewers": "1", "grace_period": "0.5", "video_bitrate": " 2_500_000 "},
         {"keyframe_interval": "10", "port": "0", "ice_loopback": "off"},
+        {"hls": "off", "hls_part_duration": "0"},
+        {"hls_part_duration": "0.2"},
         {"public_url": "https://shop.example:8443/studio/"},
         {
             "ice_servers": "stun:stun.l.google.com:19302, turns:[2001:db8::3]:5349,"

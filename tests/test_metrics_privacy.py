@@ -7,48 +7,15 @@ anyone who can read it kick viewers or end the show. Per-viewer figures are per 
 
 from __future__ import annotations
 
-import re
-
 from .conftest import Studio
-from .utils import until, whep_play, whip_publish
-
-SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"
-    r'(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
-    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)\})?'
-    r" (?P<value>[-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf|NaN))$"
-)
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """Samples of a Prometheus text exposition, checking its shape on the way."""
-    assert text.endswith("\n")
-    typed: set[str] = set()
-    samples: list[tuple[str, dict[str, str], float]] = []
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge"), line
-            assert name not in typed, f"{name} typed twice"
-            typed.add(name)
-            continue
-        if line.startswith("# HELP "):
-            continue
-        m = SAMPLE.match(line)
-        assert m, f"not a sample line: {line!r}"
-        name = m["name"]
-        assert name in typed, f"{name} has no # TYPE before its samples"
-        labels = dict(LABEL.findall(m["labels"] or ""))
-        samples.append((name, labels, float(m["value"])))
-    return samples
+from .utils import parse_metrics, until, whep_play, whip_publish
 
 
 async def scrape(studio: Studio) -> tuple[str, list[tuple[str, dict[str, str], float]]]:
     async with studio.session.get(studio.url("/metrics")) as r:
         assert r.status == 200
         text = await r.text()
-    return text, parse(text)
+    return text, parse_metrics(text)
 
 
 def value(samples: list[tuple[str, dict[str, str], float]], name: str, show: str) -> float:

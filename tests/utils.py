@@ -420,3 +420,35 @@ def check_playlist(playlist: str, recording: bytes) -> float:
         assert at + length <= len(recording)
         assert recording[at + 4 : at + 8] == b"moof"
     return sum(float(s) for s in re.findall(r"#EXTINF:([\d.]+),", playlist))
+
+
+METRIC_SAMPLE = re.compile(
+    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"
+    r'(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)\})?'
+    r" (?P<value>[-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf|NaN))$"
+)
+METRIC_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Samples of a Prometheus text exposition, checking its shape on the way."""
+    assert text.endswith("\n")
+    typed: set[str] = set()
+    samples: list[tuple[str, dict[str, str], float]] = []
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge"), line
+            assert name not in typed, f"{name} typed twice"
+            typed.add(name)
+            continue
+        if line.startswith("# HELP "):
+            continue
+        m = METRIC_SAMPLE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        name = m["name"]
+        assert name in typed, f"{name} has no # TYPE before its samples"
+        labels = dict(METRIC_LABEL.findall(m["labels"] or ""))
+        samples.append((name, labels, float(m["value"])))
+    return samples

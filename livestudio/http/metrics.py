@@ -77,6 +77,19 @@ SERIES: dict[str, tuple[str, str]] = {
         "Times the show's recording fell ~10 s behind (a slow disk) and skipped to the next "
         "keyframe.",
     ),
+    "livestudio_hls_segments_total": ("counter", "Live HLS segments completed."),
+    "livestudio_hls_parts_total": ("counter", "Live LL-HLS parts written."),
+    "livestudio_hls_playlist_responses_total": (
+        "counter",
+        "Live HLS playlists served (with a CDN in front: what reached the origin).",
+    ),
+    "livestudio_hls_segment_responses_total": ("counter", "Live HLS segments served."),
+    "livestudio_hls_part_responses_total": ("counter", "Live LL-HLS parts served."),
+    "livestudio_hls_init_responses_total": ("counter", "Live HLS init segments served."),
+    "livestudio_hls_waiting": (
+        "gauge",
+        "Live HLS requests waiting for the next part (blocking reloads, preload hints).",
+    ),
 }
 "Per-show series: name → (type, help). Their only label is `show`."
 
@@ -108,6 +121,13 @@ async def metrics(request: web.Request) -> web.Response:
             ("livestudio_subscriber_video_drops_max", st.video_drops_max),
             ("livestudio_subscribers_dropping", st.subscribers_dropping),
             ("livestudio_recording_drops_total", st.recording_drops),
+            ("livestudio_hls_segments_total", st.hls_segments),
+            ("livestudio_hls_parts_total", st.hls_parts),
+            *(
+                (f"livestudio_hls_{kind}_responses_total", (st.hls_served or {}).get(kind, 0))
+                for kind in ("playlist", "segment", "part", "init")
+            ),
+            ("livestudio_hls_waiting", st.hls_waiting),
         ):
             series[key].append(_line(key, value, lb))
     for name, lines in series.items():

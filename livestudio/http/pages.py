@@ -139,12 +139,19 @@ async def viewer_page(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     await ensure_viewer(request)
     state = request.app[ONAIR].state_of(show)
+    live = request.app[ONAIR].get(show.id)
     config = {
         "show": show.id,
         "state": state,
         "title": show.title,
         "startsAt": show.starts_at,
         "whep": f"/whep/{show.id}",
+        # HLS for when WebRTC cannot play (a full show, UDP blocked) or ?hls=1; its
+        # program date-times map to program pts through programStart (also in the
+        # events' snapshot and `clock` event, for a page opened before the show).
+        "hls": f"/media/{show.id}/index.m3u8" if settings.hls else None,
+        "hlsPartTarget": settings.hls_part_duration,
+        "programStart": live.wall_origin if live is not None else None,
         "events": f"/live/{show.id}/events",
         "iceServers": ice_servers(settings),
     }

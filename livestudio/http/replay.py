@@ -12,6 +12,7 @@ full disk that file may never have been written, and the replay must not depend 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import shutil
@@ -26,13 +27,14 @@ from ..store import EventRecord, ShowRecord
 from .api import require_host, show_json
 from .auth import current_user
 from .errors import error
+from .hls import PLAYLIST_TYPE, live_playlist
 from .keys import ONAIR, SETTINGS, STORE
 from .pages import ensure_viewer, render
 
 log = logging.getLogger(__name__)
 
 MEDIA_FILES = {
-    PLAYLIST: ("application/vnd.apple.mpegurl", "no-cache"),
+    PLAYLIST: (PLAYLIST_TYPE, "no-cache"),
     RECORDING: ("video/mp4", "public, max-age=31536000, immutable"),
     POSTER: ("image/jpeg", "public, max-age=3600"),
     DOWNLOAD: ("video/mp4", "public, max-age=31536000, immutable"),
@@ -68,9 +70,22 @@ async def _visible_show(request: web.Request) -> ShowRecord:
 
 
 async def media(request: web.Request) -> web.StreamResponse:
-    """GET /media/{show}/{file}: replay media, with Range support (206/416) from FileResponse."""
-    show = await _visible_show(request)
+    """GET /media/{show}/{file}: replay media, with Range support (206/416) from FileResponse.
+
+    While the show is on air, index.m3u8 is its live HLS playlist (http/hls.py); the same
+    URL serves the replay's VOD playlist once it is published, so a CDN needs one URL.
+    """
     name = request.match_info["file"]
+    if name == PLAYLIST:
+        stream = request.app[ONAIR].hls(request.match_info["show"])
+        if stream is not None and not stream.ended:
+            return await live_playlist(request, stream)
+        if stream is not None:  # ended less than a minute ago
+            show = await request.app[STORE].get_show(request.match_info["show"])
+            if show is not None and show.state == "ended":
+                # The replay is being published: the live playlist, now with its end.
+                return await live_playlist(request, stream)
+    show = await _visible_show(request)
     if name == PLAYLIST:
         return await _playlist(request, show)
     path = media_path(request.app[SETTINGS].recordings_dir, show.id, name)
@@ -90,19 +105,25 @@ async def _playlist(request: web.Request, show: ShowRecord) -> web.Response:
     """The HLS playlist over the recording's complete fragments (cached per file version)."""
     path = media_path(request.app[SETTINGS].recordings_dir, show.id, RECORDING)
     # Only a finalized recording: a live one is still growing (and has no replay yet).
-    if path is None or show.recording not in ("ready", "failed"):
-        raise error(404, "no such file")
-    try:
-        text = await asyncio.to_thread(cached_playlist, path, RECORDING)
-    except OSError as exc:  # deleted meanwhile, an I/O error
-        log.warning("show %s: no playlist: %s", show.id, exc)
-        text = None
+    text = None
+    if path is not None and show.recording in ("ready", "failed"):
+        try:
+            text = await asyncio.to_thread(cached_playlist, path, RECORDING)
+        except OSError as exc:  # deleted meanwhile, an I/O error
+            log.warning("show %s: no playlist: %s", show.id, exc)
     if text is None:
+        stream = request.app[ONAIR].hls(show.id)
+        if stream is not None and stream.ended and show.state == "published":
+            # Published without a playable recording: what there is of the live stream.
+            return await live_playlist(request, stream)
         raise error(404, "no such file")
     content_type, cache = MEDIA_FILES[PLAYLIST]
     if show.state != "published":
         cache = "private, no-cache"
-    return web.Response(text=text, content_type=content_type, headers={"Cache-Control": cache})
+    headers = {"Cache-Control": cache, "ETag": f'"{hashlib.sha1(text.encode()).hexdigest()[:20]}"'}
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(text=text, content_type=content_type, headers=headers)
 
 
 async def download(request: web.Request) -> web.StreamResponse:

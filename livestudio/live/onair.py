@@ -15,6 +15,7 @@ from typing import Any
 from ..catalog.images import ImageLibrary, image_name, thumbnail_name
 from ..config import Settings
 from ..media.encode import VideoSettings
+from ..media.hls import HlsOptions, HlsStream
 from ..media.ice import IcePolicy
 from ..media.record import RecordingResult, finalize, remux_for_download
 from ..media.show import LiveShow, ShowLimits
@@ -45,7 +46,17 @@ def limits_from(settings: Settings) -> ShowLimits:
             public_ip=settings.public_ip,
         ),
         recordings_dir=settings.recordings_dir,
+        hls=HlsOptions(
+            segment_target=settings.keyframe_interval, part_target=settings.hls_part_duration
+        )
+        if settings.hls
+        else None,
     )
+
+
+ENDED_HLS_KEPT = 60.0
+"""Seconds an ended show's live HLS stays fetchable: players and CDN edges a few segments
+behind finish what they were fetching (the playlist URL serves the replay meanwhile)."""
 
 
 class OnAir:
@@ -70,6 +81,8 @@ class OnAir:
         "Where each show on air goes back to if nothing of it airs."
         self._tasks: set[asyncio.Task[Any]] = set()
         self._viewer_counts: dict[str, int] = {}
+        self._ended_hls: dict[str, HlsStream] = {}
+        "Live HLS of shows that ended less than ENDED_HLS_KEPT ago."
         self.on_finished: list[Callable[[str], Awaitable[None]]] = []
         "Called with the show id once a show has ended and its replay is published."
         self.on_started: list[Callable[[str, LiveShow], None]] = []
@@ -106,15 +119,43 @@ class OnAir:
         self._spawn(self.store.set_show_state(show_id, "live"))
         self._spawn(self.store.set_recording(show_id, "recording"))
         self.hub.publish(show_id, "state", state="live")
+        self._spawn(self._announce_clock(show_id, live))
         for started in self.on_started:
             started(show_id, live)
         return live
+
+    async def _announce_clock(self, show_id: str, live: LiveShow) -> None:
+        """Tell the pages when program pts 0 was (the snapshot says it to later joiners):
+        a page playing HLS maps its playlist's program date-time to program pts with it."""
+        if not await live.wait_on_air():
+            return
+        for _ in range(200):  # the program thread starts its clock as it begins
+            if live.wall_origin is not None:
+                self.hub.publish(show_id, "clock", program_start=live.wall_origin)
+                return
+            await asyncio.sleep(0.01)
 
     def _thumbnail(self, key: str) -> Path | None:
         return self.images.path(thumbnail_name(key)) if self.images else None
 
     def _image(self, key: str) -> Path | None:
         return self.images.path(image_name(key)) if self.images else None
+
+    def hls(self, show_id: str) -> HlsStream | None:
+        """The show's live HLS: on air now, or ended less than ENDED_HLS_KEPT ago."""
+        live = self.shows.get(show_id)
+        if live is not None and live.hls is not None:
+            return live.hls
+        return self._ended_hls.get(show_id)
+
+    def _keep_ended_hls(self, show_id: str, stream: HlsStream) -> None:
+        self._ended_hls[show_id] = stream
+
+        def forget() -> None:
+            if self._ended_hls.get(show_id) is stream:
+                del self._ended_hls[show_id]
+
+        asyncio.get_running_loop().call_later(ENDED_HLS_KEPT, forget)
 
     def state_of(self, show: ShowRecord) -> str:
         """The show's state now: as its LiveShow says while on air, else as stored."""
@@ -160,6 +201,9 @@ class OnAir:
         return {
             "state": live.state,
             "viewers": live.viewer_count,
+            # Unix time of program pts 0: an HLS player maps its program date-time to
+            # program pts with it (product cards follow playback).
+            "program_start": live.wall_origin,
             **(products.snapshot() if products else {}),
         }
 
@@ -190,6 +234,8 @@ class OnAir:
             # download follows in the background (until then the fMP4 is served).
             self._spawn(asyncio.to_thread(remux_for_download, live.recording.folder))
         if self.shows.get(show_id) is live:
+            if live.hls is not None:
+                self._keep_ended_hls(show_id, live.hls)
             del self.shows[show_id]
             self._previous_states.pop(show_id, None)
             self._close_products(show_id)

@@ -21,6 +21,8 @@ import av
 from .broadcast import Broadcast, OutputSubscriber
 from .compose import Scene
 from .encode import VideoSettings
+from .hls import HlsOptions, HlsStream
+from .hlspackager import HlsPackager
 from .ice import IcePolicy
 from .ingest import Publisher
 from .program import Program
@@ -59,6 +61,8 @@ class ShowLimits:
     ice: IcePolicy = IcePolicy()  # noqa: RUF009 (frozen dataclass)
     recordings_dir: Path | None = None
     "Where each show's recording folder goes; None: shows are not recorded."
+    hls: HlsOptions | None = None
+    "How the show's live HLS is cut; None: no HLS."
 
 
 StateListener = Callable[[str], None]
@@ -84,6 +88,14 @@ class ShowStats:
     "Current viewers that dropped video at least once."
     recording_drops: int
     "Times the recording fell ~10 s behind (a slow disk) and skipped to a keyframe."
+    hls_segments: int = 0
+    "HLS segments completed."
+    hls_parts: int = 0
+    "LL-HLS parts written."
+    hls_served: dict[str, int] | None = None
+    "HLS responses served, by kind (playlist, init, segment, part)."
+    hls_waiting: int = 0
+    "HLS requests waiting for the next part now."
 
 
 class LiveShow:
@@ -115,7 +127,8 @@ class LiveShow:
             on_audio=self._on_audio_packet,
             on_stall=self._on_stall,
             name=f"program-{show_id}",
-            on_aac=self._on_aac_packet if limits.recordings_dir else None,
+            # AAC is for the muxing outputs (MP4, HLS): encoded once for all of them.
+            on_aac=self._on_aac_packet if limits.recordings_dir or limits.hls else None,
             on_failure=self._program_failed,
         )
         self.broadcast = Broadcast(request_keyframe=self.program.keyframes.request)
@@ -130,6 +143,18 @@ class LiveShow:
                 aac_config=self.program.aac_extradata,
                 on_error=self._recording_error_from_thread,
                 name=f"recorder-{show_id}",
+            )
+        self.hls: HlsStream | None = None
+        "The show's live HLS (segments, parts, playlist), if HLS is on."
+        self._hls_packager: HlsPackager | None = None
+        if limits.hls is not None:
+            self.hls = HlsStream(limits.hls, lambda: self.program.clock.wall_origin, loop)
+            self._hls_packager = HlsPackager(
+                self.broadcast.subscribe_output(f"hls {show_id}", audio="aac"),
+                self.hls,
+                aac_config=self.program.aac_extradata,
+                loop=loop,
+                name=f"hls-{show_id}",
             )
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
@@ -171,6 +196,12 @@ class LiveShow:
     def program_seconds(self) -> float:
         """Program time now, in seconds (0 before the first frame)."""
         return self.program.clock.seconds()
+
+    @property
+    def wall_origin(self) -> float | None:
+        """Unix time of program pts 0 (None before the first frame): HLS players map
+        EXT-X-PROGRAM-DATE-TIME back to program pts with it."""
+        return self.program.clock.wall_origin
 
     def program_pts(self) -> int | None:
         """Program time now in 1/90000 (None before the first frame)."""
@@ -249,6 +280,10 @@ class LiveShow:
             video_drops_max=max(drops, default=0),
             subscribers_dropping=sum(1 for d in drops if d),
             recording_drops=self.recorder.dropped if self.recorder else 0,
+            hls_segments=self.hls.segments_made if self.hls else 0,
+            hls_parts=self.hls.parts_made if self.hls else 0,
+            hls_served=dict(self.hls.served) if self.hls else None,
+            hls_waiting=self.hls.waiting if self.hls else 0,
         )
 
     # -- packets from the program thread (on the loop) --------------------------------------
@@ -435,8 +470,15 @@ class LiveShow:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*closers, return_exceptions=True)
             await asyncio.to_thread(self.program.stop)
+            hls_done = None
+            if self._hls_packager is not None:
+                # Its last part and segment are written, and the playlist ends (alongside
+                # the recording's finalize: the replay must not wait for it).
+                hls_done = asyncio.ensure_future(asyncio.to_thread(self._hls_packager.close))
             if self.recorder is not None:
                 self.recording = await self._finish_recording(self.recorder)
+            if hls_done is not None:
+                await hls_done
         finally:
             # Whatever failed above, the show is over: nobody may wait for it forever.
             self._ended.set()

@@ -175,3 +175,34 @@ export function followLive(video, session, cards) {
   video.requestVideoFrameCallback(onFrame);
   return () => { stopped = true; };
 }
+
+/**
+ * Follow the program pts on screen for HLS playback: the playlist's program date-time of
+ * the frame on screen (`player.date()`) minus the wall time of program pts 0
+ * (`programStart()`, unix seconds, from the page config or the events socket). Each
+ * segment's EXT-X-PROGRAM-DATE-TIME is that origin plus its first frame's pts, so this is
+ * exact to the millisecond. Without an origin yet, cards show as their events arrive.
+ */
+export function followHls(video, player, cards, programStart) {
+  let stopped = false;
+  const follow = () => {
+    const start = programStart();
+    const date = player.date();
+    if (start === null || start === undefined) {
+      if (date) cards.at(Number.MAX_SAFE_INTEGER);
+      return;
+    }
+    if (date) cards.at(Math.max(0, Math.round((date.getTime() / 1000 - start) * 90000)));
+  };
+  if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
+    const timer = setInterval(follow, 40);
+    return () => { stopped = true; clearInterval(timer); };
+  }
+  const onFrame = () => {
+    if (stopped) return;
+    follow();
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  return () => { stopped = true; };
+}

@@ -1,6 +1,10 @@
 // The viewer page: plays the show over WHEP, follows its state, recovers by itself.
-import { Cards, followLive } from "./cards.js";
+// When WebRTC cannot play — the show is full (503), this browser has no WebRTC H.264, or
+// no media arrives within a few seconds (UDP blocked) — it plays the show's HLS instead,
+// at standard latency (`?hls=1` forces that), and stays on it.
+import { Cards, followHls, followLive } from "./cards.js";
 import { ChatList, float } from "./chat.js";
+import { canPlayHls, playHls } from "./hlsplay.js";
 import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -11,9 +15,15 @@ const overlay = document.getElementById("overlay");
 const badge = document.getElementById("state-badge");
 const viewersEl = document.getElementById("viewers");
 const unmute = document.getElementById("unmute");
+const latencyNote = document.getElementById("latency");
 
 const STALL_MS = 2500; // the program always carries audio: no bytes for this long = stalled
+const WEBRTC_GIVE_UP_MS = 6000; // no media by then (UDP blocked?): HLS instead
 let state = config.state;
+let mode = config.hls && new URLSearchParams(location.search).get("hls") === "1" ? "hls" : "webrtc";
+let programStart = config.programStart; // unix s of program pts 0: maps HLS dates to pts
+let hlsPlayer = null;
+let sessionStartedAt = 0;
 let session = null;
 let connecting = false;
 let retryTimer = null;
@@ -28,6 +38,8 @@ const chat = new ChatList();
 window.livestudio = {
   get session() { return session; },
   get state() { return state; },
+  get mode() { return mode; },
+  get hls() { return hlsPlayer; },
   cards,
   recoveries: 0,
 };
@@ -45,6 +57,7 @@ function setState(next) {
     countdown.textContent = "";
     if (next === "reconnecting") say("The host will be right back…");
     else if (session && session.pc.connectionState === "connected") say("");
+    else if (hlsPlayer && !video.paused) say("");
     ensurePlaying();
   } else if (next === "ended" || next === "published" || next === "unpublished") {
     stop();
@@ -72,25 +85,30 @@ function retry(ms) {
 }
 
 async function ensurePlaying() {
-  if (session || connecting || !(state === "live" || state === "reconnecting")) return;
+  if (session || hlsPlayer || connecting || !(state === "live" || state === "reconnecting")) return;
+  if (mode === "hls") return startHls();
   if (!canPlayH264()) {
+    if (config.hls && await canPlayHls(video)) return switchToHls("no WebRTC H.264 decoder");
     say("This browser cannot play the stream: it has no H.264 video decoder. Try Chrome, Safari, Edge or Firefox with OpenH264 enabled.");
     return;
   }
   connecting = true;
+  let fallback = null;
   if (!session) say("Connecting…");
   try {
     session = await play(config.whep, video, config.iceServers);
     stopFollowing();
     stopFollowing = followLive(video, session, cards);
     lastBytes = 0;
-    lastBytesAt = performance.now();
+    lastBytesAt = sessionStartedAt = performance.now();
     session.pc.addEventListener("connectionstatechange", check);
     say(state === "reconnecting" ? "The host will be right back…" : "");
   } catch (err) {
     if (err instanceof SignalError) {
       if (err.status === 409) {
         say(err.message.includes("not started") ? "The show has not started yet. It will play here by itself." : "This show is not live.");
+      } else if ((err.status === 503 || err.status === 429 || err.status === 422) && config.hls) {
+        fallback = `WHEP answered ${err.status}`; // full, or no H.264 in this browser's offer
       } else if (err.status === 503 || err.status === 429) {
         const wait = Math.max(1, err.retryAfter || 5);
         say(`This show is full right now. Trying again in ${wait} s…`);
@@ -108,11 +126,56 @@ async function ensurePlaying() {
   } finally {
     connecting = false;
   }
+  if (fallback) await switchToHls(fallback);
 }
+
+// -- HLS: standard latency, for whoever WebRTC cannot serve --------------------------------
+
+function switchToHls(reason) {
+  console.info("playing HLS:", reason);
+  mode = "hls";
+  stop();
+  return startHls();
+}
+
+async function startHls() {
+  if (hlsPlayer || connecting || !(state === "live" || state === "reconnecting")) return;
+  connecting = true;
+  latencyNote.hidden = false;
+  say("Connecting…");
+  try {
+    const player = await playHls(config.hls, video, {
+      lowLatency: config.hlsPartTarget > 0,
+      onFatal: (why) => {
+        if (hlsPlayer !== player) return;
+        console.info("HLS playback stopped:", why);
+        stop();
+        say("Connection problem. Retrying…");
+        retry(2000);
+      },
+    });
+    hlsPlayer = player;
+    stopFollowing();
+    stopFollowing = followHls(video, player, cards, () => programStart);
+  } catch (_) {
+    say("This browser cannot play the stream. Try a recent Chrome, Safari, Edge or Firefox.");
+  } finally {
+    connecting = false;
+  }
+}
+
+video.addEventListener("playing", () => {
+  if (hlsPlayer && (message.textContent === "Connecting…" || message.textContent.startsWith("Connection problem"))) say("");
+});
 
 function stop() {
   clearTimeout(retryTimer);
   stopFollowing();
+  if (hlsPlayer) {
+    const old = hlsPlayer;
+    hlsPlayer = null;
+    old.stop();
+  }
   if (!session) return;
   const old = session;
   session = null;
@@ -147,6 +210,9 @@ async function check() {
     if (performance.now() - disconnectedSince > 3000) return recover("disconnected > 3 s");
   } else {
     disconnectedSince = null;
+  }
+  if (config.hls && lastBytes === 0 && performance.now() - sessionStartedAt > WEBRTC_GIVE_UP_MS) {
+    return switchToHls(`no media over WebRTC within ${WEBRTC_GIVE_UP_MS / 1000} s (${s})`);
   }
   if (s === "connected") {
     let bytes = 0;
@@ -188,6 +254,7 @@ const socket = events(config.events, (event) => {
     status.textContent = event.message + (event.retry_after ? ` (wait ${Math.ceil(event.retry_after)} s)` : "");
   }
   if (event.type === "snapshot") cards.snapshot(event);
+  if (typeof event.program_start === "number") programStart = event.program_start;
   cards.add(event);
   if (event.type === "snapshot" || event.type === "state") {
     if (event.state && event.state !== state) setState(event.state);
