@@ -1,6 +1,6 @@
 """Persistence: one SQLite file through one Store; imports nothing from media/ or http/."""
 
-from livestudio.store.auth import ApiTokenRecord, generate_password
+from livestudio.store.auth import ApiTokenRecord, LoginSessionRecord, generate_password
 from livestudio.store.base import NotFoundError, ValidationError
 from livestudio.store.db import Store
 from livestudio.store.moderation import BanRecord, ChatSettingsRecord
@@ -15,6 +15,7 @@ __all__ = [
     "BanRecord",
     "ChatSettingsRecord",
     "EventRecord",
+    "LoginSessionRecord",
     "NotFoundError",
     "ProductRecord",
     "ShowRecord",
