@@ -17,10 +17,12 @@ from .http import (
     api,
     auth,
     chat_api,
+    headers,
     onair_api,
     pages,
     products,
     replay,
+    sessions,
     signalling,
     studio_catalog,
 )
@@ -54,7 +56,13 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     onair = OnAir(app[SETTINGS], app[STORE], hub, images=app[IMAGES].library)
     app[ONAIR] = onair
     app[PRODUCT_CHANGED].append(onair.product_changed)
-    app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
+    app[CHAT] = ChatRooms(
+        app[STORE],
+        hub,
+        onair.program_pts,
+        onair.live_state,
+        messages_per_address=app[SETTINGS].chat_messages_per_ip,
+    )
     onair.on_finished.append(app[CHAT].forget)
     app[SOCKETS_PER_IP] = Counter()
     yield
@@ -78,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LOOP_LAG] = [0.0]
     app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
     app.on_startup.append(_freeze_startup_objects)
+    headers.setup(app)
     auth.setup(app, settings)
     signalling.setup(app)
     api.setup(app)
@@ -87,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     chat_api.setup(app)
     pages.setup(app)
     replay.setup(app)
+    sessions.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

@@ -32,3 +32,12 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise error(400, "the body must be a JSON object")
     return data
+
+
+async def optional_json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object body, or {} when there is no body at all."""
+    if request.content_length == 0 or (
+        request.content_length is None and not request.can_read_body
+    ):
+        return {}
+    return await json_object(request)
