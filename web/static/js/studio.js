@@ -88,7 +88,9 @@ async function listDevices() {
 }
 
 async function startPublishing() {
-  session = await publish(config.whip, config.streamKey, stream, config.iceServers);
+  // The studio publishes as the logged-in host (session cookie + CSRF token): the stream
+  // key is for OBS and other clients, and the server keeps only its hash.
+  session = await publish(config.whip, null, stream, config.iceServers, { "X-CSRF-Token": config.csrf });
   session.pc.addEventListener("connectionstatechange", watchConnection);
 }
 
@@ -208,8 +210,8 @@ async function onRotateKey() {
     headers: { "X-CSRF-Token": config.csrf },
   });
   if (response.ok) {
-    config.streamKey = (await response.json()).stream_key;
-    $("stream-key").value = config.streamKey;
+    $("stream-key").value = (await response.json()).stream_key;
+    $("stream-key-note").textContent = "Copy it now: the key is shown only this once (only its fingerprint is kept).";
     say("New stream key made.", "ok");
   } else {
     say(`Could not rotate the key: ${(await response.text()).trim()}`, "error");
