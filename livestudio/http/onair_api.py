@@ -20,6 +20,7 @@ from ..live.errors import ShowActionError
 from ..live.onair_products import OnAirProducts
 from .api import require_host
 from .errors import domain_error, error
+from .ids import json_id, path_id
 from .jsonbody import json_object
 from .keys import ONAIR, STORE
 
@@ -38,10 +39,7 @@ async def _on_air(request: web.Request) -> OnAirProducts:
 
 
 def _product_id(data: dict[str, Any]) -> int:
-    product = data.get("product")
-    if isinstance(product, bool) or not isinstance(product, int) or product <= 0:
-        raise error(422, "product must be a product id (a positive integer)")
-    return product
+    return json_id(data.get("product"), "product")
 
 
 async def _run(action: Any) -> web.Response:
@@ -120,10 +118,7 @@ async def go(request: web.Request) -> web.Response:
     """
     store = request.app[STORE]
     show = await store.get_show(request.match_info["show"])
-    try:
-        product_id = int(request.match_info["product"])
-    except ValueError:
-        raise error(404, "no such product") from None
+    product_id = path_id(request, "product", "product")
     product = await store.get_product(product_id, include_deleted=True)
     if show is None or show.state == "deleted" or product is None or not product.fields.url:
         raise error(404, "no such product")
@@ -147,4 +142,4 @@ def setup(app: web.Application) -> None:
     r.add_delete("/api/shows/{show}/pin", unpin)
     r.add_post("/api/shows/{show}/sale", sale)
     r.add_get("/api/shows/{show}/clicks", clicks)
-    r.add_get(r"/go/{show}/{product:\d{1,15}}", go)
+    r.add_get(r"/go/{show}/{product:\d+}", go)

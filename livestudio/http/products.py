@@ -38,6 +38,7 @@ from ..store import NotFoundError, ProductRecord, ValidationError
 from . import brand
 from .api import require_host
 from .errors import error, read_limited
+from .ids import json_id, path_id
 from .images import (
     IMAGES,
     ImageWork,
@@ -55,7 +56,7 @@ MAX_IMPORT = 64 * 1024 * 1024
 """A multipart import: the CSV plus the images its rows name."""
 MAX_IMPORT_IMAGES = 200
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
-_ID = r"{id:\d{1,15}}"
+_ID = r"{id:\d+}"
 log = logging.getLogger(__name__)
 
 ProductListener = Callable[[int], Awaitable[None]]
@@ -108,7 +109,7 @@ def product_json(record: ProductRecord, brand_settings: BrandSettings) -> dict[s
 
 
 def _product_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return path_id(request, "id", "product")
 
 
 def _take_image(data: dict[str, Any], creating: bool) -> bool:
@@ -234,10 +235,9 @@ async def put_running_order(request: web.Request) -> web.Response:
     show_id = await _show_or_404(request)
     data = await json_body(request)
     ids = data.get("products") if isinstance(data, dict) else data
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
+    if not isinstance(ids, list):
         raise error(422, 'products: send {"products": [id, …]}, a list of product ids')
+    ids = [json_id(i, "products") for i in ids]
     try:
         await request.app[STORE].set_running_order(show_id, ids)
     except NotFoundError:
