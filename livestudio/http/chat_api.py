@@ -6,13 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
+from ..catalog.errors import FieldError
+from ..catalog.validation import validate_line
 from ..live import moderation
 from ..live.chat import BLOCKED_MODES, MAX_NAME, ChatRoom
 from ..live.errors import ShowActionError
 from .api import require_host
 from .errors import domain_error, error
 from .ids import json_id, path_id
-from .jsonbody import json_object, optional_json_object
+from .jsonbody import json_object, optional_json_object, whole_number
 from .keys import CHAT, ONAIR, STORE
 
 MAX_BLOCKED_WORDS = 200
@@ -54,9 +56,7 @@ async def ban(request: web.Request) -> web.Response:
         raise error(422, f"unknown fields: {', '.join(sorted(unknown))}")
     minutes = data.get("address_minutes")
     if minutes is not None and (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, int)
-        or not 1 <= minutes <= MAX_ADDRESS_BAN_MINUTES
+        (minutes := whole_number(minutes)) is None or not 1 <= minutes <= MAX_ADDRESS_BAN_MINUTES
     ):
         raise error(
             422, f"address_minutes must be a whole number from 1 to {MAX_ADDRESS_BAN_MINUTES}"
@@ -95,21 +95,21 @@ async def put_settings(request: web.Request) -> web.Response:
     if unknown:
         raise error(422, f"unknown fields: {', '.join(sorted(unknown))}")
     s = room.settings
-    slow = data.get("slow_mode", s.slow_mode)
-    if isinstance(slow, bool) or not isinstance(slow, int) or not 0 <= slow <= 3600:
+    slow = whole_number(data.get("slow_mode", s.slow_mode))
+    if slow is None or not 0 <= slow <= 3600:
         raise error(422, "slow_mode must be a whole number of seconds, 0 to 3600")
     words = data.get("blocked_words", list(s.blocked_words))
-    if (
-        not isinstance(words, list)
-        or len(words) > MAX_BLOCKED_WORDS
-        or not all(isinstance(w, str) and 0 < len(w.strip()) <= MAX_NAME for w in words)
-    ):
+    if not isinstance(words, list) or len(words) > MAX_BLOCKED_WORDS:
         raise error(422, f"blocked_words must be a list of up to {MAX_BLOCKED_WORDS} words")
+    try:
+        words = [validate_line(w, "blocked_words", MAX_NAME) for w in words]
+    except FieldError as exc:
+        raise error(422, f"{exc} (each word)") from None
     mode = data.get("blocked_mode", s.blocked_mode)
     if mode not in BLOCKED_MODES:
         raise error(422, "blocked_mode must be mask or hold")
     s.slow_mode = slow
-    s.blocked_words = tuple(w.strip() for w in words)
+    s.blocked_words = tuple(words)
     s.blocked_mode = mode
     await room.save_settings()
     return web.json_response(settings_json(room))

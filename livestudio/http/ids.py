@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .errors import error
+from .jsonbody import whole_number
 
 MAX_ID = 2**63 - 1
 "The largest SQLite INTEGER, so the largest rowid."
@@ -24,6 +25,7 @@ def path_id(request: web.Request, name: str, what: str) -> int:
 
 def json_id(value: object, field: str) -> int:
     """An id sent in a JSON body; 422 naming `field` unless it is a whole number 1..MAX_ID."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= MAX_ID:
         raise error(422, f"{field} must be an id (a whole number from 1 to {MAX_ID})")
-    return value
+    return number

@@ -41,3 +41,15 @@ async def optional_json_object(request: web.Request) -> dict[str, Any]:
     ):
         return {}
     return await json_object(request)
+
+
+def whole_number(value: object) -> int | None:
+    """A JSON whole number as an int (3 and 3.0 alike, as JSON Schema counts them), or None
+    for anything else (booleans, fractions, text)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return None

@@ -21,7 +21,7 @@ from ..live.onair_products import OnAirProducts
 from .api import require_host
 from .errors import domain_error, error
 from .ids import json_id, path_id
-from .jsonbody import json_object
+from .jsonbody import json_object, whole_number
 from .keys import ONAIR, STORE
 
 MAX_SALE_SECONDS = 24 * 3600
@@ -77,8 +77,8 @@ async def sale(request: web.Request) -> web.Response:
         raise error(422, str(exc)) from None
     if price >= product.price:
         raise error(422, "a sale price must be below the product's price")
-    seconds = data.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int):
+    seconds = whole_number(data.get("seconds"))
+    if seconds is None:
         raise error(422, "seconds must be a whole number of seconds")
     if not 1 <= seconds <= MAX_SALE_SECONDS:
         raise error(422, f"seconds must be between 1 and {MAX_SALE_SECONDS}")

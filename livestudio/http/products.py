@@ -34,7 +34,7 @@ from ..catalog.images import (
 from ..catalog.money import format_price
 from ..catalog.shops import SHOP_URL_OPTION
 from ..catalog.validation import parse_product, validate_url
-from ..store import NotFoundError, ProductRecord, ValidationError
+from ..store import ConflictError, NotFoundError, ProductRecord, ValidationError
 from . import brand
 from .api import require_host
 from .errors import error, read_limited
@@ -112,6 +112,12 @@ def _product_id(request: web.Request) -> int:
     return path_id(request, "id", "product")
 
 
+def _json_stock(data: dict[str, Any]) -> None:
+    """JSON has numbers: stock as text (which a CSV cell is) is refused here."""
+    if isinstance(data.get("stock"), str):
+        raise error(422, "stock: must be a whole number ≥ 0, or null (not text)")
+
+
 def _take_image(data: dict[str, Any], creating: bool) -> bool:
     """Take "image" out of a JSON body: only null (remove the image, on PATCH) is accepted."""
     if "image" not in data:
@@ -134,12 +140,15 @@ async def create_product(request: web.Request) -> web.Response:
     """POST /api/products: a new product (currency defaults to the brand's)."""
     await require_host(request)
     data = await json_object(request)
+    _json_stock(data)
     _take_image(data, creating=True)
     store = request.app[STORE]
     brand_settings = await store.get_brand()
     try:
         fields = parse_product(data, None, brand_settings.currency)
         record = await store.create_product(fields)
+    except ConflictError as exc:
+        raise error(409, str(exc)) from None
     except (InvalidInput, ValidationError) as exc:
         raise error(422, str(exc)) from None
     return web.json_response(
@@ -166,6 +175,7 @@ async def patch_product(request: web.Request) -> web.Response:
     """
     await require_host(request)
     data = await json_object(request)
+    _json_stock(data)
     remove_image = _take_image(data, creating=False)
     store = request.app[STORE]
     product_id = _product_id(request)
@@ -175,6 +185,8 @@ async def patch_product(request: web.Request) -> web.Response:
             record = await store.set_product_image(product_id, None)
     except NotFoundError:
         raise error(404, "no such product") from None
+    except ConflictError as exc:
+        raise error(409, str(exc)) from None
     except (InvalidInput, ValidationError) as exc:
         raise error(422, str(exc)) from None
     await _changed(request, [product_id])
@@ -234,14 +246,19 @@ async def put_running_order(request: web.Request) -> web.Response:
     await require_host(request)
     show_id = await _show_or_404(request)
     data = await json_body(request)
+    if isinstance(data, dict) and set(data) - {"products"}:
+        unknown = ", ".join(sorted(str(k)[:40] for k in set(data) - {"products"}))
+        raise error(422, f'unknown fields: {unknown} (send {{"products": [id, …]}})')
     ids = data.get("products") if isinstance(data, dict) else data
     if not isinstance(ids, list):
         raise error(422, 'products: send {"products": [id, …]}, a list of product ids')
     ids = [json_id(i, "products") for i in ids]
     try:
         await request.app[STORE].set_running_order(show_id, ids)
-    except NotFoundError:
-        raise error(404, "no such show") from None
+    except NotFoundError as exc:
+        raise error(404, f"products: {exc}") from None
+    except ConflictError as exc:
+        raise error(409, f"products: {exc}") from None
     except ValidationError as exc:
         raise error(422, f"products: {exc}") from None
     return await _running_order_response(request, show_id)
@@ -294,6 +311,7 @@ def _shop_url(options: Mapping[str, str]) -> str | None:
 async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes], str | None]:
     """The CSV text, the image files sent with it (by file name) and the shop URL option."""
     options = {name: request.query[name] for name in _OPTIONS if name in request.query}
+    _shop_url(options)  # a bad query value is refused even if the form names another
     if request.content_type != "multipart/form-data":
         if request.content_type not in CSV_TYPES:
             raise error(415, "send the CSV as text/csv, or multipart/form-data with a file field")

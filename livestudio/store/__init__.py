@@ -1,7 +1,7 @@
 """Persistence: one SQLite file through one Store; imports nothing from media/ or http/."""
 
 from livestudio.store.auth import ApiTokenRecord, LoginSessionRecord, generate_password
-from livestudio.store.base import NotFoundError, ValidationError
+from livestudio.store.base import ConflictError, NotFoundError, ValidationError
 from livestudio.store.db import Store
 from livestudio.store.moderation import BanRecord, ChatSettingsRecord
 from livestudio.store.products import ProductRecord
@@ -14,6 +14,7 @@ __all__ = [
     "ApiTokenRecord",
     "BanRecord",
     "ChatSettingsRecord",
+    "ConflictError",
     "EventRecord",
     "LoginSessionRecord",
     "NotFoundError",

@@ -32,6 +32,11 @@ class ValidationError(ValueError):
     """Input a user got wrong; the message says what and is safe to show them."""
 
 
+class ConflictError(ValidationError):
+    """Input that is fine in itself but conflicts with what is stored (a SKU another
+    product uses, a deleted product)."""
+
+
 class NotFoundError(LookupError):
     """The show, user or token asked for does not exist."""
 
