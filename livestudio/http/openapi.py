@@ -263,7 +263,14 @@ _PRODUCT_FIELDS: dict[str, Any] = {
         "description": "http(s) only; empty or null: none",
         "pattern": _URL,
     },
-    "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": STOCK_MAX},
+    "stock": {
+        "description": 'units in stock (a form\'s text too, e.g. "12"); null or empty: not tracked',
+        "anyOf": [
+            {"type": ["integer", "null"], "minimum": 0, "maximum": STOCK_MAX},
+            {"type": "string", "pattern": r"^\s*\+?(0{0,3}\d{1,9}|0{0,2}1000000000)\s*$"},
+            _BLANK,
+        ],
+    },
     "sku": {
         "type": ["string", "null"],
         "description": "unique among products; empty or null: none",

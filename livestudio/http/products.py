@@ -112,12 +112,6 @@ def _product_id(request: web.Request) -> int:
     return path_id(request, "id", "product")
 
 
-def _json_stock(data: dict[str, Any]) -> None:
-    """JSON has numbers: stock as text (which a CSV cell is) is refused here."""
-    if isinstance(data.get("stock"), str):
-        raise error(422, "stock: must be a whole number ≥ 0, or null (not text)")
-
-
 def _take_image(data: dict[str, Any], creating: bool) -> bool:
     """Take "image" out of a JSON body: only null (remove the image, on PATCH) is accepted."""
     if "image" not in data:
@@ -140,7 +134,6 @@ async def create_product(request: web.Request) -> web.Response:
     """POST /api/products: a new product (currency defaults to the brand's)."""
     await require_host(request)
     data = await json_object(request)
-    _json_stock(data)
     _take_image(data, creating=True)
     store = request.app[STORE]
     brand_settings = await store.get_brand()
@@ -175,7 +168,6 @@ async def patch_product(request: web.Request) -> web.Response:
     """
     await require_host(request)
     data = await json_object(request)
-    _json_stock(data)
     remove_image = _take_image(data, creating=False)
     store = request.app[STORE]
     product_id = _product_id(request)
