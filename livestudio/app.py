@@ -18,11 +18,13 @@ from .http import (
     auth,
     chat_api,
     destinations_api,
+    headers,
     hls,
     onair_api,
     pages,
     products,
     replay,
+    sessions,
     signalling,
     studio_catalog,
 )
@@ -57,7 +59,13 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     onair = OnAir(app[SETTINGS], app[STORE], hub, images=app[IMAGES].library)
     app[ONAIR] = onair
     app[PRODUCT_CHANGED].append(onair.product_changed)
-    app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
+    app[CHAT] = ChatRooms(
+        app[STORE],
+        hub,
+        onair.program_pts,
+        onair.live_state,
+        messages_per_address=app[SETTINGS].chat_messages_per_ip,
+    )
     onair.on_finished.append(app[CHAT].forget)
     app[SOCKETS_PER_IP] = Counter()
     app[DESTINATIONS] = Destinations(app[STORE], onair)
@@ -85,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LOOP_LAG] = [0.0]
     app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
     app.on_startup.append(_freeze_startup_objects)
+    headers.setup(app)
     auth.setup(app, settings)
     signalling.setup(app)
     api.setup(app)
@@ -96,6 +105,7 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     replay.setup(app)
     hls.setup(app)
+    sessions.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app
