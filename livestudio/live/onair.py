@@ -45,6 +45,7 @@ def limits_from(settings: Settings) -> ShowLimits:
             public_ip=settings.public_ip,
         ),
         recordings_dir=settings.recordings_dir,
+        sender=settings.fanout_sender,
     )
 
 

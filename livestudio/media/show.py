@@ -56,6 +56,8 @@ class ShowLimits:
     ice: IcePolicy = IcePolicy()  # noqa: RUF009 (frozen dataclass)
     recordings_dir: Path | None = None
     "Where each show's recording folder goes; None: shows are not recorded."
+    sender: str = "lean"
+    "How viewers' RTP is sent: 'lean' (packetized once, media/rtpsend.py) or 'aiortc'."
 
 
 StateListener = Callable[[str], None]
@@ -379,6 +381,7 @@ class LiveShow:
             on_gone=self._viewer_gone,
             address=address,
             profile_level_id=self.limits.box.profile_level_id,
+            sender=self.limits.sender,
         )
         self.viewers[viewer.id] = viewer
         try:
