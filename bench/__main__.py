@@ -39,14 +39,21 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, help="seconds between joins and the window")
     parser.add_argument("--clients", type=int, default=4, help="viewer client processes")
     parser.add_argument("--preset", default="veryfast", help="LiveStudio's x264 preset")
-    parser.add_argument("--designs", type=_names, help="livestudio,naive")
+    parser.add_argument(
+        "--designs", type=_names, help="lean,aiortc,naive (quick: lean,aiortc; full: all three)"
+    )
+    parser.add_argument(
+        "--sender",
+        type=_names,
+        help="LiveStudio send paths to run: lean (default path), aiortc (the one before), or both",
+    )
     parser.add_argument("--no-naive", action="store_true", help="LiveStudio only")
     parser.add_argument("--naive-codec", choices=("vp8", "h264"), default="vp8")
     parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
     parser.add_argument(
         "--light-viewers",
-        choices=("rtp", "decoder"),
-        default="rtp",
+        choices=("srtp", "rtp", "decoder"),
+        default="srtp",
         help="how non-decoding viewers count frames (bench/counting.py)",
     )
     parser.add_argument("--join-probes", type=int, help="single joins timed after the steps")
@@ -90,7 +97,11 @@ def parser() -> argparse.ArgumentParser:
 def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> FanoutOptions:
     """FanoutOptions from flags, with quick/full defaults."""
     quick = args.quick
-    designs = args.designs or ["livestudio", "naive"]
+    designs = args.designs or (["lean", "aiortc"] if quick else ["lean", "aiortc", "naive"])
+    designs = ["lean" if d == "livestudio" else d for d in designs]
+    if args.sender:
+        designs = [d for d in designs if d not in fanout.SENDERS]
+        designs = [*args.sender, *designs]
     if args.no_naive:
         designs = [d for d in designs if d != "naive"]
     probes = args.join_probes if args.join_probes is not None else (3 if quick else 20)
@@ -157,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         fanout.run(fanout_options(args, QUICK_VIEWERS if quick else FULL_VIEWERS), args.results_dir)
     elif command == "latency":
         if args.designs is None:
-            args.designs = ["livestudio"]
+            args.designs = ["lean"]
         latency.run(fanout_options(args, list(latency.LATENCY_VIEWERS)), args.results_dir)
     print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0

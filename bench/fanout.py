@@ -25,6 +25,9 @@ from .common import CpuWindow, cpu_plan, median, percentile, pin, slope, table, 
 from .servers import Server, start_livestudio, start_naive
 from .stamps import SendTimes
 
+SENDERS = ("lean", "aiortc")
+"""LiveStudio's two send paths, each a design: lean (the default: packetized once, one
+loop over viewers) and aiortc (an RTCRtpSender per viewer, the path before)."""
 SATURATED_PCT = 90.0
 "Client processes (publisher included) above this share of their core: numbers suspect."
 STARVED_FPS = 5.0
@@ -41,11 +44,11 @@ class FanoutOptions:
     warmup: float = 1.5
     clients: int = 4
     preset: str = "veryfast"
-    designs: tuple[str, ...] = ("livestudio", "naive")
+    designs: tuple[str, ...] = ("lean", "aiortc", "naive")
     naive_codec: str = "vp8"
     decode_every: int = 8
-    light_viewers: str = "rtp"
-    "How the other viewers count frames: rtp (lightest) or decoder (see bench.counting)."
+    light_viewers: str = "srtp"
+    "How the other viewers count frames: srtp (lightest), rtp or decoder (bench.counting)."
     join_timeout: float = 20.0
     stop_when_starved: bool = False
     profile: Path | None = None
@@ -305,8 +308,13 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
     frozen = frozenset(client_cpus) if client_cpus else None
     server: Server | None = None
     try:
-        if design == "livestudio":
-            server = start_livestudio(workdir / design, opts.preset, server_cpus, opts.profile)
+        if design in SENDERS:
+            profile = opts.profile
+            if profile is not None and len([d for d in opts.designs if d in SENDERS]) > 1:
+                profile = profile.with_name(f"{profile.stem}-{design}{profile.suffix}")
+            server = start_livestudio(
+                workdir / design, opts.preset, server_cpus, profile, sender=design
+            )
         else:
             server = start_naive(workdir / design, opts.naive_codec, server_cpus)
         procs.publisher = procs.start(
@@ -376,7 +384,7 @@ def print_design(result: DesignResult) -> None:
         "enc ms",
         "drops",
     ]
-    ours = result.design == "livestudio"
+    ours = result.design in SENDERS
     rows = [
         [
             s.n,
@@ -410,53 +418,67 @@ def print_design(result: DesignResult) -> None:
     print()
 
 
-def print_comparison(a: DesignResult, b: DesignResult) -> list[dict[str, float]]:
-    """LiveStudio against the naive design at the same N."""
-    naive = {s.n: s for s in b.steps}
-    rows_out: list[dict[str, float]] = []
+def print_comparison(a: DesignResult, b: DesignResult) -> list[dict[str, Any]]:
+    """Design `a` (lean) against `b` at the same N, from the same run."""
+    theirs = {s.n: s for s in b.steps}
+    rows_out: list[dict[str, Any]] = []
     for s in a.steps:
-        o = naive.get(s.n)
+        o = theirs.get(s.n)
         if o is None:
             continue
         rows_out.append(
             {
                 "n": s.n,
-                "livestudio_cpu": s.server_cpu,
-                "naive_cpu": o.server_cpu,
+                "against": b.design,
+                "cpu": s.server_cpu,
+                "other_cpu": o.server_cpu,
                 "cpu_ratio": o.server_cpu / s.server_cpu if s.server_cpu else float("nan"),
-                "livestudio_fps_median": s.fps_median,
-                "naive_fps_median": o.fps_median,
+                "fps_median": s.fps_median,
+                "other_fps_median": o.fps_median,
                 "cpu_per_frame_ratio": (
                     o.cpu_ms_per_delivered_frame / s.cpu_ms_per_delivered_frame
                     if s.cpu_ms_per_delivered_frame
                     else float("nan")
                 ),
+                "latency_ms_median": s.latency_ms_median,
+                "other_latency_ms_median": o.latency_ms_median,
+                "join_ms_p95": s.join_ms_p95,
+                "other_join_ms_p95": o.join_ms_p95,
             }
         )
     keys = [
-        "n",
-        "livestudio_cpu",
-        "naive_cpu",
+        "cpu",
+        "other_cpu",
         "cpu_ratio",
-        "livestudio_fps_median",
-        "naive_fps_median",
+        "fps_median",
+        "other_fps_median",
         "cpu_per_frame_ratio",
+        "latency_ms_median",
+        "other_latency_ms_median",
+        "join_ms_p95",
+        "other_join_ms_p95",
     ]
+    x, y = a.design, b.design
     headers = [
         "N",
-        "encode-once %cpu",
-        "naive %cpu",
+        f"{x} %cpu",
+        f"{y} %cpu",
         "cpu ratio",
-        "encode-once fps",
-        "naive fps",
+        f"{x} fps",
+        f"{y} fps",
         "cpu/frame ratio",
+        f"{x} lat med",
+        f"{y} lat med",
+        f"{x} join p95",
+        f"{y} join p95",
     ]
-    rows = [[int(r["n"]), *(r[k] for k in keys[1:])] for r in rows_out]
-    title = "fanout: naive vs encode-once (ratios naive / encode-once; CPU caps at ~100 %)"
+    rows = [[int(r["n"]), *(r[k] for k in keys)] for r in rows_out]
+    title = f"fanout: {y} vs {x}, same run (ratios {y} / {x}; CPU caps at ~100 %)"
     print(table(headers, rows, title))
+    ratio = b.marginal_cpu_per_viewer / a.marginal_cpu_per_viewer
     print(
-        f"marginal CPU per viewer: encode-once {a.marginal_cpu_per_viewer:.2f} %, "
-        f"naive {b.marginal_cpu_per_viewer:.2f} % of a core\n"
+        f"marginal CPU per viewer: {x} {a.marginal_cpu_per_viewer:.3f} %, "
+        f"{y} {b.marginal_cpu_per_viewer:.3f} % of a core ({ratio:.1f}x)\n"
     )
     return rows_out
 
@@ -469,9 +491,10 @@ def run(opts: FanoutOptions, results_dir: Path | None = None) -> list[DesignResu
             designs[design] = run_design(design, opts, Path(tmp))
     for result in designs.values():
         print_design(result)
-    comparison: list[dict[str, float]] = []
-    if "livestudio" in designs and "naive" in designs:
-        comparison = print_comparison(designs["livestudio"], designs["naive"])
+    comparison: list[dict[str, Any]] = []
+    for other in ("aiortc", "naive"):
+        if "lean" in designs and other in designs:
+            comparison += print_comparison(designs["lean"], designs[other])
     server_cpus, client_cpus = cpu_plan()
     data: dict[str, Any] = {
         "options": asdict(opts),

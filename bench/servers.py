@@ -143,9 +143,14 @@ async def _create_with_store(data_dir: Path) -> tuple[str, str]:
 
 
 def start_livestudio(
-    workdir: Path, preset: str, cpus: set[int] | None, profile: Path | None = None
+    workdir: Path,
+    preset: str,
+    cpus: set[int] | None,
+    profile: Path | None = None,
+    sender: str = "lean",
 ) -> Server:
-    """`python -m livestudio serve` with caps lifted so they never refuse bench viewers.
+    """`python -m livestudio serve` with caps lifted so they never refuse bench viewers,
+    sending viewers' RTP the `sender` way (the fanout_sender setting: lean or aiortc).
 
     With `profile`, the server runs under pyinstrument (event-loop thread only), which
     writes a text report there when the server exits.
@@ -162,9 +167,10 @@ def start_livestudio(
         "LIVESTUDIO_VIDEO_WIDTH": "1280",
         "LIVESTUDIO_VIDEO_HEIGHT": "720",
         "LIVESTUDIO_VIDEO_FPS": "30",
+        "LIVESTUDIO_FANOUT_SENDER": sender,
     }
     show, key = create_show(data_dir, env)
-    log_path = workdir / "livestudio.log"
+    log_path = workdir / f"livestudio-{sender}.log"
     wrapper = []
     if profile:
         wrapper = ["-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(profile)]
@@ -185,7 +191,7 @@ def start_livestudio(
     base = f"http://127.0.0.1:{port}"
     _wait_ready(proc, f"{base}/metrics", log_path, 30)
     return Server(
-        design="livestudio",
+        design=sender,
         proc=proc,
         base=base,
         whip_url=f"{base}/whip/{show}",

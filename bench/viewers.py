@@ -39,7 +39,7 @@ class ClientConfig:
     shm_name: str
     cpus: frozenset[int] | None = None
     nice: int = 5
-    light: str = "rtp"
+    light: str = "srtp"
     "How non-decoding viewers count: see bench.counting."
 
 
@@ -63,6 +63,8 @@ class BenchViewer:
     measuring: bool = False
     window_start_frames: int = 0
     task: asyncio.Task[None] | None = None
+    datagrams: counting.DatagramCounter | None = None
+    "srtp mode: what reads the socket once connected."
 
     @property
     def frames(self) -> int:
@@ -107,7 +109,7 @@ async def join(
     url: str,
     times: SendTimes,
     deadline: float,
-    light: str = "rtp",
+    light: str = "srtp",
 ) -> None:
     """Negotiate over WHEP (retrying 503/429 until `deadline`); start counting/decoding."""
     pc = viewer.pc
@@ -116,6 +118,15 @@ async def join(
     if not viewer.decode:
         viewer.counter = counting.count_frames(video_tx.receiver, "video", light)
     viewer.audio = counting.count_frames(audio_tx.receiver, "audio", light)
+    if light == "srtp" and not viewer.decode:
+
+        @pc.on("connectionstatechange")
+        def connected() -> None:
+            if pc.connectionState == "connected" and viewer.datagrams is None:
+                assert viewer.counter is not None and viewer.audio is not None
+                counters = {"video": viewer.counter, "audio": viewer.audio}
+                viewer.datagrams = counting.count_datagrams(pc, counters)
+
     await pc.setLocalDescription(await pc.createOffer())
     while True:
         viewer.posted_at = time.monotonic()
@@ -228,6 +239,9 @@ class Client:
         async def one(v: BenchViewer) -> None:
             if v.task:
                 v.task.cancel()
+            if v.datagrams is not None:
+                counting.stop_counting(v.datagrams)
+                v.datagrams = None
             if v.location:
                 with contextlib.suppress(Exception):
                     async with self.session.delete(v.location):
