@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chat, compose, encode, fanout, latency, replay
+from . import chat, compose, encode, fanout, latency, replay, sendpath
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -81,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     comp.add_argument("--sizes", type=_names, help="720p,1080p")
     comp.add_argument("--frames", type=int, help="frames per measurement")
     sub.add_parser("replay", parents=[common], help="show end → replay ready; publish cost")
+    sub.add_parser("sendpath", parents=[common], help="µs per RTP packet to one viewer, by step")
     cht = sub.add_parser(
         "chat", parents=[common], help="chat delivery latency and server CPU, reaction bursts"
     )
@@ -143,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(compose.table(composed), flush=True)
         write_results("compose", composed, args.results_dir)
+    if command in (None, "sendpath"):
+        steps = sendpath.run(0.3 if quick else 1.0)
+        print(sendpath.report(steps), flush=True)
+        write_results("sendpath", {"steps": steps}, args.results_dir)
     if command in (None, "replay"):
         ready = replay.run(quick)
         print(replay.report(ready), flush=True)
