@@ -50,6 +50,7 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-naive", action="store_true", help="LiveStudio only")
     parser.add_argument("--naive-codec", choices=("vp8", "h264"), default="vp8")
     parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
+    parser.add_argument("--max-decoding", type=int, default=4, help="decoding viewers at most")
     parser.add_argument(
         "--light-viewers",
         choices=("srtp", "rtp", "decoder"),
@@ -115,6 +116,7 @@ def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> Fano
         designs=tuple(designs),
         naive_codec=args.naive_codec,
         decode_every=args.decode_every,
+        max_decoding=args.max_decoding,
         light_viewers=args.light_viewers,
         stop_when_starved=not quick and args.viewers is None,
         join_probes=probes,

@@ -47,6 +47,9 @@ class FanoutOptions:
     designs: tuple[str, ...] = ("lean", "aiortc", "naive")
     naive_codec: str = "vp8"
     decode_every: int = 8
+    max_decoding: int = 4
+    """At most this many decoding viewers per step: a 720p decode costs the clients' core
+    ~10 % each, so past a few they, not the server, would set the limit."""
     light_viewers: str = "srtp"
     "How the other viewers count frames: srtp (lightest), rtp or decoder (bench.counting)."
     join_timeout: float = 20.0
@@ -178,11 +181,15 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
     conns = [conn for conn, _ in procs.clients]
     specs: list[list[tuple[int, bool]]] = [[] for _ in conns]
     for i in range(n):
-        specs[i % len(conns)].append((i, i % opts.decode_every == 0))
+        decode = i % opts.decode_every == 0 and i // opts.decode_every < opts.max_decoding
+        specs[i % len(conns)].append((i, decode))
     active = [(conn, s) for conn, s in zip(conns, specs, strict=True) if s]
+    # Joins queue behind each other (JOIN_CONCURRENCY per client process, the server's
+    # negotiation cap): a crowd of hundreds takes longer than one viewer's timeout.
+    wait = max(opts.join_timeout, 0.15 * n)
     for conn, s in active:
-        conn.send(("join", s, opts.join_timeout))
-    joins = [r for conn, _ in active for r in recv(conn, opts.join_timeout + 30)[1]]
+        conn.send(("join", s, wait))
+    joins = [r for conn, _ in active for r in recv(conn, wait + 30)[1]]
     time.sleep(opts.warmup)
     assert procs.publisher is not None
     pids = {"server": server.pid, "publisher": procs.publisher[1]}

@@ -156,6 +156,26 @@ def test_lean_sender_feeds_aiortcs_sender_reports() -> None:
     init = inspect.getsource(RTCRtpSender.__init__)
     for name in _SENDER_REPORT_FIELDS:
         assert f"self.__{name.split('__', 1)[1]} = 0" in init, name
+    # RR statistics read the packet count too; nothing else writes these but _run_rtp.
+    assert "self.__packet_count - report.packets_lost" in inspect.getsource(
+        RTCRtpSender._handle_rtcp_packet
+    )
+    assert "__slots__" not in inspect.getsource(RTCRtpSender), "__class__ switch needs a dict"
+
+
+def test_pylibsrtp_internals_of_fast_protect() -> None:
+    # media/srtp.py calls srtp_protect on a Session's own srtp_t and buffer.
+    import pylibsrtp
+    from pylibsrtp._binding import lib
+
+    init = inspect.getsource(pylibsrtp.Session.__init__)
+    assert 'self._cdata = ffi.new("char[]", 1500)' in init
+    assert "self._buffer = ffi.buffer(self._cdata)" in init
+    assert "self._srtp = ffi.gc(srtp," in init
+    process = inspect.getsource(pylibsrtp.Session._Session__process)  # type: ignore[attr-defined]
+    assert "func(self._srtp[0], self._cdata, len_p)" in process
+    assert "return self._buffer[0 : len_p[0]]" in process
+    assert callable(lib.srtp_protect)
 
 
 def test_lean_sender_srtp_session_and_ice_pair() -> None:

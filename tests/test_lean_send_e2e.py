@@ -37,6 +37,9 @@ class Lossy(DatagramOut):
         if kept:
             self.inner.send(kept)
 
+    def send_one(self, datagram: bytes) -> None:
+        self.send([datagram])
+
     def close(self) -> None:
         self.inner.close()
 

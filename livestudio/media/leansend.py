@@ -30,17 +30,43 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from .rtpsend import DatagramOut, PayloadCache, RtpStream, StreamParameters
+from .srtp import fast_protect
 from .subscribers import ViewerSubscriber, _drain
 
 log = logging.getLogger(__name__)
 
-_SENDER_REPORT_FIELDS = (
-    "_RTCRtpSender__ntp_timestamp",
-    "_RTCRtpSender__rtp_timestamp",
-    "_RTCRtpSender__packet_count",
-    "_RTCRtpSender__octet_count",
-)
-"What aiortc's RTCRtpSender._run_rtcp puts in its sender reports (pinned by the contract)."
+_SENDER_REPORT_FIELDS: dict[str, Callable[[RtpStream], int]] = {
+    "_RTCRtpSender__ntp_timestamp": lambda stream: stream.last_ntp,
+    "_RTCRtpSender__rtp_timestamp": lambda stream: stream.last_timestamp,
+    "_RTCRtpSender__packet_count": lambda stream: stream.packets & 0xFFFFFFFF,
+    "_RTCRtpSender__octet_count": lambda stream: stream.octets & 0xFFFFFFFF,
+}
+"""What aiortc's RTCRtpSender._run_rtcp puts in its sender reports (and the RR stats it
+keeps), each read from our stream at that moment (pinned by the contract)."""
+
+
+class ReportingSender(RTCRtpSender):
+    """aiortc's sender, whose sender-report fields are read from the lean stream when an
+    SR is made: nothing to update per packet. A lean sender's instance is switched to
+    this class (same layout, no __init__ of its own)."""
+
+    _lean_stream: RtpStream | None = None
+
+
+def _report_field(read: Callable[[RtpStream], int]) -> property:
+    def get(sender: ReportingSender) -> int:
+        stream = sender._lean_stream
+        return read(stream) if stream is not None else 0
+
+    def ignore(sender: ReportingSender, value: int) -> None:
+        """aiortc's __init__ zeroes the field; its RTP task (idle) never sets it."""
+
+    return property(get, ignore)
+
+
+for _name, _read in _SENDER_REPORT_FIELDS.items():
+    # Data descriptors on the class win over the instance's own attributes.
+    setattr(ReportingSender, _name, _report_field(_read))
 
 
 def _random32() -> int:
@@ -157,6 +183,7 @@ class LeanSender:
         "RTP timestamp of program pts 0 on this stream: known before the first packet."
         self.track = StartTrack(kind, self._start)
         sender.replaceTrack(self.track)
+        sender.__class__ = ReportingSender
         send = sender.send
 
         async def send_and_keep(parameters: RTCRtpSendParameters) -> None:
@@ -200,12 +227,13 @@ class LeanSender:
         ice = dtls.transport
         stream = RtpStream(
             params,
-            dtls._tx_srtp.protect,
+            fast_protect(dtls._tx_srtp),
             datagram_out(ice._connection),
             _random_sequence_number(),
             self.timestamp_origin,
         )
-        stream.on_sent = self._report
+        assert isinstance(self.sender, ReportingSender)
+        self.sender._lean_stream = stream
 
         @ice.on("statechange")
         def on_ice_state() -> None:
@@ -214,14 +242,6 @@ class LeanSender:
                 self.close()
 
         return stream
-
-    def _report(self, stream: RtpStream) -> None:
-        sender = self.sender
-        ntp, rtp, packets, octets = _SENDER_REPORT_FIELDS
-        setattr(sender, ntp, stream.last_ntp)
-        setattr(sender, rtp, stream.last_timestamp)
-        setattr(sender, packets, stream.packets & 0xFFFFFFFF)
-        setattr(sender, octets, stream.octets & 0xFFFFFFFF)
 
     async def _retransmit(self, sequence_number: int) -> None:
         if self.stream is not None and self.kind in self._subscriber.streams:

@@ -120,6 +120,16 @@ class DatagramOut:
                 self._send_segments(datagrams[start:end], size)
             start = end
 
+    def send_one(self, datagram: bytes) -> None:
+        """Send one datagram."""
+        self.sends += 1
+        try:
+            self.sock.sendto(datagram, self.address)
+        except OSError as exc:  # a full buffer, the peer's port gone: a lost packet
+            self.dropped += 1
+            if not isinstance(exc, BlockingIOError):
+                log.debug("sendto %s: %s", self.address, exc)
+
     def _sendto(self, datagram: bytes) -> None:
         self.sends += 1
         try:
@@ -201,9 +211,9 @@ class RtpStream:
         self._ext_tail = b""
         self._abs_send_time = False
         self._build_extensions(params)
-        self.header_size = 12 + len(self._ext_head) + len(self._ext_tail)
+        self.header_size = 12 + len(self._ext_head)
         if self._abs_send_time:
-            self.header_size += 3
+            self.header_size += 3 + len(self._ext_tail)
         self._history: list[bytes | None] = [None] * HISTORY
         self.frames = 0
         "Program packets sent (video frames, audio packets)."
@@ -213,10 +223,13 @@ class RtpStream:
         self.octets = 0
         "Payload bytes sent (the sender report's octet count)."
         self.last_timestamp = 0
-        self.last_ntp = 0
+        "RTP timestamp of the last frame sent (the sender report's, with `last_ntp`)."
+        self.last_sent_at = 0.0
+        "time.time() when it was sent."
         self.retransmitted = 0
-        self.on_sent: Callable[[RtpStream], None] = lambda stream: None
-        "Called after each frame (media/leansend.py feeds aiortc's sender reports)."
+        self._ssrc = params.ssrc
+        self._marked = params.payload_type | 0x80
+        self._plain = self._marked if params.marker_every_packet else params.payload_type
 
     def _build_extensions(self, params: StreamParameters) -> None:
         # One-byte header extensions (RFC 8285): mid (fixed per viewer), abs-send-time
@@ -239,45 +252,61 @@ class RtpStream:
             assert ast_id is not None
             self._ext_head += bytes([(ast_id << 4) | 2])
         self._ext_tail = b"\x00" * padding
+        if not self._abs_send_time:
+            self._ext_head += self._ext_tail  # constant: the whole block
 
     def send_frame(self, frame: Payloads) -> None:
         """Send one program packet's payloads (a video frame, an audio packet)."""
         now = time.time()
-        ext = self._ext_head
         if self._abs_send_time:
-            ext += (int((now + NTP_EPOCH) * 262144.0) & 0xFFFFFF).to_bytes(3, "big")
-        ext += self._ext_tail
-        params = self.params
+            ast = (int((now + NTP_EPOCH) * 262144.0) & 0xFFFFFF).to_bytes(3, "big")
+            ext = self._ext_head + ast + self._ext_tail
+        else:
+            ext = self._ext_head
         timestamp = (self.timestamp_origin + frame.timestamp) & 0xFFFFFFFF
-        ssrc = params.ssrc
-        first = self._first_byte
         seq = self.sequence_number
-        history = self._history
-        protect = self._protect
-        header = _HEADER.pack
         payloads = frame.payloads
-        last = len(payloads) - 1
-        marked = params.payload_type | 0x80
-        plain_type = marked if params.marker_every_packet else params.payload_type
-        datagrams = []
-        octets = 0
-        for i, payload in enumerate(payloads):
-            packet = header(first, marked if i == last else plain_type, seq, timestamp, ssrc)
-            packet += ext + payload
-            history[seq % HISTORY] = packet
-            datagrams.append(protect(packet))
-            octets += len(payload)
-            seq = (seq + 1) & 0xFFFF
-        self.sequence_number = seq
-        self.out.send(datagrams)
+        if len(payloads) == 1:
+            # One packet (every Opus packet, small frames): no loop, no list.
+            packet = _HEADER.pack(self._first_byte, self._marked, seq, timestamp, self._ssrc)
+            packet = b"".join((packet, ext, payloads[0]))
+            self._history[seq % HISTORY] = packet
+            self.out.send_one(self._protect(packet))
+            self.octets += len(payloads[0])
+            self.sequence_number = (seq + 1) & 0xFFFF
+        else:
+            first = self._first_byte
+            ssrc = self._ssrc
+            history = self._history
+            protect = self._protect
+            header = _HEADER.pack
+            join = b"".join
+            plain_type = self._plain
+            datagrams = []
+            octets = 0
+            last = len(payloads) - 1
+            for i, payload in enumerate(payloads):
+                # The marker goes on the frame's last packet (RFC 6184 5.1).
+                kind = self._marked if i == last else plain_type
+                packet = join((header(first, kind, seq, timestamp, ssrc), ext, payload))
+                history[seq % HISTORY] = packet
+                datagrams.append(protect(packet))
+                octets += len(payload)
+                seq = (seq + 1) & 0xFFFF
+            self.out.send(datagrams)
+            self.octets += octets
+            self.sequence_number = seq
         if self.first_pts is None:
             self.first_pts = frame.timestamp
         self.frames += 1
         self.packets += len(payloads)
-        self.octets += octets
         self.last_timestamp = timestamp
-        self.last_ntp = ntp_time(now)
-        self.on_sent(self)
+        self.last_sent_at = now
+
+    @property
+    def last_ntp(self) -> int:
+        """NTP time of the last frame sent (its RTP timestamp is `last_timestamp`)."""
+        return ntp_time(self.last_sent_at) if self.frames else 0
 
     def retransmit(self, sequence_number: int) -> bool:
         """Send a packet again (NACK): as RTX if negotiated (RFC 4588), else as it was."""
