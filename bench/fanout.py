@@ -82,6 +82,9 @@ class Step:
     "Video RTP packets missing at the counting viewers (rtp mode), % of those sent."
     cpu_ms_per_delivered_frame: float
     "Server CPU time per video frame delivered to one viewer."
+    cpu_ms_per_program_frame: float
+    """Server CPU time per program frame (LiveStudio): what one frame costs with N viewers,
+    whatever share of the core other processes left the server."""
     latency_ms_median: float
     latency_ms_p95: float
     latency_samples: int
@@ -110,6 +113,10 @@ class DesignResult:
     steps: list[Step]
     marginal_cpu_per_viewer: float
     "Least-squares slope of server CPU (% of a core) over N."
+    marginal_cpu_per_viewer_30fps: float = float("nan")
+    """The slope of server CPU per program frame over N, at 30 fps, in % of a core: the
+    same figure, robust to steps where other processes took the server's core and the
+    program (so every viewer) got fewer frames."""
     join_probes_ms: list[float] = field(default_factory=list)
     "WHEP POST → first decoded frame of each join probe (one viewer at a time)."
     publisher_frames: int = 0
@@ -270,6 +277,7 @@ def _step(
         cpu_ms_per_delivered_frame=(
             server_cpu * 10 * seconds / delivered if delivered else float("nan")
         ),
+        cpu_ms_per_program_frame=server_cpu * 10 * seconds / frames if frames else float("nan"),
         latency_ms_median=median(latencies),
         latency_ms_p95=percentile(latencies, 95),
         latency_samples=len(latencies),
@@ -369,6 +377,8 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
     # fewer frames, so the server did less): it stays in the table, out of the slope.
     fair = [s for s in result.steps if not s.clients_saturated] or result.steps
     result.marginal_cpu_per_viewer = slope([s.n for s in fair], [s.server_cpu for s in fair])
+    per_frame = slope([s.n for s in fair], [s.cpu_ms_per_program_frame for s in fair])
+    result.marginal_cpu_per_viewer_30fps = per_frame * 30 / 10
     return result
 
 
@@ -385,6 +395,7 @@ def print_design(result: DesignResult) -> None:
         "fps med",
         "loss %",
         "srv ms/frame",
+        "ms/prog frame",
         "pub fps",
         "prog fps",
         "repeat fps",
@@ -404,6 +415,7 @@ def print_design(result: DesignResult) -> None:
             s.fps_median,
             s.loss_pct,
             s.cpu_ms_per_delivered_frame,
+            s.cpu_ms_per_program_frame if ours else None,
             s.publisher_fps,
             s.program_fps if ours else None,
             s.repeated_fps if ours else None,
@@ -415,6 +427,11 @@ def print_design(result: DesignResult) -> None:
     title = (
         f"fanout: {result.design} — marginal server CPU per viewer "
         f"{result.marginal_cpu_per_viewer:.2f} % of a core"
+        + (
+            f" (per program frame, at 30 fps: {result.marginal_cpu_per_viewer_30fps:.3f} %)"
+            if result.design in SENDERS
+            else ""
+        )
     )
     print(table(headers, rows, title))
     for s in result.steps:
@@ -485,8 +502,15 @@ def print_comparison(a: DesignResult, b: DesignResult) -> list[dict[str, Any]]:
     ratio = b.marginal_cpu_per_viewer / a.marginal_cpu_per_viewer
     print(
         f"marginal CPU per viewer: {x} {a.marginal_cpu_per_viewer:.3f} %, "
-        f"{y} {b.marginal_cpu_per_viewer:.3f} % of a core ({ratio:.1f}x)\n"
+        f"{y} {b.marginal_cpu_per_viewer:.3f} % of a core ({ratio:.1f}x)"
     )
+    if b.design in SENDERS:
+        ratio = b.marginal_cpu_per_viewer_30fps / a.marginal_cpu_per_viewer_30fps
+        print(
+            f"per program frame, at 30 fps: {x} {a.marginal_cpu_per_viewer_30fps:.3f} %, "
+            f"{y} {b.marginal_cpu_per_viewer_30fps:.3f} % of a core ({ratio:.1f}x)"
+        )
+    print()
     return rows_out
 
 
