@@ -62,6 +62,8 @@ class Settings:
     "libx264 preset; see `python -m bench` for the cost of each on this machine."
     keyframe_interval: float = 2.0
     "Seconds between regular keyframes (a joiner also forces one)."
+    fanout_workers: int = 0
+    "Processes that serve the viewers, to use every core (0: the main process does)."
     fanout_sender: str = "lean"
     "Viewers' RTP: lean (packetized once, one loop over viewers) or aiortc (a sender each)."
     grace_period: float = 60.0
@@ -165,6 +167,7 @@ _COUNT = _Range(1, text="a whole number above 0")
 _RANGES: dict[str, _Range] = {
     "port": _Range(0, 65535, text="a whole number from 0 to 65535"),
     "max_viewers": _COUNT,
+    "fanout_workers": _Range(0, 64, text="a whole number from 0 to 64"),
     "max_negotiations": _COUNT,
     "max_sessions_per_ip": _COUNT,
     "max_event_sockets_per_ip": _COUNT,

@@ -46,6 +46,7 @@ def limits_from(settings: Settings) -> ShowLimits:
         ),
         recordings_dir=settings.recordings_dir,
         sender=settings.fanout_sender,
+        fanout_workers=settings.fanout_workers,
     )
 
 

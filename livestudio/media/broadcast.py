@@ -115,6 +115,10 @@ class Broadcast:
         sub = OutputSubscriber(name=name, audio_codec=audio, items=queue.Queue(maxsize=size))
         return self._add(sub, from_gop_cache=True)
 
+    def attach(self, sub: S) -> S:
+        """Add a subscriber made elsewhere (a fan-out worker's feed), from the GOP cache."""
+        return self._add(sub, from_gop_cache=True)
+
     def _add(self, sub: S, from_gop_cache: bool) -> S:
         if self.ended:
             sub.close()

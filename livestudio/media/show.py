@@ -25,6 +25,7 @@ from .ingest import Publisher
 from .program import Program
 from .record import Recorder, RecordingResult, finalize
 from .viewer import Viewer
+from .workers import FanoutWorkers
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class ShowLimits:
     "Where each show's recording folder goes; None: shows are not recorded."
     sender: str = "lean"
     "How viewers' RTP is sent: 'lean' (packetized once, media/rtpsend.py) or 'aiortc'."
+    fanout_workers: int = 0
+    "Processes serving the viewers (media/workers.py); 0: the main process does."
 
 
 StateListener = Callable[[str], None]
@@ -129,6 +132,11 @@ class LiveShow:
                 aac_config=self.program.aac_extradata,
                 on_error=self._recording_error_from_thread,
                 name=f"recorder-{show_id}",
+            )
+        self.workers: FanoutWorkers | None = None
+        if limits.fanout_workers > 0:
+            self.workers = FanoutWorkers(
+                limits.fanout_workers, self.broadcast, self.program.keyframes.request
             )
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
@@ -374,6 +382,8 @@ class LiveShow:
             raise ShowEnded
         if len(self.viewers) >= self.limits.max_viewers:
             raise ShowFull
+        if self.workers is not None:
+            return await self._play_on_worker(self.workers, offer_sdp, address, reached)
         viewer = Viewer(
             self.broadcast,
             self.program.keyframes.request,
@@ -390,6 +400,22 @@ class LiveShow:
             await viewer.close()
             raise
         return viewer
+
+    async def _play_on_worker(
+        self, workers: FanoutWorkers, offer_sdp: str, address: str, reached: str
+    ) -> Viewer:
+        remote = await workers.play(
+            offer_sdp,
+            self.limits.ice.for_client(address, reached),
+            address,
+            self.limits.box.profile_level_id,
+            self.limits.sender,
+        )
+        remote.on_gone = self._viewer_gone
+        self.viewers[remote.id] = remote
+        if self.ended:
+            await remote.close()
+        return remote
 
     def _viewer_gone(self, viewer: Viewer) -> None:
         self.viewers.pop(viewer.id, None)
@@ -411,6 +437,8 @@ class LiveShow:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*closers, return_exceptions=True)
             await asyncio.to_thread(self.program.stop)
+            if self.workers is not None:
+                await asyncio.to_thread(self.workers.stop)
             if self.recorder is not None:
                 self.recording = await self._finish_recording(self.recorder)
         finally:
