@@ -52,6 +52,9 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
     parser.add_argument("--max-decoding", type=int, default=4, help="decoding viewers at most")
     parser.add_argument(
+        "--fanout-workers", type=int, default=0, help="LiveStudio's fan-out worker processes"
+    )
+    parser.add_argument(
         "--light-viewers",
         choices=("srtp", "rtp", "decoder"),
         default="srtp",
@@ -117,6 +120,7 @@ def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> Fano
         naive_codec=args.naive_codec,
         decode_every=args.decode_every,
         max_decoding=args.max_decoding,
+        fanout_workers=args.fanout_workers,
         light_viewers=args.light_viewers,
         stop_when_starved=not quick and args.viewers is None,
         join_probes=probes,

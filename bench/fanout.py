@@ -11,7 +11,9 @@ for the naive relay (bench/naive_server.py: one encoder per viewer).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -56,6 +58,10 @@ class FanoutOptions:
     stop_when_starved: bool = False
     profile: Path | None = None
     "Run LiveStudio under pyinstrument and write its text report here."
+    fanout_workers: int = 0
+    """LiveStudio's fanout_workers setting: with N > 0, the viewers are served by N worker
+    processes, worker k pinned to CPU k mod the CPU count (so on this 2-core machine one
+    shares the server's core and one the clients')."""
     join_probes: int = 0
     "After the N steps: this many single decoding viewers join and leave, one at a time."
 
@@ -82,6 +88,10 @@ class Step:
     "Video RTP packets missing at the counting viewers (rtp mode), % of those sent."
     cpu_ms_per_delivered_frame: float
     "Server CPU time per video frame delivered to one viewer."
+    main_cpu: float
+    "The server's main process alone (with fan-out workers: signalling, encode, feeding)."
+    workers_cpu: list[float]
+    "Each fan-out worker process, % of one core (server_cpu includes them)."
     cpu_ms_per_program_frame: float
     """Server CPU time per program frame (LiveStudio): what one frame costs with N viewers,
     whatever share of the core other processes left the server."""
@@ -133,6 +143,8 @@ class Procs:
         self.clients: list[tuple[Connection, int]] = []
         self.publisher: tuple[Connection, int] | None = None
         self.times: SendTimes | None = None
+        self.workers: list[int] = []
+        "PIDs of the server's fan-out workers."
 
     def start(self, target: Any, config: Any, timeout: float = 60) -> tuple[Connection, int]:
         parent, child = self.ctx.Pipe()
@@ -183,6 +195,35 @@ def _wait_program(server: Server, timeout: float = 15) -> None:
     raise RuntimeError(f"no program frames from the server:\n{server.log_tail()}")
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def _pin_workers(server_pid: int, count: int) -> list[int]:
+    """The server's worker processes (its children running media.workers), each pinned to
+    CPU k mod the machine's CPUs."""
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while time.monotonic() < deadline:
+        workers = sorted(
+            pid
+            for pid in _children(server_pid)
+            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        if len(workers) >= count:
+            break
+        time.sleep(0.2)
+    cpus = sorted(os.sched_getaffinity(0) | (cpu_plan()[0] or set()))
+    for k, pid in enumerate(workers):
+        os.sched_setaffinity(pid, {cpus[k % len(cpus)]})
+    return workers
+
+
 def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> Step:
     """Join n viewers, settle, measure a window, and make them leave."""
     conns = [conn for conn, _ in procs.clients]
@@ -200,6 +241,7 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
     time.sleep(opts.warmup)
     assert procs.publisher is not None
     pids = {"server": server.pid, "publisher": procs.publisher[1]}
+    pids.update({f"worker{i}": pid for i, pid in enumerate(procs.workers)})
     pids.update({f"client{i}": pid for i, (_, pid) in enumerate(procs.clients)})
     window = CpuWindow(pids)
     before = server.metrics()
@@ -251,9 +293,10 @@ def _step(
     latencies = [1000 * x for r in ok for x in r["latencies"]]
     first = [1000 * j["first_frame_s"] for j in joins if j["first_frame_s"] is not None]
     answers = [1000 * j["answer_s"] for j in joins if j["answer_s"] is not None]
-    clients_cpu = sum(v for k, v in cpu.items() if k != "server")
+    clients_cpu = sum(v for k, v in cpu.items() if k != "server" and not k.startswith("worker"))
     delivered = sum(r["frames"] for r in ok)
-    server_cpu = cpu["server"]
+    workers_cpu = [v for k, v in sorted(cpu.items()) if k.startswith("worker")]
+    server_cpu = cpu["server"] + sum(workers_cpu)
 
     def delta(name: str) -> float:
         return after.get(name, float("nan")) - before.get(name, float("nan"))
@@ -278,6 +321,8 @@ def _step(
             server_cpu * 10 * seconds / delivered if delivered else float("nan")
         ),
         cpu_ms_per_program_frame=server_cpu * 10 * seconds / frames if frames else float("nan"),
+        main_cpu=cpu["server"],
+        workers_cpu=workers_cpu,
         latency_ms_median=median(latencies),
         latency_ms_p95=percentile(latencies, 95),
         latency_samples=len(latencies),
@@ -328,7 +373,12 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
             if profile is not None and len([d for d in opts.designs if d in SENDERS]) > 1:
                 profile = profile.with_name(f"{profile.stem}-{design}{profile.suffix}")
             server = start_livestudio(
-                workdir / design, opts.preset, server_cpus, profile, sender=design
+                workdir / design,
+                opts.preset,
+                server_cpus,
+                profile,
+                sender=design,
+                workers=opts.fanout_workers,
             )
         else:
             server = start_naive(workdir / design, opts.naive_codec, server_cpus)
@@ -337,6 +387,8 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
             publisher.PublisherConfig(server.whip_url, server.key, times.name, cpus=frozen),
         )
         _wait_program(server)
+        if opts.fanout_workers and design in SENDERS:
+            procs.workers = _pin_workers(server.pid, opts.fanout_workers)
         n_clients = max(1, min(opts.clients, max(opts.viewers)))
         client_config = viewers.ClientConfig(
             server.whep_url, times.name, cpus=frozen, light=opts.light_viewers
@@ -434,6 +486,18 @@ def print_design(result: DesignResult) -> None:
         )
     )
     print(table(headers, rows, title))
+    if any(s.workers_cpu for s in result.steps):
+        print(
+            table(
+                [
+                    "N",
+                    "main %cpu",
+                    *(f"worker{i} %cpu" for i in range(len(result.steps[0].workers_cpu))),
+                ],
+                [[s.n, s.main_cpu, *s.workers_cpu] for s in result.steps],
+                f"{result.design}: the server's processes (fan-out workers pinned to CPU k mod 2)",
+            )
+        )
     for s in result.steps:
         for e in s.errors:
             print(f"  N={s.n}: {e}")

@@ -148,6 +148,7 @@ def start_livestudio(
     cpus: set[int] | None,
     profile: Path | None = None,
     sender: str = "lean",
+    workers: int = 0,
 ) -> Server:
     """`python -m livestudio serve` with caps lifted so they never refuse bench viewers,
     sending viewers' RTP the `sender` way (the fanout_sender setting: lean or aiortc).
@@ -168,6 +169,7 @@ def start_livestudio(
         "LIVESTUDIO_VIDEO_HEIGHT": "720",
         "LIVESTUDIO_VIDEO_FPS": "30",
         "LIVESTUDIO_FANOUT_SENDER": sender,
+        "LIVESTUDIO_FANOUT_WORKERS": str(workers),
     }
     show, key = create_show(data_dir, env)
     log_path = workdir / f"livestudio-{sender}.log"
