@@ -52,6 +52,11 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
     parser.add_argument("--max-decoding", type=int, default=4, help="decoding viewers at most")
     parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="seconds a step may wait for the server's core to be quiet (quick 5, full 60)",
+    )
+    parser.add_argument(
         "--fanout-workers", type=int, default=0, help="LiveStudio's fan-out worker processes"
     )
     parser.add_argument(
@@ -121,6 +126,7 @@ def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> Fano
         decode_every=args.decode_every,
         max_decoding=args.max_decoding,
         fanout_workers=args.fanout_workers,
+        quiet_wait=args.quiet_wait if args.quiet_wait is not None else (5.0 if quick else 60.0),
         light_viewers=args.light_viewers,
         stop_when_starved=not quick and args.viewers is None,
         join_probes=probes,

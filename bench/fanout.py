@@ -23,7 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from . import publisher, viewers
-from .common import CpuWindow, cpu_plan, median, percentile, pin, slope, table, write_results
+from .common import (
+    CpuWindow,
+    cpu_busy_seconds,
+    cpu_plan,
+    median,
+    percentile,
+    pin,
+    process_cpu_seconds,
+    slope,
+    table,
+    write_results,
+)
 from .servers import Server, start_livestudio, start_naive
 from .stamps import SendTimes
 
@@ -58,6 +69,8 @@ class FanoutOptions:
     stop_when_starved: bool = False
     profile: Path | None = None
     "Run LiveStudio under pyinstrument and write its text report here."
+    quiet_wait: float = 60.0
+    "Seconds a step may wait for the server's core to be quiet before its window."
     fanout_workers: int = 0
     """LiveStudio's fanout_workers setting: with N > 0, the viewers are served by N worker
     processes, worker k pinned to CPU k mod the CPU count (so on this 2-core machine one
@@ -113,6 +126,8 @@ class Step:
     encode_ms: float
     subscriber_drops: float
     errors: list[str] = field(default_factory=list)
+    quiet_wait_s: float = 0.0
+    "Seconds waited before the window for the server's core to be quiet (_wait_quiet)."
 
 
 @dataclass
@@ -195,6 +210,29 @@ def _wait_program(server: Server, timeout: float = 15) -> None:
     raise RuntimeError(f"no program frames from the server:\n{server.log_tail()}")
 
 
+QUIET_PCT = 20.0
+"Other processes' share of the server's core under which a measurement window starts."
+
+
+def _wait_quiet(server_pids: list[int], cpus: set[int] | None, limit: float) -> float:
+    """Wait, up to `limit` s, for a second in which processes other than the server used
+    less than QUIET_PCT of its core (this machine is shared); the seconds waited."""
+    start = time.monotonic()
+    while cpus and time.monotonic() - start < limit:
+        busy, ours, t0 = cpu_busy_seconds(), _cpu(server_pids), time.monotonic()
+        time.sleep(1.0)
+        after = cpu_busy_seconds()
+        used = sum(after[c] - busy[c] for c in cpus if c in busy and c in after)
+        other = 100 * (used - (_cpu(server_pids) - ours)) / (time.monotonic() - t0)
+        if other < QUIET_PCT:
+            break
+    return time.monotonic() - start
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
 def _children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -243,6 +281,8 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
     pids = {"server": server.pid, "publisher": procs.publisher[1]}
     pids.update({f"worker{i}": pid for i, pid in enumerate(procs.workers)})
     pids.update({f"client{i}": pid for i, (_, pid) in enumerate(procs.clients)})
+    server_pids = [server.pid, *procs.workers]
+    waited = _wait_quiet(server_pids, cpu_plan()[0], opts.quiet_wait)
     window = CpuWindow(pids)
     before = server.metrics()
     window.start()
@@ -255,6 +295,7 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
     time.sleep(1.0)  # let the server tear the sessions down before the next step
     published = _published(procs.times, window)
     step = _step(n, joins, results, cpu, before, after, opts.seconds, published)
+    step.quiet_wait_s = waited
     server_cpus, _ = cpu_plan()
     if server_cpus and window.cpu_busy:
         busy = sum(window.cpu_busy.get(c, 0.0) for c in server_cpus)
@@ -453,6 +494,7 @@ def print_design(result: DesignResult) -> None:
         "repeat fps",
         "enc ms",
         "drops",
+        "quiet wait s",
     ]
     ours = result.design in SENDERS
     rows = [
@@ -473,6 +515,7 @@ def print_design(result: DesignResult) -> None:
             s.repeated_fps if ours else None,
             s.encode_ms if ours else None,
             s.subscriber_drops if ours else None,
+            s.quiet_wait_s,
         ]
         for s in result.steps
     ]

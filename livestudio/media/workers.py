@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
-import os
 import pickle
 import socket
 import struct
@@ -428,10 +427,3 @@ class _WorkerLoop:
     def _gone(self, viewer: Any) -> None:
         self.viewers.pop(viewer.id, None)
         self._send(_control(("gone", viewer.id)))
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """utime + stime of a process (this one by default), from /proc."""
-    with open(f"/proc/{pid or os.getpid()}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
