@@ -50,7 +50,8 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-naive", action="store_true", help="LiveStudio only")
     parser.add_argument("--naive-codec", choices=("vp8", "h264"), default="vp8")
     parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
-    parser.add_argument("--max-decoding", type=int, default=4, help="decoding viewers at most")
+    parser.add_argument("--max-decoding", type=int, default=2, help="decoding viewers at most")
+    parser.add_argument("--keep-logs", type=Path, help="run servers here and keep their logs")
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -126,6 +127,7 @@ def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> Fano
         decode_every=args.decode_every,
         max_decoding=args.max_decoding,
         fanout_workers=args.fanout_workers,
+        keep_logs=args.keep_logs,
         quiet_wait=args.quiet_wait if args.quiet_wait is not None else (5.0 if quick else 60.0),
         light_viewers=args.light_viewers,
         stop_when_starved=not quick and args.viewers is None,

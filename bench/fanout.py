@@ -60,7 +60,7 @@ class FanoutOptions:
     designs: tuple[str, ...] = ("lean", "aiortc", "naive")
     naive_codec: str = "vp8"
     decode_every: int = 8
-    max_decoding: int = 4
+    max_decoding: int = 2
     """At most this many decoding viewers per step: a 720p decode costs the clients' core
     ~10 % each, so past a few they, not the server, would set the limit."""
     light_viewers: str = "srtp"
@@ -69,6 +69,8 @@ class FanoutOptions:
     stop_when_starved: bool = False
     profile: Path | None = None
     "Run LiveStudio under pyinstrument and write its text report here."
+    keep_logs: Path | None = None
+    "Run the servers in this folder and keep it (their logs), instead of a temporary one."
     quiet_wait: float = 60.0
     "Seconds a step may wait for the server's core to be quiet before its window."
     fanout_workers: int = 0
@@ -625,8 +627,9 @@ def run(opts: FanoutOptions, results_dir: Path | None = None) -> list[DesignResu
     """Run every design, print the tables, write fanout.json."""
     designs: dict[str, DesignResult] = {}
     with tempfile.TemporaryDirectory(prefix="livestudio-bench-") as tmp:
+        workdir = opts.keep_logs or Path(tmp)
         for design in opts.designs:
-            designs[design] = run_design(design, opts, Path(tmp))
+            designs[design] = run_design(design, opts, workdir)
     for result in designs.values():
         print_design(result)
     comparison: list[dict[str, Any]] = []

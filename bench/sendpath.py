@@ -17,8 +17,10 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
+import av
 from aiortc import clock
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
@@ -33,6 +35,7 @@ from livestudio.media.rtpsend import (
     StreamParameters,
 )
 from livestudio.media.srtp import fast_protect
+from livestudio.media.workers import pack_packet, unpack_packet
 
 from .common import table
 
@@ -172,7 +175,35 @@ def run(seconds: float = 1.0) -> list[dict[str, Any]]:
     loop.close()
     sock.close()
     sink.close()
+    rows += _worker_transport(seconds)
     return rows
+
+
+def _worker_transport(seconds: float) -> list[dict[str, Any]]:
+    """What feeding a fan-out worker costs per program packet (media/workers.py)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    frame = av.Packet(os.urandom(8000))
+    frame.pts, frame.dts, frame.time_base = 3000, 3000, Fraction(1, 90000)
+    message = pack_packet(b"V", frame)
+
+    def send_and_receive() -> None:
+        ours.send(pack_packet(b"V", frame))
+        theirs.recv(1 << 20)
+
+    def receive_side() -> None:
+        ours.send(message)
+        unpack_packet(theirs.recv(1 << 20))
+
+    send_us = _timed(send_and_receive, 1, seconds)
+    both_us = _timed(receive_side, 1, seconds)
+    ours.close()
+    theirs.close()
+    note = "per program packet per worker, not per viewer"
+    return [
+        {"step": "worker feed: pack + send (+ recv) 8 kB", "us_per_packet": send_us, "note": note},
+        {"step": "send + recv + unpack to av.Packet", "us_per_packet": both_us, "note": note},
+    ]
 
 
 def report(rows: list[dict[str, Any]]) -> str:
