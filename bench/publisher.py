@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 
@@ -141,7 +141,7 @@ def h264_only(transceiver: Any) -> None:
 async def publish(config: PublisherConfig, control: Connection) -> None:
     """Publish until the controller sends anything on `control`."""
     times = SendTimes(config.shm_name)
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     video = StampedPacketTrack(config, times)
     video_tx = pc.addTransceiver(video, direction="sendonly")
     h264_only(video_tx)

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import counting
@@ -49,7 +49,10 @@ class BenchViewer:
 
     index: int
     decode: bool
-    pc: RTCPeerConnection = field(default_factory=RTCPeerConnection)
+    pc: RTCPeerConnection = field(
+        # No STUN server: aiortc's default (Google's) only costs a failing DNS lookup here.
+        default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    )
     location: str = ""
     error: str = ""
     posted_at: float = 0.0
