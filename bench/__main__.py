@@ -55,7 +55,7 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet-wait",
         type=float,
-        help="seconds a step may wait for the server's core to be quiet (quick 5, full 60)",
+        help="seconds a step may wait for the server's core to be quiet (quick 0, full 60)",
     )
     parser.add_argument(
         "--fanout-workers", type=int, default=0, help="LiveStudio's fan-out worker processes"
@@ -128,7 +128,7 @@ def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> Fano
         max_decoding=args.max_decoding,
         fanout_workers=args.fanout_workers,
         keep_logs=args.keep_logs,
-        quiet_wait=args.quiet_wait if args.quiet_wait is not None else (5.0 if quick else 60.0),
+        quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 60.0),
         light_viewers=args.light_viewers,
         stop_when_starved=not quick and args.viewers is None,
         join_probes=probes,

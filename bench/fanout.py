@@ -468,13 +468,26 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
         if server is not None:
             server.stop()
         times.close(unlink=True)
-    # A step whose clients were saturated measures them, not the server (its viewers got
-    # fewer frames, so the server did less): it stays in the table, out of the slope.
-    fair = [s for s in result.steps if not s.clients_saturated] or result.steps
+    # A step whose clients were saturated measures them, one whose core was full the cap or
+    # the other processes (its viewers got fewer frames, so the server did less): it stays
+    # in the table, out of the slope.
+    fair = [s for s in result.steps if _fair(s)] or result.steps
     result.marginal_cpu_per_viewer = slope([s.n for s in fair], [s.server_cpu for s in fair])
     per_frame = slope([s.n for s in fair], [s.cpu_ms_per_program_frame for s in fair])
     result.marginal_cpu_per_viewer_30fps = per_frame * 30 / 10
     return result
+
+
+FULL_CORE_PCT = 95.0
+FAIR_FPS = 27.5
+
+
+def _fair(step: Step) -> bool:
+    """Whether a step measures the server's cost: its clients not saturated, the server's
+    core not full (server + other processes: then it got less than it needed, and the
+    slope would measure the cap), its viewers getting (nearly) every frame."""
+    full = step.server_cpu + (step.server_cpu_other or 0.0) >= FULL_CORE_PCT
+    return not step.clients_saturated and not full and step.fps_median >= FAIR_FPS
 
 
 def print_design(result: DesignResult) -> None:

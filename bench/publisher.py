@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import fractions
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -173,6 +175,7 @@ async def publish(config: PublisherConfig, control: Connection) -> None:
 
 def main(config: PublisherConfig, control: Connection) -> None:
     """Process entry point (multiprocessing, spawn)."""
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: where a stalled one is
     pin(set(config.cpus) if config.cpus else None)
     try:
         asyncio.run(publish(config, control))

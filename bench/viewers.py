@@ -38,7 +38,8 @@ class ClientConfig:
     whep_url: str
     shm_name: str
     cpus: frozenset[int] | None = None
-    nice: int = 5
+    nice: int = 10
+    "Nicer than the publisher: a crowd of joins (DTLS handshakes) must not stall its camera."
     light: str = "srtp"
     "How non-decoding viewers count: see bench.counting."
 
