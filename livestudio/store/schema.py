@@ -159,6 +159,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX destinations_by_show ON destinations (show_id, id);
     """,
+    # The sites allowed to frame the embeddable player (/embed/{show}): a JSON list of
+    # origins, as the embed's Content-Security-Policy frame-ancestors names them.
+    """
+    ALTER TABLE brand ADD COLUMN embed_origins TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 
