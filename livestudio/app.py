@@ -16,8 +16,11 @@ from .config import Settings
 from .http import (
     api,
     auth,
+    calendar,
     chat_api,
     destinations_api,
+    embed,
+    framing,
     hls,
     onair_api,
     pages,
@@ -96,6 +99,9 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     replay.setup(app)
     hls.setup(app)
+    embed.setup(app)
+    calendar.setup(app)
+    framing.setup(app)  # after any hook that sets a page policy: it merges into it
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app
