@@ -269,6 +269,10 @@ async def test_pages_advertise_oembed_and_share_the_start_time(studio_factory: A
     page = (await studio.call("GET", f"/live/{show.id}", auth=False)).text
     assert meta(page, "video:release_date") == "2030-01-02T17:00:00+00:00"
     assert meta(page, "og:image") == "https://live.shop.example/static/img/og.png"
+    # Twitter may frame the player only if the brand lets every site do so.
+    assert meta(page, "twitter:card") == "summary_large_image"
+    await studio.store.update_brand({"embed_origins": ["*"]})
+    page = (await studio.call("GET", f"/live/{show.id}", auth=False)).text
     assert meta(page, "twitter:card") == "player"
     assert meta(page, "twitter:player") == f"https://live.shop.example/embed/{show.id}"
     m = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)
@@ -286,6 +290,7 @@ async def test_pages_advertise_oembed_and_share_the_start_time(studio_factory: A
     replay_id = await recorded_show(studio, "published")
     page = (await studio.call("GET", f"/replay/{replay_id}", auth=False)).text
     assert meta(page, "og:image") == f"https://live.shop.example/media/{replay_id}/poster.jpg"
+    assert meta(page, "twitter:player") == f"https://live.shop.example/embed/{replay_id}"
     assert 'type="application/json+oembed"' in page
 
 
@@ -304,3 +309,11 @@ async def test_a_logo_is_the_shared_picture(studio: Studio) -> None:
     )
     assert status == 200 and data["thumbnail_url"].endswith(logo)
     assert (data["thumbnail_width"], data["thumbnail_height"]) == (400, 200)
+
+
+async def test_public_routes_are_described(studio: Studio) -> None:
+    spec = (await studio.call("GET", "/api/openapi.json", auth=False)).json()
+    for path in ("/oembed", "/embed/{show}", "/live/{show}/calendar.ics", "/shows.ics"):
+        assert spec["paths"][path]["get"]["security"] == [], path
+    brand = spec["paths"]["/api/brand"]["get"]["responses"]["200"]
+    assert "embed_origins" in brand["content"]["application/json"]["schema"]["properties"]

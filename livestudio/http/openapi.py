@@ -118,6 +118,12 @@ _BRAND = {
         "logo": {"type": ["string", "null"]},
         "logo_url": {"type": ["string", "null"]},
         "logo_thumbnail_url": {"type": ["string", "null"]},
+        "embed_origins": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "examples": ["https://shop.example", "*"]},
+            "description": "sites that may frame the player (/embed/{show})",
+        },
     },
 }
 _IMAGE_BODY = {
@@ -500,6 +506,94 @@ SPEC: dict[str, Any] = {
         },
     },
 }
+
+# Public, no login (livestudio/http/embed.py, calendar.py): the player on other sites,
+# oEmbed, calendars.
+_PUBLIC_TEXT = {"description": "error", "content": {"text/plain": {"schema": {"type": "string"}}}}
+_OEMBED = {
+    "type": "object",
+    "required": ["version", "type", "html", "width", "height"],
+    "properties": {
+        "version": {"const": "1.0"},
+        "type": {"const": "video"},
+        "title": {"type": "string"},
+        "provider_name": {"type": "string"},
+        "provider_url": {"type": "string", "format": "uri"},
+        "html": {"type": "string", "description": "the iframe of /embed/{show}"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "thumbnail_url": {"type": "string", "format": "uri"},
+        "thumbnail_width": {"type": "integer"},
+        "thumbnail_height": {"type": "integer"},
+    },
+}
+_CALENDAR = {"content": {"text/calendar": {"schema": {"type": "string"}}}}
+
+
+def _query(name: str, description: str, kind: str = "string", required: bool = False) -> Any:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+SPEC["paths"].update(
+    {
+        "/oembed": {
+            "get": {
+                "summary": "oEmbed of a show's link: the embeddable player",
+                "security": [],
+                "parameters": [
+                    _query(
+                        "url", "a /live/, /replay/ or /embed/ link of this server", "string", True
+                    ),
+                    _query("maxwidth", "largest width in pixels", "integer"),
+                    _query("maxheight", "largest height in pixels", "integer"),
+                    _query("format", "json (the only one offered)"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"application/json": {"schema": _OEMBED}},
+                    },
+                    "400": _PUBLIC_TEXT,
+                    "404": _PUBLIC_TEXT,
+                    "501": _PUBLIC_TEXT,
+                },
+            }
+        },
+        "/embed/{show}": {
+            "parameters": SHOW_PARAM,
+            "get": {
+                "summary": "The player for another site's iframe (frame-ancestors: embed_origins)",
+                "security": [],
+                "parameters": [_query("chat", "1: with the chat")],
+                "responses": {
+                    "200": {"description": "HTML", "content": {"text/html": {}}},
+                    "404": {"description": "no such show", "content": {"text/html": {}}},
+                },
+            },
+        },
+        "/live/{show}/calendar.ics": {
+            "parameters": SHOW_PARAM,
+            "get": {
+                "summary": "Add to calendar: the show as an iCalendar event (stable UID)",
+                "security": [],
+                "responses": {"200": {"description": "ok", **_CALENDAR}, "404": _PUBLIC_TEXT},
+            },
+        },
+        "/shows.ics": {
+            "get": {
+                "summary": "The calendar feed of upcoming shows",
+                "security": [],
+                "responses": {"200": {"description": "ok", **_CALENDAR}},
+            }
+        },
+    }
+)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -75,6 +75,7 @@ def make_environment() -> jinja2.Environment:
     # What _og.html and _calendar.html need to describe a show to other sites and apps.
     env.globals.update(
         embed_url=embed_url,
+        embed_size=embed_size,
         oembed_url=oembed_discovery_url,
         structured_data=structured_data,
         google_calendar_url=google_calendar_url,
@@ -186,6 +187,7 @@ async def viewer_page(request: web.Request) -> web.Response:
             "config": live_config(request, show, state),
             "page_url": f"{settings.base_url}/live/{show.id}",
             "og_image": settings.base_url + brand_image(brand),
+            "player_card": "*" in brand.embed_origins,
         },
     )
 

@@ -194,6 +194,7 @@ async def replay_page(request: web.Request) -> web.Response:
             "chapters": config["chapters"],
             "poster": poster_path(settings, show),
             "page_url": f"{settings.base_url}/replay/{show.id}",
+            "player_card": "*" in (await request.app[STORE].get_brand()).embed_origins,
         },
     )
 
