@@ -1,7 +1,7 @@
 """In a real Chromium: the brand lists its site in the studio, pastes the studio's embed
 code into a page of that site (another origin), and the player there turns live by itself,
 shows the card when the host pins, and Buy opens the shop in the top window. A site the
-brand did not list gets no player."""
+brand did not list gets no player. After the show the same code plays the replay."""
 
 from __future__ import annotations
 
@@ -113,10 +113,37 @@ async def test_player_on_the_brands_site(studio: Studio) -> None:
             await page.wait_for_url(f"{origin(shop)}/bought?**", timeout=WAIT)
             assert "utm_medium=embed" in page.url
             assert [len(c.pages) for c in browser.contexts] == [1, 1, 1], "no new tab"
+            # The host ends the show (its replay is published at once).
+            status, _ = await studio.api("POST", f"/api/shows/{show_id}/end", token)
+            assert status == 200
             # Counted, though the frame kept no cookie.
             status, clicks = await studio.api("GET", f"/api/shows/{show_id}/clicks", token)
             assert clicks == {"clicks": {str(product["id"]): {"live": 1, "replay": 0}}}
         finally:
             await pub.close(studio.session)
-        assert not [line for line in log.lines if "pageerror" in line], str(log)
-        assert not [line for line in host_log.lines if "pageerror" in line], str(host_log)
+
+        # After the show, the same code on the site plays the replay, card and Buy included.
+        async def published() -> bool:
+            show = await studio.store.get_show(show_id)
+            return show is not None and show.state == "published"
+
+        await eventually(published, 15, "the replay is published")
+        later = await browser.new_page()
+        later_log = PageLog("shop, later").attach(later)
+        await later.goto(f"{origin(shop)}/shop.html")
+        await later.evaluate(PASTE_JS, code)
+        replay = await embedded(later, show_id, later_log)
+        await eventually(
+            lambda: replay.evaluate("window.livestudio && window.livestudio.ready"),
+            10,
+            "the replay loads in the frame",
+            later_log,
+        )
+        await replay.evaluate("document.getElementById('video').play()")
+        await expect(replay.locator("#product-card")).to_be_visible(timeout=WAIT)
+        await replay.click("#card-buy")
+        await later.wait_for_url(f"{origin(shop)}/bought?**", timeout=WAIT)
+        status, clicks = await studio.api("GET", f"/api/shows/{show_id}/clicks", token)
+        assert clicks == {"clicks": {str(product["id"]): {"live": 1, "replay": 1}}}
+        for each in (log, host_log, later_log):
+            assert not [line for line in each.lines if "pageerror" in line], str(each)
