@@ -60,12 +60,12 @@ def embed_size(
 def embed_iframe(src: str, title: str, width: int, height: int) -> str:
     """The iframe snippet (HTML text) a site pastes, or an oEmbed consumer inserts.
 
-    `allow`: autoplay (the player starts muted by itself), fullscreen, picture-in-picture.
-    No sandbox: Buy must be able to open the shop in the top window."""
+    `allow`: autoplay (the player starts muted by itself), picture-in-picture; and
+    fullscreen. No sandbox: Buy must be able to open the shop in the top window."""
     return (
         f'<iframe src="{html.escape(src)}" title="{html.escape(title)}" width="{width}"'
         f' height="{height}" style="border:0;max-width:100%"'
-        ' allow="autoplay; fullscreen; picture-in-picture" allowfullscreen></iframe>'
+        ' allow="autoplay; picture-in-picture" allowfullscreen></iframe>'
     )
 
 
