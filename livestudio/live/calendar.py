@@ -70,12 +70,11 @@ def fold(line: str) -> str:
     out: list[str] = []
     current = ""
     size = 0
-    limit = 75
     for char in line:
         width = len(char.encode("utf-8"))
-        if size + width > limit:
+        if size + width > 75:
             out.append(current)
-            current, size, limit = " ", 1, 75
+            current, size = " ", 1
         current += char
         size += width
     out.append(current)
