@@ -39,8 +39,10 @@ from typing import Any
 
 import aiohttp
 
+from . import publisher
 from .common import CpuWindow, cpu_plan, median, percentile, pin, table
 from .servers import Server, start_livestudio
+from .stamps import SendTimes
 
 PER_CLIENT_RATE = 0.3
 "Chat messages/s one client sends at most (the server allows 5 per 10 s per connection)."
@@ -54,6 +56,9 @@ DRAIN_MAX = 5.0
 REACTION_DRAIN = 1.5
 "The server sends a reactions event up to 1 s after a tap: wait that long for the last."
 EMOJI = "❤️"
+ON_AIR = {"width": 320, "height": 180, "fps": 15, "bitrate": 300_000}
+"""The chat is open only while the show is live: a host sends this small picture for the
+whole run (its program costs the server a few % of a core, in the idle figure too)."""
 
 
 # -- the client process ---------------------------------------------------------------------
@@ -445,6 +450,50 @@ def _summary(
     return out
 
 
+@dataclass
+class Host:
+    """The publisher process that keeps the show live (its chat open)."""
+
+    proc: BaseProcess
+    conn: Connection
+    times: SendTimes
+
+    def stop(self) -> None:
+        """Stop publishing (the show ends) and let the process go."""
+        with contextlib.suppress(OSError):
+            self.conn.send(("stop",))
+        self.proc.join(timeout=15)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=5)
+        self.times.close(unlink=True)
+
+
+def _go_live(ctx: Any, server: Server, cpus: set[int] | None) -> Host:
+    """Start the host (bench/publisher.py, ON_AIR size) and wait until it is live."""
+    times = SendTimes(create=True)
+    config = publisher.PublisherConfig(
+        server.whip_url,
+        server.key,
+        times.name,
+        cpus=frozenset(cpus) if cpus else None,
+        **ON_AIR,
+    )
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=publisher.main, args=(config, child), daemon=True)
+    proc.start()
+    host = Host(proc, parent, times)
+    try:
+        reply = _recv(parent, 60)
+    except BaseException:
+        host.stop()
+        raise
+    if reply[0] != "ready":
+        host.stop()
+        raise RuntimeError(f"the host could not go live: {reply}")
+    return host
+
+
 def measure(opts: ChatOptions) -> dict[str, Any]:
     """Start the server and the client processes, run the three windows; JSON-ready."""
     server_cpus, client_cpus = cpu_plan()
@@ -454,9 +503,11 @@ def measure(opts: ChatOptions) -> dict[str, Any]:
     procs: list[BaseProcess] = []
     conns: list[Connection] = []
     server: Server | None = None
+    host: Host | None = None
     with tempfile.TemporaryDirectory() as tmp:
         try:
             server = start_livestudio(Path(tmp), "veryfast", server_cpus)
+            host = _go_live(ctx, server, client_cpus)
             show = server.whep_url.rsplit("/", 1)[1]
             url = server.base.replace("http://", "ws://") + f"/live/{show}/events"
             pids: dict[str, int] = {"server": server.pid}
@@ -501,6 +552,8 @@ def measure(opts: ChatOptions) -> dict[str, Any]:
             for conn in conns:
                 with contextlib.suppress(OSError):
                     conn.send(("quit",))
+            if host is not None:
+                host.stop()
             for child_proc in procs:
                 child_proc.join(timeout=15)
                 if child_proc.is_alive():

@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     reset = admin.add_parser(
         "reset-password",
         parents=[settings_flags],
-        help="set a new random password (creates the admin if there is none)",
+        help="set a new random password and log the admin out everywhere "
+        "(creates the admin if there is none)",
     )
     reset.add_argument("--username")
     reset.set_defaults(run=_with_store(_admin_reset_password))
@@ -103,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     admin_create.add_argument("--username", required=True)
     admin_create.set_defaults(run=_with_store(_admin_create))
+    admin_delete = admin.add_parser(
+        "delete",
+        parents=[settings_flags],
+        help="remove an admin (their sessions end at once; not the last admin)",
+    )
+    admin_delete.add_argument("--username", required=True)
+    admin_delete.set_defaults(run=_with_store(_admin_delete))
 
     commands.add_parser("settings", help="describe every setting").set_defaults(run=_settings)
     return parser
@@ -186,6 +194,13 @@ async def _admin_reset_password(
     username, password = await store.reset_admin_password(args.username)
     print(f"Username: {username}")
     print(f"Password: {password}")
+    print("Every browser logged in as this admin is logged out.")
+    return 0
+
+
+async def _admin_delete(store: Store, settings: config.Settings, args: argparse.Namespace) -> int:
+    await store.delete_admin(args.username.strip())
+    print(f"Deleted admin {args.username.strip()}; their browsers are logged out.")
     return 0
 
 

@@ -21,11 +21,13 @@ from .http import (
     destinations_api,
     embed,
     framing,
+    headers,
     hls,
     onair_api,
     pages,
     products,
     replay,
+    sessions,
     signalling,
     studio_catalog,
 )
@@ -60,7 +62,13 @@ async def _onair(app: web.Application) -> AsyncIterator[None]:
     onair = OnAir(app[SETTINGS], app[STORE], hub, images=app[IMAGES].library)
     app[ONAIR] = onair
     app[PRODUCT_CHANGED].append(onair.product_changed)
-    app[CHAT] = ChatRooms(app[STORE], hub, onair.program_pts)
+    app[CHAT] = ChatRooms(
+        app[STORE],
+        hub,
+        onair.program_pts,
+        onair.live_state,
+        messages_per_address=app[SETTINGS].chat_messages_per_ip,
+    )
     onair.on_finished.append(app[CHAT].forget)
     app[SOCKETS_PER_IP] = Counter()
     app[DESTINATIONS] = Destinations(app[STORE], onair)
@@ -88,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LOOP_LAG] = [0.0]
     app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
     app.on_startup.append(_freeze_startup_objects)
+    headers.setup(app)
     auth.setup(app, settings)
     signalling.setup(app)
     api.setup(app)
@@ -99,6 +108,7 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     replay.setup(app)
     hls.setup(app)
+    sessions.setup(app)
     embed.setup(app)
     calendar.setup(app)
     framing.setup(app)  # after any hook that sets a page policy: it merges into it

@@ -45,11 +45,15 @@ class Settings:
     max_viewers: int = 200
     "WebRTC viewers per show; over it WHEP answers 503 with Retry-After."
     max_negotiations: int = 16
-    "SDP negotiations in flight at once; over it WHIP/WHEP answer 503."
+    "SDP negotiations in flight at once (a quarter kept for WHIP); over it WHIP/WHEP answer 503."
     max_sessions_per_ip: int = 20
-    "WHEP sessions one client address may hold at once (429 beyond)."
+    "WHEP sessions one client address (IPv6: its /64) may hold at once (429 beyond)."
     max_event_sockets_per_ip: int = 100
-    "Viewer pages (event WebSockets) one client address may hold at once (429 beyond)."
+    "Viewer pages (event WebSockets) one client address (IPv6: its /64) may hold at once."
+    chat_messages_per_ip: int = 10
+    "Chat messages per 10 s from one client address (IPv6: its /64), whatever its cookies."
+    allowed_origins: tuple[str, ...] = ()
+    "Other sites (https://shop.example) whose pages may open the live events WebSocket."
     video_width: int = 1280
     "Program width (the source's, if smaller)."
     video_height: int = 720
@@ -168,6 +172,7 @@ _RANGES: dict[str, _Range] = {
     "max_negotiations": _COUNT,
     "max_sessions_per_ip": _COUNT,
     "max_event_sockets_per_ip": _COUNT,
+    "chat_messages_per_ip": _COUNT,
     "video_width": _Range(16, 3840, text="a whole number of pixels from 16 to 3840"),
     "video_height": _Range(16, 2160, text="a whole number of pixels from 16 to 2160"),
     "video_fps": _Range(1, 60, text="a whole number from 1 to 60"),
@@ -277,6 +282,7 @@ def _validate(s: Settings, kinds: dict[str, Any], given: _Given) -> None:
     _check_ice_servers(s, given)
     _check_ice_interfaces(s.ice_interfaces, given)
     _check_trusted_proxy(s.trusted_proxy, given)
+    _check_origins(s.allowed_origins, given)
     _check_switch(s.import_allow_private_hosts, "import_allow_private_hosts", given)
     _check_switch(s.hls, "hls", given)
     if 0 < s.hls_part_duration < 0.1:
@@ -454,6 +460,23 @@ def _check_trusted_proxy(entries: tuple[str, ...], given: _Given) -> None:
                 "IP addresses or networks separated by commas, such as 10.0.0.2 or "
                 "10.0.0.0/8, not hostnames",
                 entry,
+            )
+
+
+def _check_origins(origins: tuple[str, ...], given: _Given) -> None:
+    # Compared with a browser's Origin header, which is scheme://host[:port] exactly.
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            raise given.error(
+                "allowed_origins",
+                "origins such as https://shop.example (scheme, host and port, no path), "
+                "separated by commas",
+                origin,
             )
 
 

@@ -101,6 +101,12 @@ class Studio:
         show, key = await self.store.create_show(title, None)
         return show.id, key
 
+    async def create_live_show(self, title: str = "Spring collection") -> tuple[str, str]:
+        """A show on air with no media yet, as right after Go live (its chat is open)."""
+        show_id, key = await self.create_show(title)
+        self.onair.start(show_id)
+        return show_id, key
+
     # -- the host ---------------------------------------------------------------------------
 
     async def ensure_admin(self) -> None:

@@ -102,7 +102,10 @@ async def snapshot(studio: Studio, show_id: str, product_id: int) -> dict[str, A
     return {
         "shows": await store.list_shows(),
         "show": await store.get_show(show_id),
-        "stream_key": await store.get_stream_key(show_id),
+        "stream_key": await store._fetchall(
+            "SELECT stream_key_hash FROM shows WHERE id = ?", (show_id,)
+        ),
+        "login_sessions": await store.list_sessions(),
         "products": await store.list_products(),
         "product": await store.get_product(product_id, include_deleted=True),
         "running_order": await store.get_running_order(show_id),

@@ -20,7 +20,7 @@ PAYLOADS = [
 
 
 async def test_xss_payloads_show_as_text_and_run_nothing(studio: Studio) -> None:
-    show_id, _ = await studio.create_show("XSS")
+    show_id, _ = await studio.create_live_show("XSS")
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("viewer").attach(page)
@@ -156,7 +156,7 @@ async def test_replay_plays_chat_back_in_order_and_in_time(studio: Studio) -> No
 async def test_fast_taps_float_at_once_reach_others_and_keep_the_page_connected(
     studio: Studio,
 ) -> None:
-    show_id, _ = await studio.create_show("Taps")
+    show_id, _ = await studio.create_live_show("Taps")
     async with chromium() as browser:
         page = await browser.new_page()
         log = PageLog("viewer").attach(page)

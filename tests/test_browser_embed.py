@@ -11,6 +11,7 @@ from playwright.async_api import Frame, Page, expect
 
 from .browser import PageLog, chromium, eventually, log_in, static_site
 from .conftest import MUG, Studio
+from .test_browser_csp import WATCH
 from .utils import whip_publish
 
 SHOP = "<!doctype html><title>Our shop</title><h1>Our shop</h1><main id='shop'></main>"
@@ -65,6 +66,7 @@ async def test_player_on_the_brands_site(studio: Studio) -> None:
 
         # The brand's page, before the show: the player waits, then turns live by itself.
         page = await browser.new_page()
+        await page.add_init_script(WATCH)  # in the frame too: the embed under its policy
         log = PageLog("shop").attach(page)
         await page.goto(f"{origin(shop)}/shop.html")
         await page.evaluate(PASTE_JS, code)
@@ -107,6 +109,8 @@ async def test_player_on_the_brands_site(studio: Studio) -> None:
                 other_log,
             )
             assert await refused.locator("#video").count() == 0
+
+            assert await frame.evaluate("window.violations") == [], "nothing blocked"
 
             # Buy opens the shop in the top window (not in the frame, not a new tab).
             await frame.click("#card-buy")

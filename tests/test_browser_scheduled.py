@@ -39,6 +39,7 @@ async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None
         show_id = page.url.rsplit("/", 1)[1]
         show = await studio.store.get_show(show_id)
         assert show is not None and show.starts_at == starts.isoformat()
+        key = await page.input_value("#stream-key")  # shown this once, for OBS
 
         # The viewer page: when, in German and Berlin time; a countdown; the calendar.
         await page.goto(studio.url(f"/live/{show_id}"))
@@ -65,8 +66,6 @@ async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None
 
         # The host goes live: the same document starts playing.
         await page.evaluate("window.sameDocument = true")
-        key = await studio.store.get_stream_key(show_id)
-        assert key
         pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
         try:
             await eventually(

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import aiohttp
 
 from livestudio.http.keys import CHAT
+from livestudio.live.chat import HELD_MAX, Sender
 
 from .conftest import Studio, next_of, say
 from .utils import until, whip_publish
 
 
 async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     token = await studio.store.create_api_token("t")
     s1, a, _ = await studio.viewer_page(show_id)
     s2, b, _ = await studio.viewer_page(show_id)
@@ -64,7 +66,7 @@ async def test_messages_history_resume_and_deletion(studio: Studio) -> None:
 
 
 async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     token = await studio.store.create_api_token("t")
     session, ws, _ = await studio.viewer_page(show_id)
     for frame, code in (
@@ -111,7 +113,7 @@ async def test_bad_frames_rate_limit_and_slow_mode(studio: Studio) -> None:
 
 
 async def test_flooding_connection_is_closed(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     session, ws, _ = await studio.viewer_page(show_id)
     # A fast tapper (a page sends at most 4 react frames a second) stays connected...
     for _ in range(40):
@@ -130,7 +132,7 @@ async def test_flooding_connection_is_closed(studio: Studio) -> None:
 
 
 async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     token = await studio.store.create_api_token("t")
     troll_session, troll, _ = await studio.viewer_page(show_id)
     fan_session, fan, _ = await studio.viewer_page(show_id)
@@ -151,9 +153,12 @@ async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None
         json={"blocked_words": ["darn"], "blocked_mode": "mask"},
     )
     assert status == 200
-    # The fan shares the troll's address (127.0.0.1 here): address bans are for real
-    # addresses; a fresh room shows masking and holding for everyone else.
-    other_show, _ = await studio.create_show("Other")
+    # The fan shares the troll's address (127.0.0.1 here) and may still chat: a ban is by
+    # cookie unless the host asks for the address too.
+    await say(fan, "still here")
+    assert (await next_of(fan, "chat"))["text"] == "still here"
+    # A fresh room shows masking and holding.
+    other_show, _ = await studio.create_live_show("Other")
     status, _ = await studio.api(
         "PUT",
         f"/api/shows/{other_show}/chat/settings",
@@ -186,16 +191,22 @@ async def test_ban_holds_across_reconnects_blocked_words(studio: Studio) -> None
 
 async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -> None:  # type: ignore[no-untyped-def]
     studio: Studio = await studio_factory(trusted_proxy="127.0.0.1")
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     token = await studio.store.create_api_token("t")
     s1, troll, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.5"})
     s2, fan, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.6"})
     await say(troll, "spam")
     bad = await next_of(fan, "chat")
-    await studio.api("POST", f"/api/shows/{show_id}/chat/{bad['id']}/ban", token)
+    status, banned = await studio.api(
+        "POST",
+        f"/api/shows/{show_id}/chat/{bad['id']}/ban",
+        token,
+        json={"address_minutes": 60},
+    )
+    assert status == 200 and 3500 < banned["address_until"] - time.time() <= 3600
     await say(fan, "still here")
     assert (await next_of(fan, "chat"))["text"] == "still here", "the proxy's other clients stay"
-    # A new session from the banned address is banned too (ban by address).
+    # A new session from the banned address is banned too (the host asked for it).
     s3, again, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "203.0.113.5"})
     await say(again, "new cookie, same address")
     assert (await next_of(again, "error"))["code"] == "banned"
@@ -203,13 +214,13 @@ async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -
     await fan.send_json({"type": "react", "emoji": "❤️"})
     assert (await next_of(fan, "reactions"))["counts"] == {"❤️": 1}, "banned taps don't count"
     room = studio.app[CHAT].rooms[show_id]
-    assert room.banned_addresses == {"203.0.113.5"}
+    assert set(room.banned_addresses) == {"203.0.113.5"}
     for s in (s1, s2, s3):
         await s.close()
 
     # Without a trusted proxy the header is the client's own claim: ignored.
     plain: Studio = await studio_factory()
-    show_id, _ = await plain.create_show()
+    show_id, _ = await plain.create_live_show()
     s4, forged, _ = await plain.viewer_page(show_id, {"X-Forwarded-For": "198.51.100.1"})
     await say(forged, "hello")
     await next_of(forged, "chat")
@@ -219,7 +230,7 @@ async def test_bans_by_address_trust_only_the_configured_proxy(studio_factory) -
 
 
 async def test_reactions_are_aggregated_per_second(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     s1, a, _ = await studio.viewer_page(show_id)
     s2, b, _ = await studio.viewer_page(show_id)
     for _ in range(10):
@@ -250,7 +261,7 @@ async def test_reactions_are_aggregated_per_second(studio: Studio) -> None:
 
 
 async def test_many_sockets_leave_nothing_behind(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     tasks_before = len(asyncio.all_tasks())
     async with aiohttp.ClientSession() as session:
         for _ in range(6):
@@ -268,7 +279,7 @@ async def test_many_sockets_leave_nothing_behind(studio: Studio) -> None:
 
 async def test_moderation_outlives_a_restart(studio_factory) -> None:  # type: ignore[no-untyped-def]
     first: Studio = await studio_factory(trusted_proxy="127.0.0.1")
-    show_id, _ = await first.create_show()
+    show_id, _ = await first.create_live_show()
     next_week, _ = await first.create_show("Next week")
     token = await first.store.create_api_token("t")
     troll_headers = {"X-Forwarded-For": "203.0.113.5"}
@@ -282,12 +293,19 @@ async def test_moderation_outlives_a_restart(studio_factory) -> None:  # type: i
         "PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 30}
     )
     assert status == 200
-    status, _ = await first.api("POST", f"/api/shows/{show_id}/chat/{spam['id']}/ban", token)
+    status, _ = await first.api(
+        "POST",
+        f"/api/shows/{show_id}/chat/{spam['id']}/ban",
+        token,
+        json={"address_minutes": 60},
+    )
     assert status == 200
     await first.app[CHAT].close()  # what a shutdown writes
 
     # The same data, a new process: nothing of the above lives in memory any more.
     second: Studio = await studio_factory(trusted_proxy="127.0.0.1")
+    for show in (show_id, next_week):  # both on air in the new process
+        second.onair.start(show)
     status, settings = await second.api("GET", f"/api/shows/{show_id}/chat/settings", token)
     assert status == 200 and settings["slow_mode"] == 30
     for show in (show_id, next_week):  # the troll's cookie is banned in every show
@@ -344,7 +362,7 @@ async def test_a_finished_show_lets_its_room_go_and_keeps_moderation(studio: Stu
 
 
 async def test_chat_limits_survive_a_reconnect(studio: Studio) -> None:
-    show_id, _ = await studio.create_show()
+    show_id, _ = await studio.create_live_show()
     token = await studio.store.create_api_token("t")
     await studio.api("PUT", f"/api/shows/{show_id}/chat/settings", token, json={"slow_mode": 60})
     session, ws, _ = await studio.viewer_page(show_id)
@@ -388,3 +406,155 @@ async def test_highlight_marks_clear_and_deleting_the_question_dismisses_it(
     assert stage is not None and stage.state.question is None, "no deleted text on air"
     await session.close()
     await pub.close(studio.session)
+
+
+async def test_the_chat_is_open_only_while_the_show_is_live(studio: Studio) -> None:
+    show_id, _ = await studio.create_show()
+    session, ws, _ = await studio.viewer_page(show_id)
+    await say(ws, "anyone here before the show?")
+    refused = await next_of(ws, "error", "chat")
+    assert refused["code"] == "not_live"
+    await ws.send_json({"type": "react", "emoji": "❤️"})
+    assert (await next_of(ws, "error", "reactions"))["code"] == "not_live"
+
+    studio.onair.start(show_id)  # the host pressed Go live
+    await say(ws, "hello, live")
+    assert (await next_of(ws, "chat", "error"))["text"] == "hello, live"
+
+    await studio.onair.end(show_id)
+    await say(ws, "after the end")
+    assert (await next_of(ws, "error", "chat"))["code"] == "not_live"
+    await studio.app[CHAT].close()
+    stored = [e.data.get("text") for e in await studio.store.list_events(show_id)]
+    assert "hello, live" in stored
+    assert "anyone here before the show?" not in stored and "after the end" not in stored
+    await session.close()
+
+
+async def frames(ws: aiohttp.ClientWebSocketResponse, quiet: float = 0.5) -> list[dict]:  # type: ignore[type-arg]
+    """What a socket receives until it has been quiet for `quiet` seconds."""
+    got = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            got.append(await ws.receive_json(timeout=quiet))
+    return got
+
+
+async def test_fresh_cookies_from_one_address_share_its_limit(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    """A page fetched without its cookie gets a new viewer id: per-viewer limits alone let
+    four cookies send 20 messages in a second. The address (an IPv6 /64) has its own."""
+    studio: Studio = await studio_factory(trusted_proxy="127.0.0.1", chat_messages_per_ip=8)
+    show_id, _ = await studio.create_live_show()
+    pages = [
+        await studio.viewer_page(show_id, {"X-Forwarded-For": f"2001:db8:1:2::{n}"})
+        for n in range(1, 5)
+    ]
+    watcher_session, watcher, _ = await studio.viewer_page(
+        show_id, {"X-Forwarded-For": "203.0.113.9"}
+    )
+    for n in range(20):
+        await say(pages[n % 4][1], f"flood {n}")
+    shown = [(await next_of(watcher, "chat"))["text"] for _ in range(8)]
+    refused = [
+        frame for _, ws, _ in pages for frame in await frames(ws) if frame["type"] == "error"
+    ]
+    assert len(refused) == 12 and {r["code"] for r in refused} == {"rate_limited"}
+    assert all(r["retry_after"] > 0 for r in refused)
+    late = [frame for frame in await frames(watcher) if frame["type"] == "chat"]
+    assert len(shown) == 8 and not late, "the address's 8 per 10 s, whatever the cookies"
+    await say(watcher, "another address chats on")
+    assert (await next_of(watcher, "chat", "error"))["text"] == "another address chats on"
+    for session in [watcher_session, *(session for session, _, _ in pages)]:
+        await session.close()
+
+
+async def test_a_ban_is_by_cookie_and_by_address_only_when_asked(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    """Behind one NAT (a café), banning one viewer must not silence the others."""
+    studio: Studio = await studio_factory(trusted_proxy="127.0.0.1")
+    show_id, _ = await studio.create_live_show()
+    token = await studio.api_token()
+    cafe = {"X-Forwarded-For": "198.51.100.20"}
+    troll_session, troll, _ = await studio.viewer_page(show_id, cafe)
+    neighbour_session, neighbour, _ = await studio.viewer_page(show_id, cafe)
+    await say(troll, "spam", name="Troll")
+    spam = await next_of(neighbour, "chat")
+    status, banned = await studio.api("POST", f"/api/shows/{show_id}/chat/{spam['id']}/ban", token)
+    assert status == 200 and banned == {"banned": "Troll", "address_until": None}
+    await say(neighbour, "same café, still chatting")
+    assert (await next_of(neighbour, "chat", "error"))["text"] == "same café, still chatting"
+    await say(troll, "me again")
+    assert (await next_of(troll, "error"))["code"] == "banned", "by cookie"
+    _, bans = await studio.api("GET", "/api/chat/bans", token)
+    assert bans["bans"][0]["address_until"] is None
+
+    # The host may add the address, for a while; it is checked and stored with its end.
+    await say(neighbour, "me too", name="Troll's friend")
+    other = await next_of(neighbour, "chat")
+    for bad in (0, 7 * 24 * 60 + 1, "60", True, 1.5):
+        status, _ = await studio.api(
+            "POST",
+            f"/api/shows/{show_id}/chat/{other['id']}/ban",
+            token,
+            json={"address_minutes": bad},
+        )
+        assert status == 422, bad
+    status, banned = await studio.api(
+        "POST",
+        f"/api/shows/{show_id}/chat/{other['id']}/ban",
+        token,
+        json={"address_minutes": 30},
+    )
+    assert status == 200 and 1700 < banned["address_until"] - time.time() <= 1800
+    fresh_session, fresh, _ = await studio.viewer_page(show_id, cafe)  # new cookie, same address
+    await say(fresh, "new cookie")
+    assert (await next_of(fresh, "error"))["code"] == "banned"
+    next_door = {"X-Forwarded-For": "198.51.100.21"}
+    elsewhere_session, elsewhere, _ = await studio.viewer_page(show_id, next_door)
+    await say(elsewhere, "next door")
+    assert (await next_of(elsewhere, "chat", "error"))["text"] == "next door"
+    (ban, *_) = await studio.store.bans()
+    assert ban.address == "198.51.100.20" and ban.address_until == banned["address_until"]
+    for session in (troll_session, neighbour_session, fresh_session, elsewhere_session):
+        await session.close()
+
+
+async def test_an_ipv6_address_ban_covers_its_64_and_ends(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    studio: Studio = await studio_factory(trusted_proxy="127.0.0.1")
+    show_id, _ = await studio.create_live_show()
+    token = await studio.api_token()
+    s1, troll, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "2001:db8:5:6::1"})
+    await say(troll, "spam")
+    spam = await next_of(troll, "chat")
+    await studio.api(
+        "POST",
+        f"/api/shows/{show_id}/chat/{spam['id']}/ban",
+        token,
+        json={"address_minutes": 5},
+    )
+    s2, hop, _ = await studio.viewer_page(show_id, {"X-Forwarded-For": "2001:db8:5:6:ffff::2"})
+    await say(hop, "another address of the same /64")
+    assert (await next_of(hop, "error", "chat"))["code"] == "banned"
+    # An address ban that has ended (here one stored as ended) no longer holds.
+    later, _ = await studio.create_live_show("Later")
+    await studio.store.add_ban(
+        later, "someone", "2001:db8:7:8::/64", "Old", address_until=time.time() - 1
+    )
+    s3, back, _ = await studio.viewer_page(later, {"X-Forwarded-For": "2001:db8:7:8::1"})
+    await say(back, "the ban is over")
+    assert (await next_of(back, "chat", "error"))["text"] == "the ban is over"
+    for session in (s1, s2, s3):
+        await session.close()
+
+
+async def test_held_messages_are_capped(studio: Studio) -> None:
+    show_id, _ = await studio.create_live_show()
+    room = await studio.app[CHAT].room(show_id)
+    room.settings.blocked_words = ("darn",)
+    room.settings.blocked_mode = "hold"
+    for n in range(HELD_MAX + 30):  # from many viewers and addresses: within every limit
+        sender = Sender(viewer=f"viewer-{n}", address=f"10.0.{n // 250}.{n % 250}")
+        reply = room.receive(sender, {"type": "chat", "name": "A", "text": f"darn {n}"})
+        assert reply is not None and reply["type"] == "held"
+    assert len(room.held) == HELD_MAX
+    texts = [m.text for m in room.held.values()]
+    assert texts[0] == "**** 30" and texts[-1] == f"**** {HELD_MAX + 29}", "the newest are kept"

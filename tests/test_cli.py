@@ -120,6 +120,24 @@ async def test_admin_create_takes_the_password_from_the_environment(tmp_path: Pa
     assert taken.returncode == 2 and "exists" in taken.stderr
 
 
+async def test_admin_reset_password_and_delete_log_the_admin_out(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "livestudio.sqlite3") as store:
+        await store.create_admin("alice", "correct horse battery")
+        await store.create_admin("bob", "another good password")
+        alice = await store.start_session("alice", "Firefox")
+        bob = await store.start_session("bob", "Safari")
+    done = run("admin", "reset-password", "--username", "alice", data_dir=tmp_path)
+    assert done.returncode == 0 and "logged out" in done.stdout, done.stderr
+    deleted = run("admin", "delete", "--username", "bob", data_dir=tmp_path)
+    assert deleted.returncode == 0 and "logged out" in deleted.stdout, deleted.stderr
+    last = run("admin", "delete", "--username", "alice", data_dir=tmp_path)
+    assert last.returncode == 2 and "only admin" in last.stderr
+    async with await Store.open(tmp_path / "livestudio.sqlite3") as store:
+        assert await store.session_user(alice) is None
+        assert await store.session_user(bob) is None
+        assert await store.list_usernames() == ["alice"]
+
+
 def test_settings_lists_every_setting_with_its_variable() -> None:
     done = run("settings", data_dir=None)
     assert done.returncode == 0, done.stderr

@@ -80,3 +80,40 @@ def test_bench_and_test_imports_are_declared() -> None:
         used = distributions(third_party_imports(folder))
         missing = {dist: where for dist, where in used.items() if dist not in RUNTIME | TEST}
         assert not missing, f"{folder}/ imports undeclared packages: {missing}"
+
+
+SECURITY_FLOORS: dict[str, tuple[str, str]] = {
+    "aiohttp": (
+        "3.14.3",
+        "GHSA-cq5v-8q36-5273 (3.14.3: out-of-bounds read in the C HTTP parser), "
+        "GHSA-mfx4-hv73-q22v (3.14.2: request smuggling via WebSocket upgrade), "
+        "GHSA-4fvr-rgm6-gqmc (3.14.1: pipelined requests queue without limit), "
+        "GHSA-63hf-3vf5-4wqf (3.13.4: control characters in headers), and older ones",
+    ),
+    "pillow": (
+        "12.3",
+        "the out-of-bounds writes and decompression-bomb DoS advisories fixed in 12.3.0, "
+        "GHSA-cfh3-3jmp-rvhc (12.1.1: out-of-bounds write loading a PSD), and older ones",
+    ),
+}
+"Distributions with advisories below a version: the least version pyproject may allow."
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def test_dependency_floors_are_past_known_advisories() -> None:
+    from importlib.metadata import version
+
+    floors = {}
+    for requirement in PROJECT["dependencies"]:
+        match = re.match(r"([A-Za-z0-9._-]+)(?:\[[^]]*\])?>=([0-9.]+)", requirement)
+        if match:
+            floors[canonical(match.group(1))] = match.group(2)
+    for name, (safe, advisories) in SECURITY_FLOORS.items():
+        assert name in floors, f"{name}: give it a floor of at least {safe}"
+        assert _version(floors[name]) >= _version(safe), (
+            f"{name}>={floors[name]} allows releases with known advisories: {advisories}"
+        )
+        assert _version(version(name)) >= _version(safe), f"the installed {name} is older"

@@ -22,7 +22,14 @@ def test_every_setting_is_documented() -> None:
 
 def test_every_command_is_documented() -> None:
     text = (DOCS / "cli.md").read_text()
-    for command in ("serve", "show create", "show list", "token create", "admin reset-password"):
+    for command in (
+        "serve",
+        "show create",
+        "show list",
+        "token create",
+        "admin reset-password",
+        "admin delete",
+    ):
         assert f"livestudio {command}" in text
 
 

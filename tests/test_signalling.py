@@ -162,3 +162,24 @@ async def test_too_many_negotiations_and_per_ip_limit(studio_factory) -> None:  
         if viewer is not None:  # not one that already left
             await viewer.close()
     await pub.close(studio.session)
+
+
+async def test_viewers_joining_in_a_crowd_leave_the_host_slots(studio_factory) -> None:  # type: ignore[no-untyped-def]
+    """A quarter of the negotiation slots is the host's: anonymous WHEP joiners filling the
+    rest must not keep the host from (re)connecting, which the whole show waits for."""
+    studio: Studio = await studio_factory(max_negotiations=4)
+    show_id, key = await studio.create_show()
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
+    negotiations = studio.app[NEGOTIATIONS]
+    assert negotiations.reserved_for_publishers == 1
+    negotiations.in_flight = 3  # three viewers negotiating (held open deterministically)
+    async with studio.session.post(
+        studio.url(f"/whep/{show_id}"), data=await offer("play"), headers=SDP
+    ) as r:
+        assert r.status == 503 and r.headers["Retry-After"].isdigit()
+    other_show, other_key = await studio.create_show("Another host")
+    other = await whip_publish(studio.session, studio.url(f"/whip/{other_show}"), other_key)
+    assert negotiations.in_flight == 3, "the host's slot was free, and given back"
+    negotiations.in_flight = 0
+    await other.close(studio.session)
+    await pub.close(studio.session)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import stat
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from livestudio.store import MIGRATIONS, NotFoundError, Store, ValidationError
+from livestudio.store.auth import PASSWORD_CHECKS_AT_ONCE, SESSION_TTL
+from livestudio.store.base import sha256_hex
 from livestudio.store.schema import split_statements
 
 
@@ -154,12 +158,16 @@ async def test_stream_key_check_and_rotate(store: Store) -> None:
 
 
 async def test_secrets_are_stored_hashed(store: Store, tmp_path: Path) -> None:
-    # Stream keys are kept (the studio reveals them to the host); login secrets are not.
+    await store.create_admin("ann", "correct horse battery")
     token = await store.create_api_token()
     setup = await store.create_setup_token()
+    _, stream_key = await store.create_show("Spring sale", None)
+    other, _ = await store.create_show("Other", None)
+    rotated = await store.rotate_stream_key(other.id)
+    login = await store.start_session("ann", "Firefox", "203.0.113.7")
     # The database file and its write-ahead log, where fresh rows live until a checkpoint.
     raw = b"".join(path.read_bytes() for path in (tmp_path / "db").iterdir())
-    for secret in (token, setup):
+    for secret in (token, setup, stream_key, rotated, login):
         assert secret.encode() not in raw
 
 
@@ -320,14 +328,130 @@ async def test_meta_and_session_secret(tmp_path: Path) -> None:
         assert await store.session_secret() == secret
 
 
-async def test_stream_key_is_revealable_and_rotates(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
-    try:
-        show, key = await store.create_show("Reveal", None)
-        assert await store.get_stream_key(show.id) == key
-        new = await store.rotate_stream_key(show.id)
-        assert await store.get_stream_key(show.id) == new != key
-        assert not await store.check_stream_key(show.id, key)
-        assert await store.get_stream_key("nope") is None
-    finally:
-        await store.close()
+async def _database_at(path: Path, version: int) -> None:
+    """A database file as LiveStudio left it at schema `version` (its migrations run)."""
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:version]:
+            for statement in split_statements(script):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {version}")
+
+
+async def test_upgrading_forgets_plain_stream_keys_and_bounds_old_address_bans(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "livestudio.sqlite3"
+    await _database_at(path, 7)  # the studio page revealed stored keys up to here
+    key = "plain-stream-key-" + "x" * 30
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO shows (id, title, state, stream_key_hash, stream_key, created_at)"
+            " VALUES ('s1', 'Old', 'scheduled', ?, ?, 0)",
+            (sha256_hex(key), key),
+        )
+        db.execute(
+            "INSERT INTO chat_bans (show_id, viewer, address, name, at)"
+            " VALUES ('s1', 'troll', '203.0.113.5', 'Troll', 1000)"
+        )
+    async with await Store.open(path) as store:
+        assert await store.check_stream_key("s1", key), "the key still publishes"
+        (ban,) = await store.bans()
+        assert ban.viewer == "troll" and ban.address_until == 1000 + 86400
+    with sqlite3.connect(path) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(shows)")]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert "stream_key" not in columns
+    raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")))
+    assert key.encode() not in raw, "gone from the file"
+
+
+async def test_database_folder_and_files_are_private(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    path = folder / "livestudio.sqlite3"
+    async with await Store.open(path) as store:
+        await store.create_show("Private", None)
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        for file in folder.iterdir():  # the database, its -wal and -shm
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+    # An existing folder and file that others may read are tightened.
+    folder.chmod(0o755)
+    path.chmod(0o644)
+    async with await Store.open(path):
+        pass
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_login_sessions_end_with_logout_password_reset_and_user(store: Store) -> None:
+    await store.create_admin("ann", "correct horse battery")
+    await store.create_admin("bob", "another good password")
+    ann_laptop = await store.start_session("ann", "Firefox on Linux", "203.0.113.7")
+    ann_phone = await store.start_session("ANN", "Safari on iPhone", "2001:db8::1")
+    bob = await store.start_session("bob")
+    laptop = await store.session_user(ann_laptop)
+    assert laptop is not None and laptop[1] == "ann"
+    listed = await store.list_sessions()
+    assert sorted((s.username, s.user_agent) for s in listed) == [
+        ("ann", "Firefox on Linux"),
+        ("ann", "Safari on iPhone"),
+        ("bob", ""),
+    ]
+    assert await store.session_user("made-up") is None
+    with pytest.raises(NotFoundError):
+        await store.start_session("nobody")
+
+    assert await store.end_session(laptop[0])  # log out
+    assert await store.session_user(ann_laptop) is None
+    assert not await store.end_session(laptop[0])
+    assert await store.session_user(ann_phone) is not None
+
+    await store.reset_admin_password("ann")  # ends all of ann's, not bob's
+    assert await store.session_user(ann_phone) is None
+    assert await store.session_user(bob) is not None
+
+    ann_again = await store.start_session("ann")
+    await store.delete_admin("ann")
+    assert await store.session_user(ann_again) is None
+    assert await store.list_usernames() == ["bob"]
+    with pytest.raises(ValidationError, match="only admin"):
+        await store.delete_admin("bob")
+    with pytest.raises(NotFoundError):
+        await store.delete_admin("ann")
+
+
+async def test_login_sessions_expire(store: Store) -> None:
+    await store.create_admin("ann", "correct horse battery")
+    old = await store.start_session("ann")
+    async with store._write() as db:  # as if made SESSION_TTL ago
+        await db.execute("UPDATE login_sessions SET created_at = created_at - ?", (SESSION_TTL,))
+    assert await store.session_user(old) is None
+    assert await store.list_sessions() == []
+    await store.start_session("ann")  # clears expired rows on the way
+    assert len(await store._fetchall("SELECT id FROM login_sessions")) == 1
+
+
+async def test_password_checks_run_two_at_a_time(store: Store) -> None:
+    """Each argon2 check takes 64 MiB: a burst waits its turn instead of taking memory."""
+    await store.create_admin("ann", "correct horse battery")
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    check = store._matches
+
+    def counted(stored: str, password: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return check(stored, password)
+        finally:
+            with lock:
+                running -= 1
+
+    store._matches = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(store.verify_password("ann", f"wrong password {n}") for n in range(8))
+    )
+    assert results == [False] * 8
+    assert most == PASSWORD_CHECKS_AT_ONCE == 2

@@ -36,6 +36,16 @@ def _locales() -> dict[str, str]:
     return {identifier.casefold(): identifier for identifier in locale_identifiers()}
 
 
+def active_currencies() -> frozenset[str]:
+    """Every active ISO 4217 currency code (what validate_currency accepts)."""
+    return _active_currencies()
+
+
+def locale_names() -> list[str]:
+    """Every locale identifier Babel knows (what validate_locale accepts, as spelled)."""
+    return sorted(_locales().values())
+
+
 def is_currency(code: str) -> bool:
     """Whether `code` is an active ISO 4217 currency (upper case, e.g. "EUR")."""
     return code in _active_currencies()

@@ -1,6 +1,8 @@
-"""The host's login: encrypted session cookies, CSRF tokens, rate-limited login attempts.
+"""The host's login: sessions the server can end, CSRF tokens, rate-limited login attempts.
 
-Viewers need none of this; everything under /studio and /api/ does.
+The (encrypted) session cookie carries a random login id; the store keeps its hash with
+the user, so logging out, a password reset or deleting the user ends the login even for
+a copy of the cookie. Viewers need none of this; everything under /studio and /api/ does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -20,21 +24,23 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from ..config import Settings
 from .errors import error
 from .keys import SETTINGS, STORE
-from .net import client_address
+from .net import client_address, client_group
 
 COOKIE = "livestudio_session"
 SESSION_DAYS = 14
 LOGIN_ATTEMPTS = 5
-"Failed logins per address within LOGIN_WINDOW before further attempts get 429."
+"Failed logins per address (IPv6: its /64) within LOGIN_WINDOW before further ones get 429."
 LOGIN_WINDOW = 300.0
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+LOGIN_KEY = "login"
+"The session cookie's key holding the login session's secret."
 
 
 def _secret(data_dir: Path) -> bytes:
     """The cookie encryption key: 32 random bytes in data_dir/session.key, made once."""
     path = data_dir / "session.key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         key = path.read_bytes()
         if len(key) == 32:
@@ -70,17 +76,109 @@ def setup(app: web.Application, settings: Settings) -> None:
         secure=https(settings),
     )
     setup_sessions(app, storage)
-    app[LOGIN_FAILURES] = {}
+    app[LOGIN_LIMITER] = LoginLimiter()
 
 
-LOGIN_FAILURES = web.AppKey("login_failures", dict)
+class TooManyLogins(Exception):
+    """The address failed too often lately; `wait` seconds until it may try again."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+class LoginLimiter:
+    """Failed logins per address group within a sliding window.
+
+    An attempt counts from the moment it starts, before its password is checked (a check
+    takes a while, and attempts sent together must not all pass), and is taken back only
+    if it succeeds. Addresses quiet for a whole window are forgotten.
+    """
+
+    def __init__(
+        self,
+        attempts: int = LOGIN_ATTEMPTS,
+        window: float = LOGIN_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._clock = clock
+        self._recent: dict[str, deque[float]] = {}
+        self._swept = clock()
+
+    def begin(self, group: str) -> float:
+        """Count an attempt from `group` (its stamp, for `succeeded`); TooManyLogins if
+        the address has used up its attempts."""
+        now = self._clock()
+        if now - self._swept >= self.window:
+            self.sweep()
+        bucket = self._recent.setdefault(group, deque(maxlen=self.attempts))
+        while bucket and now - bucket[0] > self.window:
+            bucket.popleft()
+        if len(bucket) >= self.attempts:
+            raise TooManyLogins(self.window - (now - bucket[0]))
+        bucket.append(now)
+        return now
+
+    def succeeded(self, group: str, stamp: float) -> None:
+        """The attempt counted at `stamp` was right: it is not a failure."""
+        bucket = self._recent.get(group)
+        if bucket is not None and stamp in bucket:
+            bucket.remove(stamp)
+            if not bucket:
+                del self._recent[group]
+
+    def sweep(self) -> None:
+        """Forget the addresses whose attempts are all older than the window."""
+        now = self._swept = self._clock()
+        for group in [g for g, b in self._recent.items() if not b or now - b[-1] > self.window]:
+            del self._recent[group]
+
+    def __len__(self) -> int:
+        """Addresses remembered."""
+        return len(self._recent)
+
+
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
+
+
+@dataclass(frozen=True)
+class Login:
+    """Who is logged in on this request, and which of their login sessions it is."""
+
+    session_id: int
+    username: str
+
+
+_LOGIN = web.RequestKey("login", object)
+"The request's Login (or _NOBODY), looked up once per request."
+_NOBODY = object()
+
+
+async def current_login(request: web.Request) -> Login | None:
+    """The request's login session in force, or None (a cookie whose login was ended is
+    worth nothing, and is cleared)."""
+    cached = request.get(_LOGIN)
+    if cached is not None:
+        return cached if isinstance(cached, Login) else None
+    login: Login | None = None
+    session = await get_session(request)
+    secret = session.get(LOGIN_KEY)
+    if isinstance(secret, str):
+        found = await request.app[STORE].session_user(secret)
+        if found is None:
+            del session[LOGIN_KEY]
+        else:
+            login = Login(*found)
+    request[_LOGIN] = login if login is not None else _NOBODY
+    return login
 
 
 async def current_user(request: web.Request) -> str | None:
     """The logged-in admin's name, or None."""
-    session = await get_session(request)
-    user = session.get("user")
-    return user if isinstance(user, str) else None
+    login = await current_login(request)
+    return login.username if login is not None else None
 
 
 async def csrf_token(request: web.Request) -> str:
@@ -113,34 +211,39 @@ async def require_login(request: web.Request) -> str:
     return user
 
 
-def _recent_failures(request: web.Request) -> deque[float]:
-    failures: dict[str, deque[float]] = request.app[LOGIN_FAILURES]
-    address = client_address(request, request.app[SETTINGS].trusted_proxy)
-    bucket = failures.setdefault(address, deque(maxlen=LOGIN_ATTEMPTS))
-    while bucket and time.monotonic() - bucket[0] > LOGIN_WINDOW:
-        bucket.popleft()
-    return bucket
-
-
 async def log_in(request: web.Request, username: str, password: str) -> bool:
     """Check credentials (rate-limited per address) and start a fresh session."""
-    failures = _recent_failures(request)
-    if len(failures) >= LOGIN_ATTEMPTS:
-        wait = int(LOGIN_WINDOW - (time.monotonic() - failures[0])) + 1
+    settings = request.app[SETTINGS]
+    limiter = request.app[LOGIN_LIMITER]
+    group = client_group(request, settings.trusted_proxy)
+    try:
+        stamp = limiter.begin(group)
+    except TooManyLogins as exc:
+        wait = int(exc.wait) + 1
         raise error(
             429, f"too many failed logins; try again in {wait} s", {"Retry-After": str(wait)}
-        )
-    if not await request.app[STORE].verify_password(username, password):
-        failures.append(time.monotonic())
+        ) from None
+    store = request.app[STORE]
+    if not await store.verify_password(username, password):
         return False
-    # A new session on login: a session id planted before login is worthless after.
+    limiter.succeeded(group, stamp)
+    secret = await store.start_session(
+        username,
+        user_agent=request.headers.get("User-Agent", ""),
+        address=client_address(request, settings.trusted_proxy),
+    )
+    # A new cookie session on login: a session planted before login is worthless after.
     session = await new_session(request)
-    session["user"] = username.lower()
+    session[LOGIN_KEY] = secret
     session["csrf"] = secrets.token_urlsafe(24)
+    request.pop(_LOGIN, None)  # looked up again if this request asks
     return True
 
 
 async def log_out(request: web.Request) -> None:
-    """End the session."""
+    """End the login session (on the server: a copy of the cookie is worthless too)."""
+    login = await current_login(request)
+    if login is not None:
+        await request.app[STORE].end_session(login.session_id)
     session = await get_session(request)
     session.invalidate()

@@ -6,15 +6,20 @@ from typing import Any
 
 from aiohttp import web
 
+from ..catalog.errors import FieldError
+from ..catalog.validation import validate_line
 from ..live import moderation
 from ..live.chat import BLOCKED_MODES, MAX_NAME, ChatRoom
 from ..live.errors import ShowActionError
 from .api import require_host
 from .errors import domain_error, error
-from .jsonbody import json_object
+from .ids import json_id, path_id
+from .jsonbody import json_object, optional_json_object, whole_number
 from .keys import CHAT, ONAIR, STORE
 
 MAX_BLOCKED_WORDS = 200
+MAX_ADDRESS_BAN_MINUTES = 7 * 24 * 60
+"An address ban lasts at most a week: addresses change hands."
 
 
 async def _room(request: web.Request) -> ChatRoom:
@@ -26,10 +31,7 @@ async def _room(request: web.Request) -> ChatRoom:
 
 
 def _id(request: web.Request, key: str = "message") -> int:
-    try:
-        return int(request.match_info[key])
-    except ValueError:
-        raise error(404, "no such message") from None
+    return path_id(request, key, {"message": "message", "held": "held message"}.get(key, key))
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -44,14 +46,30 @@ async def delete_message(request: web.Request) -> web.Response:
 
 
 async def ban(request: web.Request) -> web.Response:
-    """POST /api/shows/{show}/chat/{message}/ban: ban its author (session and address)."""
+    """POST /api/shows/{show}/chat/{message}/ban {"address_minutes"?}: ban its author by
+    viewer session, and only if asked their address in this show for that long."""
     room = await _room(request)
+    message_id = _id(request)
+    data = await optional_json_object(request)
+    unknown = set(data) - {"address_minutes"}
+    if unknown:
+        raise error(422, f"unknown fields: {', '.join(sorted(unknown))}")
+    minutes = data.get("address_minutes")
+    if minutes is not None and (
+        (minutes := whole_number(minutes)) is None or not 1 <= minutes <= MAX_ADDRESS_BAN_MINUTES
+    ):
+        raise error(
+            422, f"address_minutes must be a whole number from 1 to {MAX_ADDRESS_BAN_MINUTES}"
+        )
     products = request.app[ONAIR].products(room.show_id)
     try:
-        message = await moderation.ban_author(room, products, _id(request))
+        message = await moderation.ban_author(
+            room, products, message_id, None if minutes is None else minutes * 60.0
+        )
     except ShowActionError as exc:
         raise domain_error(exc) from None
-    return web.json_response({"banned": message.name})
+    until = room.banned_addresses.get(message.network) if minutes is not None else None
+    return web.json_response({"banned": message.name, "address_until": until})
 
 
 def settings_json(room: ChatRoom) -> dict[str, Any]:
@@ -77,21 +95,21 @@ async def put_settings(request: web.Request) -> web.Response:
     if unknown:
         raise error(422, f"unknown fields: {', '.join(sorted(unknown))}")
     s = room.settings
-    slow = data.get("slow_mode", s.slow_mode)
-    if isinstance(slow, bool) or not isinstance(slow, int) or not 0 <= slow <= 3600:
+    slow = whole_number(data.get("slow_mode", s.slow_mode))
+    if slow is None or not 0 <= slow <= 3600:
         raise error(422, "slow_mode must be a whole number of seconds, 0 to 3600")
     words = data.get("blocked_words", list(s.blocked_words))
-    if (
-        not isinstance(words, list)
-        or len(words) > MAX_BLOCKED_WORDS
-        or not all(isinstance(w, str) and 0 < len(w.strip()) <= MAX_NAME for w in words)
-    ):
+    if not isinstance(words, list) or len(words) > MAX_BLOCKED_WORDS:
         raise error(422, f"blocked_words must be a list of up to {MAX_BLOCKED_WORDS} words")
+    try:
+        words = [validate_line(w, "blocked_words", MAX_NAME) for w in words]
+    except FieldError as exc:
+        raise error(422, f"{exc} (each word)") from None
     mode = data.get("blocked_mode", s.blocked_mode)
     if mode not in BLOCKED_MODES:
         raise error(422, "blocked_mode must be mask or hold")
     s.slow_mode = slow
-    s.blocked_words = tuple(w.strip() for w in words)
+    s.blocked_words = tuple(words)
     s.blocked_mode = mode
     await room.save_settings()
     return web.json_response(settings_json(room))
@@ -102,7 +120,18 @@ async def list_bans(request: web.Request) -> web.Response:
     await require_host(request)
     bans = await request.app[STORE].bans()
     return web.json_response(
-        {"bans": [{"id": b.id, "name": b.name, "show": b.show_id, "at": b.at} for b in bans]}
+        {
+            "bans": [
+                {
+                    "id": b.id,
+                    "name": b.name,
+                    "show": b.show_id,
+                    "at": b.at,
+                    "address_until": b.address_until,
+                }
+                for b in bans
+            ]
+        }
     )
 
 
@@ -136,9 +165,7 @@ async def highlight(request: web.Request) -> web.Response:
     """POST /api/shows/{show}/highlight {"message": id}: the question as a lower-third."""
     room = await _room(request)
     data = await json_object(request)
-    message_id = data.get("message")
-    if isinstance(message_id, bool) or not isinstance(message_id, int):
-        raise error(422, "message must be a chat message id")
+    message_id = json_id(data.get("message"), "message")
     products = request.app[ONAIR].products(room.show_id)
     try:
         event = await moderation.highlight(room, products, message_id)

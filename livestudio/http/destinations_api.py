@@ -9,6 +9,7 @@ from ..live.errors import ShowActionError
 from ..store import ShowRecord
 from .api import require_host
 from .errors import domain_error, error
+from .ids import path_id
 from .jsonbody import json_object
 from .keys import DESTINATIONS, SETTINGS, STORE
 
@@ -55,11 +56,9 @@ async def add_destination(request: web.Request) -> web.Response:
 async def delete_destination(request: web.Request) -> web.Response:
     """DELETE /api/shows/{show}/destinations/{destination}: stops it and forgets it."""
     show = await _show(request)
+    destination_id = path_id(request, "destination", "destination")
     try:
-        destination_id = int(request.match_info["destination"])
         await request.app[DESTINATIONS].remove(show.id, destination_id)
-    except ValueError:
-        raise error(404, "no such destination") from None
     except ShowActionError as exc:
         raise domain_error(exc) from None
     return web.Response(status=204)

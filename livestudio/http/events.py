@@ -18,7 +18,7 @@ from ..live.chat import ChatFlood, ChatRoom, Sender
 from ..live.events import hang_up
 from .errors import error
 from .keys import CHAT, EVENTS, SETTINGS, STORE
-from .net import client_address
+from .net import address_group, client_address
 
 PING_SECONDS = 20.0
 SOCKETS_PER_IP = web.AppKey("event_sockets_per_ip", Counter)
@@ -36,19 +36,20 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise error(400, "last_event_id must be an integer") from None
 
+    check_origin(request)
     room = await request.app[CHAT].room(show_id)
+    address = client_address(request, request.app[SETTINGS].trusted_proxy)
     sender = Sender(
-        viewer=await viewer_id(request),
-        address=client_address(request, request.app[SETTINGS].trusted_proxy),
+        viewer=await viewer_id(request), address=address, network=address_group(address)
     )
     per_ip = request.app[SOCKETS_PER_IP]
-    if per_ip[sender.address] >= request.app[SETTINGS].max_event_sockets_per_ip:
+    if per_ip[sender.group] >= request.app[SETTINGS].max_event_sockets_per_ip:
         raise error(429, "too many open pages from your address")
     ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     watch = hub.join(show_id, last_id)
     snapshot = hub.snapshot(show_id) or {"state": show.state, "viewers": 0}
-    per_ip[sender.address] += 1
+    per_ip[sender.group] += 1
     reader: asyncio.Task[None] | None = None
     try:
         if watch.missed is not None:
@@ -77,11 +78,30 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
         if reader is not None:
             reader.cancel()
         hub.leave(watch)
-        per_ip[sender.address] -= 1
-        if per_ip[sender.address] <= 0:
-            del per_ip[sender.address]
+        per_ip[sender.group] -= 1
+        if per_ip[sender.group] <= 0:
+            del per_ip[sender.group]
         await ws.close()
     return ws
+
+
+def check_origin(request: web.Request) -> None:
+    """403 for a WebSocket opened by a page of another site (cross-site WebSocket hijacking:
+    it would chat with the viewer's cookie), unless that site is in allowed_origins.
+
+    Browsers always send Origin on a WebSocket; clients that are not browsers may leave it
+    out (they carry no one else's cookies).
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    settings = request.app[SETTINGS]
+    ours = {f"{scheme}://{request.host}".lower() for scheme in ("http", "https")} | {
+        settings.base_url.lower()
+    }
+    if origin.lower() in ours or origin in settings.allowed_origins:
+        return
+    raise error(403, "this page may not open the show's events (its origin is not allowed)")
 
 
 async def _read_client(ws: web.WebSocketResponse, room: ChatRoom, sender: Sender) -> None:

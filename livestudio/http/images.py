@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..catalog.images import (
     MAX_BYTES,
@@ -52,12 +53,17 @@ async def read_part(part: BodyPartReader, limit: int, what: str) -> bytes:
     """A multipart part's bytes, or 413 once it exceeds `limit`."""
     chunks: list[bytes] = []
     size = 0
-    while chunk := await part.read_chunk(65536):
+    while True:
+        try:
+            chunk = await part.read_chunk(65536)
+        except (ValueError, HttpProcessingError):
+            raise error(400, "the multipart body is malformed") from None
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > limit:
             raise error(413, f"{what} is larger than {_size(limit)}")
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def multipart_parts(request: web.Request, total_limit: int) -> MultipartReader:
@@ -66,7 +72,7 @@ async def multipart_parts(request: web.Request, total_limit: int) -> MultipartRe
         raise error(413, f"request body too large (limit {_size(total_limit)})")
     try:
         return await request.multipart()
-    except (AssertionError, ValueError, KeyError):
+    except (AssertionError, ValueError, KeyError, HttpProcessingError):
         raise error(400, "the multipart body is malformed") from None
 
 
@@ -75,7 +81,7 @@ async def file_parts(reader: MultipartReader) -> AsyncIterator[BodyPartReader]:
     while True:
         try:
             part = await reader.next()
-        except ValueError:
+        except (ValueError, HttpProcessingError):  # e.g. a part's header that is not one
             raise error(400, "the multipart body is malformed") from None
         if part is None:
             return

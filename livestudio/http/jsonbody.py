@@ -32,3 +32,24 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise error(400, "the body must be a JSON object")
     return data
+
+
+async def optional_json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object body, or {} when there is no body at all."""
+    if request.content_length == 0 or (
+        request.content_length is None and not request.can_read_body
+    ):
+        return {}
+    return await json_object(request)
+
+
+def whole_number(value: object) -> int | None:
+    """A JSON whole number as an int (3 and 3.0 alike, as JSON Schema counts them), or None
+    for anything else (booleans, fractions, text)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return None

@@ -38,6 +38,26 @@ def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> st
     return hops[0] if hops else peer
 
 
+def address_group(address: str) -> str:
+    """The unit per-address limits and address bans count by: an IPv4 address as is, an
+    IPv6 address by its /64 (one subscriber's whole prefix: a client can hop through it at
+    will), an IPv4-mapped IPv6 address as the IPv4 address it maps."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def client_group(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+    """`address_group` of the client's address."""
+    return address_group(client_address(request, trusted_proxies))
+
+
 def server_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
     """The address of ours the client connected to ("" behind a trusted proxy: the
     client reached the proxy, not this socket)."""

@@ -21,7 +21,8 @@ from ..live.onair_products import OnAirProducts
 from .api import require_host
 from .embed import embed_viewer
 from .errors import domain_error, error
-from .jsonbody import json_object
+from .ids import json_id, path_id
+from .jsonbody import json_object, whole_number
 from .keys import ONAIR, STORE
 
 MAX_SALE_SECONDS = 24 * 3600
@@ -39,10 +40,7 @@ async def _on_air(request: web.Request) -> OnAirProducts:
 
 
 def _product_id(data: dict[str, Any]) -> int:
-    product = data.get("product")
-    if isinstance(product, bool) or not isinstance(product, int) or product <= 0:
-        raise error(422, "product must be a product id (a positive integer)")
-    return product
+    return json_id(data.get("product"), "product")
 
 
 async def _run(action: Any) -> web.Response:
@@ -80,8 +78,8 @@ async def sale(request: web.Request) -> web.Response:
         raise error(422, str(exc)) from None
     if price >= product.price:
         raise error(422, "a sale price must be below the product's price")
-    seconds = data.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int):
+    seconds = whole_number(data.get("seconds"))
+    if seconds is None:
         raise error(422, "seconds must be a whole number of seconds")
     if not 1 <= seconds <= MAX_SALE_SECONDS:
         raise error(422, f"seconds must be between 1 and {MAX_SALE_SECONDS}")
@@ -121,10 +119,7 @@ async def go(request: web.Request) -> web.Response:
     """
     store = request.app[STORE]
     show = await store.get_show(request.match_info["show"])
-    try:
-        product_id = int(request.match_info["product"])
-    except ValueError:
-        raise error(404, "no such product") from None
+    product_id = path_id(request, "product", "product")
     product = await store.get_product(product_id, include_deleted=True)
     if show is None or show.state == "deleted" or product is None or not product.fields.url:
         raise error(404, "no such product")
@@ -152,4 +147,4 @@ def setup(app: web.Application) -> None:
     r.add_delete("/api/shows/{show}/pin", unpin)
     r.add_post("/api/shows/{show}/sale", sale)
     r.add_get("/api/shows/{show}/clicks", clicks)
-    r.add_get(r"/go/{show}/{product:\d{1,15}}", go)
+    r.add_get(r"/go/{show}/{product:\d+}", go)

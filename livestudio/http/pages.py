@@ -102,6 +102,8 @@ async def render(
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
+    if user:  # a host's page: CSRF token, maybe a stream key shown once
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -297,10 +299,29 @@ async def studio_create_show(request: web.Request) -> web.Response:
         # <input type=datetime-local> has no zone: the page sends the browser's offset.
         starts_at = _with_offset(starts_at, offset)
     try:
-        show, _ = await request.app[STORE].create_show(title, starts_at)
+        show, key = await request.app[STORE].create_show(title, starts_at)
     except ValidationError as exc:
         return await _studio_list(request, str(exc), 422)
+    # Shown once, on the show's page right after this redirect (only its hash is kept);
+    # meanwhile it waits in the encrypted session cookie.
+    session = await get_session(request)
+    session[NEW_KEY] = {"show": show.id, "key": key}
     raise web.HTTPSeeOther(f"/studio/shows/{show.id}")
+
+
+NEW_KEY = "new_stream_key"
+"The session cookie's key for a stream key just made, until its show's page shows it."
+
+
+async def _take_new_key(request: web.Request, show_id: str) -> str:
+    """The stream key made for this show just before, once (then it is gone)."""
+    session = await get_session(request)
+    new = session.get(NEW_KEY)
+    if not isinstance(new, dict) or new.get("show") != show_id:
+        return ""
+    del session[NEW_KEY]
+    key = new.get("key")
+    return key if isinstance(key, str) else ""
 
 
 def _with_offset(local: str, minutes_west: str) -> str:
@@ -326,14 +347,15 @@ async def studio_show(request: web.Request) -> web.Response:
     """GET /studio/shows/{show}: go live, watch the health, end the show."""
     show = await _studio_show(request)
     settings = request.app[SETTINGS]
-    key = await request.app[STORE].get_stream_key(show.id) or ""
+    # The page goes live with the host's session (and CSRF token), not the stream key:
+    # the key is stored hashed, and shown only when made or rotated.
+    key = await _take_new_key(request, show.id)
     state = request.app[ONAIR].state_of(show)
     config = {
         "show": show.id,
         "state": state,
         "whip": f"/whip/{show.id}",
         "events": f"/live/{show.id}/events",
-        "streamKey": key,
         "iceServers": ice_servers(settings),
         "gracePeriod": settings.grace_period,
         "wentLiveAt": show.went_live_at,

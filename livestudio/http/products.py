@@ -34,10 +34,11 @@ from ..catalog.images import (
 from ..catalog.money import format_price
 from ..catalog.shops import SHOP_URL_OPTION
 from ..catalog.validation import parse_product, validate_url
-from ..store import NotFoundError, ProductRecord, ValidationError
+from ..store import ConflictError, NotFoundError, ProductRecord, ValidationError
 from . import brand
 from .api import require_host
 from .errors import error, read_limited
+from .ids import json_id, path_id
 from .images import (
     IMAGES,
     ImageWork,
@@ -55,7 +56,7 @@ MAX_IMPORT = 64 * 1024 * 1024
 """A multipart import: the CSV plus the images its rows name."""
 MAX_IMPORT_IMAGES = 200
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
-_ID = r"{id:\d{1,15}}"
+_ID = r"{id:\d+}"
 log = logging.getLogger(__name__)
 
 ProductListener = Callable[[int], Awaitable[None]]
@@ -108,7 +109,7 @@ def product_json(record: ProductRecord, brand_settings: BrandSettings) -> dict[s
 
 
 def _product_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return path_id(request, "id", "product")
 
 
 def _take_image(data: dict[str, Any], creating: bool) -> bool:
@@ -139,6 +140,8 @@ async def create_product(request: web.Request) -> web.Response:
     try:
         fields = parse_product(data, None, brand_settings.currency)
         record = await store.create_product(fields)
+    except ConflictError as exc:
+        raise error(409, str(exc)) from None
     except (InvalidInput, ValidationError) as exc:
         raise error(422, str(exc)) from None
     return web.json_response(
@@ -174,6 +177,8 @@ async def patch_product(request: web.Request) -> web.Response:
             record = await store.set_product_image(product_id, None)
     except NotFoundError:
         raise error(404, "no such product") from None
+    except ConflictError as exc:
+        raise error(409, str(exc)) from None
     except (InvalidInput, ValidationError) as exc:
         raise error(422, str(exc)) from None
     await _changed(request, [product_id])
@@ -233,15 +238,19 @@ async def put_running_order(request: web.Request) -> web.Response:
     await require_host(request)
     show_id = await _show_or_404(request)
     data = await json_body(request)
+    if isinstance(data, dict) and set(data) - {"products"}:
+        unknown = ", ".join(sorted(str(k)[:40] for k in set(data) - {"products"}))
+        raise error(422, f'unknown fields: {unknown} (send {{"products": [id, …]}})')
     ids = data.get("products") if isinstance(data, dict) else data
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
+    if not isinstance(ids, list):
         raise error(422, 'products: send {"products": [id, …]}, a list of product ids')
+    ids = [json_id(i, "products") for i in ids]
     try:
         await request.app[STORE].set_running_order(show_id, ids)
-    except NotFoundError:
-        raise error(404, "no such show") from None
+    except NotFoundError as exc:
+        raise error(404, f"products: {exc}") from None
+    except ConflictError as exc:
+        raise error(409, f"products: {exc}") from None
     except ValidationError as exc:
         raise error(422, f"products: {exc}") from None
     return await _running_order_response(request, show_id)
@@ -294,6 +303,7 @@ def _shop_url(options: Mapping[str, str]) -> str | None:
 async def _read_import(request: web.Request) -> tuple[str, dict[str, bytes], str | None]:
     """The CSV text, the image files sent with it (by file name) and the shop URL option."""
     options = {name: request.query[name] for name in _OPTIONS if name in request.query}
+    _shop_url(options)  # a bad query value is refused even if the form names another
     if request.content_type != "multipart/form-data":
         if request.content_type not in CSV_TYPES:
             raise error(415, "send the CSV as text/csv, or multipart/form-data with a file field")

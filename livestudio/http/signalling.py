@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -19,10 +21,11 @@ from ..media.trickle import (
 )
 from ..media.viewer import Viewer
 from ..store import ShowRecord
+from .auth import CSRF_HEADER, check_csrf, current_user
 from .errors import domain_error, error, read_limited
 from .iceservers import link_headers
 from .keys import ONAIR, SETTINGS, STORE
-from .net import client_address, server_address
+from .net import address_group, client_address, server_address
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +41,36 @@ TRICKLE = "application/trickle-ice-sdpfrag"
 
 
 class Negotiations:
-    """Counts SDP negotiations in flight (each costs ICE gathering and DTLS setup)."""
+    """Counts SDP negotiations in flight (each costs ICE gathering and DTLS setup).
+
+    A quarter of the slots is kept for WHIP: anonymous viewers joining in a crowd must not
+    keep the host from (re)connecting, which is what the show waits for.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_flight = 0
 
-    def __enter__(self) -> Negotiations:
-        if self.in_flight >= self.limit:
+    @property
+    def reserved_for_publishers(self) -> int:
+        """Slots only a WHIP publisher may take."""
+        return self.limit // 4
+
+    @contextlib.contextmanager
+    def slot(self, publisher: bool) -> Iterator[None]:
+        """Hold a slot while negotiating; 503 when none is free for this kind of client."""
+        room = self.limit if publisher else self.limit - self.reserved_for_publishers
+        if self.in_flight >= room:
             raise error(
                 503,
                 "too many connections are being set up right now; retry in a moment",
                 {"Retry-After": "1"},
             )
         self.in_flight += 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.in_flight -= 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
 
 NEGOTIATIONS = web.AppKey("negotiations", Negotiations)
@@ -122,14 +137,7 @@ async def options(request: web.Request) -> web.Response:
 async def whip_post(request: web.Request) -> web.Response:
     """POST /whip/{show}: the host publishes; 201 with the answer and a session Location."""
     show = await _show(request)
-    auth = request.headers.get("Authorization", "")
-    key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    if not key or not await request.app[STORE].check_stream_key(show.id, key):
-        raise error(
-            401,
-            "wrong or missing stream key (Authorization: Bearer <stream key>)",
-            {"WWW-Authenticate": 'Bearer realm="whip"'},
-        )
+    await _check_publisher(request, show)
     if show.state in ENDED_STATES:
         raise error(409, "this show has ended; create a new show to go live again")
     offer = await _offer(request)
@@ -141,7 +149,7 @@ async def whip_post(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     address = client_address(request, settings.trusted_proxy)
     reached = server_address(request, settings.trusted_proxy)
-    with request.app[NEGOTIATIONS]:
+    with request.app[NEGOTIATIONS].slot(publisher=True):
         created = onair.get(show.id) is None
         live = onair.start(show.id, show.state)
         try:
@@ -166,6 +174,25 @@ async def whip_post(request: web.Request) -> web.Response:
     log.info("show %s: publisher %s (%s)", show.id, publisher.id, publisher.video_codec)
     return _created(
         request, f"/whip/{show.id}/{publisher.id}", publisher.answer_sdp, publisher.ice_tag
+    )
+
+
+async def _check_publisher(request: web.Request, show: ShowRecord) -> None:
+    """401 unless the request carries the show's stream key as Bearer token, or (the
+    studio page) comes from the logged-in host with the page's CSRF token."""
+    auth = request.headers.get("Authorization", "")
+    key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if key:
+        if await request.app[STORE].check_stream_key(show.id, key):
+            return
+    elif await current_user(request) is not None:
+        # A page of another site can make the browser send the cookie, not the token.
+        await check_csrf(request, request.headers.get(CSRF_HEADER))
+        return
+    raise error(
+        401,
+        "wrong or missing stream key (Authorization: Bearer <stream key>)",
+        {"WWW-Authenticate": 'Bearer realm="whip"'},
     )
 
 
@@ -262,17 +289,19 @@ async def whep_post(request: web.Request) -> web.Response:
     offer = await _offer(request)
     settings = request.app[SETTINGS]
     address = client_address(request, settings.trusted_proxy)
+    # Counted per address group: an IPv6 client has a whole /64 to pick addresses from.
+    group = address_group(address)
     per_ip = request.app[SESSIONS_PER_IP]
-    if per_ip[address] >= settings.max_sessions_per_ip:
+    if per_ip[group] >= settings.max_sessions_per_ip:
         raise error(429, "too many sessions from your address", {"Retry-After": RETRY_AFTER})
     # The seat is taken before negotiating (it takes a while): POSTs arriving together
     # from one address must not all pass the check above.
-    per_ip[address] += 1
+    per_ip[group] += 1
 
     def released() -> None:
-        per_ip[address] -= 1
-        if per_ip[address] <= 0:
-            del per_ip[address]
+        per_ip[group] -= 1
+        if per_ip[group] <= 0:
+            del per_ip[group]
         onair.viewers_changed(show.id)
 
     try:
@@ -290,7 +319,7 @@ async def _negotiate_viewer(
     request: web.Request, live: LiveShow, offer: str, address: str
 ) -> Viewer:
     reached = server_address(request, request.app[SETTINGS].trusted_proxy)
-    with request.app[NEGOTIATIONS]:
+    with request.app[NEGOTIATIONS].slot(publisher=False):
         try:
             viewer = await live.play(offer, address=address, reached=reached)
         except ShowFull:

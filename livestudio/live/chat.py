@@ -1,7 +1,8 @@
 """Live chat and reactions over the events WebSocket, with moderation.
 
-One `ChatRoom` per show. Messages are checked (length, control characters, rate limits,
-slow mode, bans, blocked words), fanned out through the events hub (so they resume by
+One `ChatRoom` per show. The chat is open while the show is live. Messages are checked
+(length, control characters, rate limits per viewer and per address, slow mode, bans,
+blocked words), fanned out through the events hub (so they resume by
 event id like everything else), stamped with the program pts when the show is on air,
 and written to the store in small batches. Reactions are only counted: once a second
 the room sends and stores the totals, so hundreds of tapping viewers flood no one.
@@ -34,7 +35,11 @@ HISTORY = 50
 "Messages a page gets when it joins."
 RATE_MESSAGES = 5
 RATE_WINDOW = 10.0
-"At most RATE_MESSAGES per RATE_WINDOW seconds per connection, always."
+"At most RATE_MESSAGES per RATE_WINDOW seconds per viewer, always."
+ADDRESS_RATE_MESSAGES = 10
+"""The default of the chat_messages_per_ip setting: messages per RATE_WINDOW from one
+address (group), whatever the cookies: a page reloaded without its cookie gets a new viewer
+id, so per-viewer limits alone hold no flooder back."""
 FLOOD_FRAMES = 100
 """A connection sending this many frames (of any kind, malformed ones too) within
 RATE_WINDOW is closed. Pages batch reaction taps (4 frames/s at most), so an honest page
@@ -49,6 +54,10 @@ FLUSH_SECONDS = 0.25
 BLOCKED_MODES = ("mask", "hold")
 REMEMBERED = 2000
 "Messages kept in memory per show for moderation (older ones are in the store)."
+HELD_MAX = 200
+"Messages held for approval per show; beyond, the oldest is dropped (it is stale by then)."
+LIVE_STATES = ("live", "reconnecting")
+"The show states in which the chat is open."
 
 
 class ChatRejected(Exception):
@@ -85,6 +94,9 @@ class Sender:
 
     viewer: str
     address: str
+    network: str = ""
+    """The address group per-address limits and address bans count by (an IPv6 address's
+    /64, made by http/net.py `address_group`); the address itself if empty."""
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=FLOOD_FRAMES))
     "Frames this connection sent lately (a flooding connection is closed)."
     reaction_second: int = -1
@@ -107,10 +119,15 @@ class Sender:
         return counted
 
     @property
+    def group(self) -> str:
+        """The address group this page counts under."""
+        return self.network or self.address
+
+    @property
     def key(self) -> str:
         """Whose limits apply: the viewer's cookie, or the address for cookie-less clients
         (so reconnecting or opening another tab does not reset rate limit or slow mode)."""
-        return "address:" + self.address if self.viewer.startswith("anon-") else self.viewer
+        return "address:" + self.group if self.viewer.startswith("anon-") else self.viewer
 
 
 @dataclass
@@ -134,6 +151,8 @@ class Message:
     at: float
     deleted: bool = False
     highlighted: bool = False
+    network: str = ""
+    "The sender's address group (what an address ban bans); the address if empty."
 
 
 _CONTROL = re.compile(
@@ -163,20 +182,27 @@ class ChatRoom:
         hub: EventHub,
         pts: Callable[[], int | None],
         banned_viewers: set[str] | None = None,
+        state: Callable[[], str] = lambda: "live",
+        messages_per_address: int = ADDRESS_RATE_MESSAGES,
     ) -> None:
         self.show_id = show_id
         self.store = store
         self.hub = hub
         self._pts = pts
+        self._state = state
+        "The show's state now (the chat is open in LIVE_STATES)."
         self.settings = ChatSettings()
         self.banned_viewers: set[str] = set() if banned_viewers is None else banned_viewers
         "Viewer cookies banned in any show (shared by every room of the process)."
-        self.banned_addresses: set[str] = set()
-        "Addresses banned in this show."
+        self.banned_addresses: dict[str, float] = {}
+        "Address groups banned in this show → until when (Unix seconds)."
         self.messages: dict[int, Message] = {}
         "Recent messages by id, oldest first (bounded by REMEMBERED)."
         self.held: dict[int, Message] = {}
+        "Messages held for approval, oldest first (bounded by HELD_MAX)."
+        self.messages_per_address = messages_per_address
         self._paces: dict[str, Pace] = {}
+        self._address_paces: dict[str, deque[float]] = {}
         self._next_held = 1
         self._pending: list[tuple[str, dict[str, Any], int | None, float]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -215,10 +241,23 @@ class ChatRoom:
             return exc.reply()
 
     def is_banned(self, sender: Sender) -> bool:
-        """Banned in this show, by viewer session or by address."""
-        return sender.viewer in self.banned_viewers or sender.address in self.banned_addresses
+        """Banned in this show, by viewer session or (for a while) by address."""
+        if sender.viewer in self.banned_viewers:
+            return True
+        until = self.banned_addresses.get(sender.group)
+        return until is not None and until > time.time()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the show is live, the only time its chat takes messages and reactions."""
+        return self._state() in LIVE_STATES
+
+    def _check_open(self) -> None:
+        if not self.is_open:
+            raise ChatRejected("not_live", "the chat is open while the show is live")
 
     def _chat(self, sender: Sender, frame: dict[str, Any], now: float) -> dict[str, Any] | None:
+        self._check_open()
         if self.is_banned(sender):
             raise ChatRejected("banned", "you cannot post in this chat")
         name = clean_text(frame.get("name"), MAX_NAME, "name")
@@ -231,21 +270,46 @@ class ChatRoom:
         if slow and now - pace.last_message < slow:
             wait = slow - (now - pace.last_message)
             raise ChatRejected("slow_mode", f"slow mode: one message every {slow} s", wait)
+        from_address = self._address_paces.get(sender.group)
+        if from_address is None:
+            from_address = self._address_paces[sender.group] = deque(
+                maxlen=self.messages_per_address
+            )
+        if len(from_address) == self.messages_per_address and now - from_address[0] < RATE_WINDOW:
+            wait = RATE_WINDOW - (now - from_address[0])
+            raise ChatRejected("rate_limited", "too many messages from your address", wait)
         pace.accepted.append(now)
         pace.last_message = now
-        if len(self._paces) > REMEMBERED:  # forget the longest-quiet viewers
-            for key in sorted(self._paces, key=lambda k: self._paces[k].last_message)[:100]:
-                del self._paces[key]
+        from_address.append(now)
+        self._forget_quiet(now)
         text, blocked = self._filter(text)
         if blocked and self.settings.blocked_mode == "hold":
             message = Message(
-                self._next_held, name, text, sender.viewer, sender.address, self._pts(), time.time()
+                self._next_held,
+                name,
+                text,
+                sender.viewer,
+                sender.address,
+                self._pts(),
+                time.time(),
+                network=sender.group,
             )
             self._next_held += 1
             self.held[message.id] = message
+            while len(self.held) > HELD_MAX:
+                del self.held[next(iter(self.held))]
             return {"type": "held", "message": "your message waits for the host's approval"}
-        self._post(name, text, sender.viewer, sender.address)
+        self._post(name, text, sender.viewer, sender.address, sender.group)
         return None
+
+    def _forget_quiet(self, now: float) -> None:
+        """Bound the limits' memory: drop the viewers and addresses quiet the longest."""
+        if len(self._paces) > REMEMBERED:
+            for key in sorted(self._paces, key=lambda k: self._paces[k].last_message)[:100]:
+                del self._paces[key]
+        if len(self._address_paces) > REMEMBERED:
+            for key in [k for k, v in self._address_paces.items() if now - v[-1] >= RATE_WINDOW]:
+                del self._address_paces[key]
 
     def _filter(self, text: str) -> tuple[str, bool]:
         words = [w for w in self.settings.blocked_words if w]
@@ -256,11 +320,11 @@ class ChatRoom:
             return text, False
         return pattern.sub(lambda m: "*" * len(m.group(0)), text), True
 
-    def _post(self, name: str, text: str, viewer: str, address: str) -> Message:
+    def _post(self, name: str, text: str, viewer: str, address: str, network: str) -> Message:
         pts = self._pts()
         wall = time.time()
         event = self.hub.publish(self.show_id, "chat", name=name, text=text, pts=pts)
-        message = Message(event["id"], name, text, viewer, address, pts, wall)
+        message = Message(event["id"], name, text, viewer, address, pts, wall, network=network)
         self.messages[message.id] = message
         while len(self.messages) > REMEMBERED:
             del self.messages[next(iter(self.messages))]
@@ -268,13 +332,21 @@ class ChatRoom:
         # page never sends them (replay.py takes only id, name, text and time).
         self._write(
             "chat",
-            {"id": message.id, "name": name, "text": text, "viewer": viewer, "address": address},
+            {
+                "id": message.id,
+                "name": name,
+                "text": text,
+                "viewer": viewer,
+                "address": address,
+                "network": network,
+            },
             pts,
             wall,
         )
         return message
 
     def _react(self, sender: Sender, frame: dict[str, Any], now: float) -> None:
+        self._check_open()
         emoji = frame.get("emoji")
         if emoji not in REACTIONS:
             raise ChatRejected("invalid", "unknown reaction")
@@ -302,9 +374,14 @@ class ChatRoom:
         """What the store remembers of this show's chat: its settings and address bans."""
         saved = await self.store.chat_settings(self.show_id)
         self.settings = ChatSettings(saved.slow_mode, saved.blocked_words, saved.blocked_mode)
+        now = time.time()
         for ban in await self.store.bans():
-            if ban.show_id == self.show_id:
-                self.banned_addresses.add(ban.address)
+            until = ban.address_until
+            if ban.show_id == self.show_id and ban.address and until is not None and until > now:
+                self._ban_address(ban.address, until)
+
+    def _ban_address(self, network: str, until: float) -> None:
+        self.banned_addresses[network] = max(until, self.banned_addresses.get(network, 0.0))
 
     async def save_settings(self) -> None:
         """Keep the settings across a restart."""
@@ -366,6 +443,8 @@ class ChatRoom:
             str(stored.get("address", "")),
             pts if isinstance(pts, int) else None,
             0.0,
+            # Rows from before address groups name the address itself.
+            network=str(stored.get("network") or stored.get("address", "")),
         )
 
     async def delete(self, message_id: int) -> None:
@@ -375,18 +454,21 @@ class ChatRoom:
         self.hub.publish(self.show_id, "chat_delete", message=message_id)
         self._write("chat_delete", {"id": message_id}, self._pts(), time.time())
 
-    async def ban(self, message_id: int) -> Message:
-        """Ban the author of a message, by viewer session and by address; their messages go."""
+    async def ban(self, message_id: int, address_seconds: float | None = None) -> Message:
+        """Ban the author of a message by viewer session (in every show), and with
+        `address_seconds` their address (group) in this show for that long; the author's
+        messages go (those of others at the address stay: they may be bystanders)."""
         message = await self.find(message_id)
         self.banned_viewers.add(message.viewer)
-        if message.address:
-            self.banned_addresses.add(message.address)
-        await self.store.add_ban(self.show_id, message.viewer, message.address, message.name)
+        until = None
+        if address_seconds is not None and message.network:
+            until = time.time() + address_seconds
+            self._ban_address(message.network, until)
+        await self.store.add_ban(
+            self.show_id, message.viewer, message.network, message.name, address_until=until
+        )
         for other in list(self.messages.values()):
-            if not other.deleted and (
-                other.viewer == message.viewer
-                or (message.address and other.address == message.address)
-            ):
+            if not other.deleted and other.viewer == message.viewer:
                 await self.delete(other.id)
         if not message.deleted and message.id not in self.messages:
             await self.delete(message.id)
@@ -395,13 +477,13 @@ class ChatRoom:
     def lift(self, viewer: str, address: str, banned_here: bool) -> None:
         """A ban was lifted: the viewer may post again (and the address, if banned here)."""
         self.banned_viewers.discard(viewer)
-        if banned_here:
-            self.banned_addresses.discard(address)
+        if banned_here and address:
+            self.banned_addresses.pop(address, None)
 
     def approve(self, held_id: int) -> Message:
         """Show a held message after all (KeyError if unknown)."""
         held = self.held.pop(held_id)
-        return self._post(held.name, held.text, held.viewer, held.address)
+        return self._post(held.name, held.text, held.viewer, held.address, held.network)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -441,10 +523,20 @@ class ChatFlood(Exception):
 class ChatRooms:
     """The rooms of this process, made on first use."""
 
-    def __init__(self, store: Store, hub: EventHub, pts: Callable[[str], int | None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: EventHub,
+        pts: Callable[[str], int | None],
+        state: Callable[[str], str] = lambda show_id: "live",
+        messages_per_address: int = ADDRESS_RATE_MESSAGES,
+    ) -> None:
         self.store = store
         self.hub = hub
         self._pts = pts
+        self._state = state
+        "The state of a show now (OnAir.live_state)."
+        self.messages_per_address = messages_per_address
         self.rooms: dict[str, ChatRoom] = {}
         self._loading: dict[str, asyncio.Future[None]] = {}
         self.banned_viewers: set[str] = set()
@@ -459,7 +551,13 @@ class ChatRooms:
         room = self.rooms.get(show_id)
         if room is None:
             room = ChatRoom(
-                show_id, self.store, self.hub, lambda: self._pts(show_id), self.banned_viewers
+                show_id,
+                self.store,
+                self.hub,
+                lambda: self._pts(show_id),
+                self.banned_viewers,
+                state=lambda: self._state(show_id),
+                messages_per_address=self.messages_per_address,
             )
             self.rooms[show_id] = room
             self._loading[show_id] = asyncio.ensure_future(room.load())

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import ssl
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -43,6 +43,20 @@ MAX_PER_SHOW = 10
 MAX_URL = 1024
 MAX_KEY = 4096
 "Stream keys are short; bearer tokens of some SFUs (JWTs) are not."
+_BLANK_OR_CONTROL = (
+    r"\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"Spaces of any kind and control characters: never part of a URL or a key."
+_PORT = r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+URL_PATTERN = (
+    rf"^[ \t\r\n]*(rtmps?|https?)://[A-Za-z0-9._~-]+{_PORT}(/[^#{_BLANK_OR_CONTROL}]*)?[ \t\r\n]*$"
+)
+"""What a destination URL may be (also the API schema's pattern, so the two agree): a
+scheme of KINDS, a host name or IPv4 address, a port, a path and query; no user or
+password, no #fragment; spaces around it are taken off (a pasted URL often has some)."""
+KEY_PATTERN = rf"^[ \t\r\n]*[^{_BLANK_OR_CONTROL}]*[ \t\r\n]*$"
+"What a key may be (also the API schema's pattern): one word, spaces around it taken off."
+AROUND = " \t\r\n"
 BACKOFF_FIRST = 1.0
 "Seconds before the first retry; doubled after each failure in a row."
 BACKOFF_MAX = 60.0
@@ -87,45 +101,49 @@ class DestinationState:
 
 def check_destination(url: object, key: object) -> tuple[str, str]:
     """The URL and key as stored, or InvalidDestination saying what is wrong."""
-    if not isinstance(url, str) or not url.strip():
+    if not isinstance(url, str) or not url.strip(AROUND):
         raise InvalidDestination(
             "url is required: the server URL (rtmp://, rtmps://) or a WHIP endpoint (https://)"
         )
-    url = url.strip()
     if len(url) > MAX_URL:
         raise InvalidDestination(f"url must be at most {MAX_URL} characters")
-    if _has_blank_or_control(url):
+    stripped = url.strip(AROUND)
+    if _has_blank_or_control(stripped):
         raise InvalidDestination("url must not contain spaces or control characters")
-    parts = urlsplit(url)
+    parts = urlsplit(stripped)
     if parts.scheme not in KINDS:
         raise InvalidDestination(
             "url must start with rtmp:// or rtmps:// (YouTube, Facebook, Twitch, TikTok) or"
             " http:// or https:// (a WHIP endpoint)"
         )
+    if "@" in parts.netloc:
+        raise InvalidDestination("url must not carry a user name or password: put it in key")
     try:
         parts.port  # noqa: B018 (parsing the port is the check)
     except ValueError:
         raise InvalidDestination("url has an invalid port") from None
     if not parts.hostname:
         raise InvalidDestination("url has no server name")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidDestination("url must not carry a user name or password: put it in key")
-    if parts.fragment:
+    if "#" in stripped:
         raise InvalidDestination("url must not have a #fragment")
+    if not re.fullmatch(URL_PATTERN, url):
+        raise InvalidDestination(
+            "url must be scheme://server[:port][/path]: a host name or IPv4 address and a"
+            " port from 0 to 65535"
+        )
     if key is None:
         key = ""
     if not isinstance(key, str):
         raise InvalidDestination("key must be text (the stream key or bearer token)")
-    key = key.strip()
     if len(key) > MAX_KEY:
         raise InvalidDestination(f"key must be at most {MAX_KEY} characters")
-    if _has_blank_or_control(key):
+    if not re.fullmatch(KEY_PATTERN, key):
         raise InvalidDestination("key must not contain spaces or control characters")
-    return urlunsplit(parts), key
+    return urlunsplit(parts), key.strip(AROUND)
 
 
 def _has_blank_or_control(text: str) -> bool:
-    return any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in text)
+    return re.search(f"[{_BLANK_OR_CONTROL}]", text) is not None
 
 
 def kind_of(url: str) -> str:

@@ -47,10 +47,16 @@ async def delete_message(room: ChatRoom, products: OnAirProducts | None, message
     await _dismiss_if_shown(room, products, {message_id})
 
 
-async def ban_author(room: ChatRoom, products: OnAirProducts | None, message_id: int) -> Message:
-    """Ban a message's author; their messages go (and off air if highlighted)."""
+async def ban_author(
+    room: ChatRoom,
+    products: OnAirProducts | None,
+    message_id: int,
+    address_seconds: float | None = None,
+) -> Message:
+    """Ban a message's author (and with `address_seconds` their address for that long);
+    their messages go (and off air if highlighted)."""
     try:
-        message = await room.ban(message_id)
+        message = await room.ban(message_id, address_seconds)
     except KeyError:
         raise UnknownMessage("no such message") from None
     gone = {m.id for m in room.messages.values() if m.deleted}

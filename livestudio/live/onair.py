@@ -162,6 +162,11 @@ class OnAir:
         live = self.shows.get(show.id)
         return live.state if live is not None and not live.ended else show.state
 
+    def live_state(self, show_id: str) -> str:
+        """'live' or 'reconnecting' for a show on air in this process, '' for any other."""
+        live = self.shows.get(show_id)
+        return live.state if live is not None and not live.ended else ""
+
     def program_pts(self, show_id: str) -> int | None:
         """Program time now of a show on air (None if it is not on air)."""
         live = self.shows.get(show_id)

@@ -1,7 +1,7 @@
 """Persistence: one SQLite file through one Store; imports nothing from media/ or http/."""
 
-from livestudio.store.auth import ApiTokenRecord, generate_password
-from livestudio.store.base import NotFoundError, ValidationError
+from livestudio.store.auth import ApiTokenRecord, LoginSessionRecord, generate_password
+from livestudio.store.base import ConflictError, NotFoundError, ValidationError
 from livestudio.store.db import Store
 from livestudio.store.destinations import DestinationRecord
 from livestudio.store.moderation import BanRecord, ChatSettingsRecord
@@ -15,8 +15,10 @@ __all__ = [
     "ApiTokenRecord",
     "BanRecord",
     "ChatSettingsRecord",
+    "ConflictError",
     "DestinationRecord",
     "EventRecord",
+    "LoginSessionRecord",
     "NotFoundError",
     "ProductRecord",
     "ShowRecord",

@@ -1,4 +1,5 @@
-"""Who may run the studio: admin users, the one-time setup link, API tokens."""
+"""Who may run the studio: admin users and their login sessions, the one-time setup link,
+API tokens."""
 
 from __future__ import annotations
 
@@ -23,6 +24,25 @@ SETUP_TOKEN_TTL = 24 * 3600.0
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 # Updating last_used_at on every API call would make each request a write.
 _LAST_USED_RESOLUTION = 60.0
+SESSION_TTL = 14 * 86400.0
+"A login lasts this long (as its cookie does), however active."
+PASSWORD_CHECKS_AT_ONCE = 2
+"""argon2 hashes and checks running at once: each takes 64 MiB and a core for tens of ms,
+so a burst of logins waits its turn instead of taking the machine's memory."""
+USER_AGENT_MAX = 200
+
+
+@dataclass(frozen=True)
+class LoginSessionRecord:
+    """A signed-in browser, as the studio lists it (its secret is never stored)."""
+
+    id: int
+    username: str
+    created_at: float
+    last_seen_at: float
+    "Updated at most once a minute."
+    user_agent: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -61,10 +81,16 @@ class AuthStore(StoreBase):
         super().__init__(db)
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
+        self._password_checks = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
 
     async def _hash(self, password: str) -> str:
         # argon2 costs tens of ms of CPU and 64 MiB by design: keep it off the event loop.
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._password_checks:
+            return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _check(self, stored: str, password: str) -> bool:
+        async with self._password_checks:
+            return await asyncio.to_thread(self._matches, stored, password)
 
     async def has_admin(self) -> bool:
         """Whether any admin user exists (if not, the studio offers the setup link)."""
@@ -88,7 +114,8 @@ class AuthStore(StoreBase):
             raise ValidationError(f"user {username!r} already exists") from None
 
     async def set_password(self, username: str, password: str) -> None:
-        """Replace an admin's password; NotFoundError if there is no such user."""
+        """Replace an admin's password and end all their sessions (whoever knew the old
+        password is logged out); NotFoundError if there is no such user."""
         password_hash = await self._hash(validate_password(password))
         async with self._write() as db:
             cursor = await db.execute(
@@ -96,6 +123,24 @@ class AuthStore(StoreBase):
             )
             if cursor.rowcount != 1:
                 raise NotFoundError(f"no user {username!r}")
+            await db.execute(
+                "DELETE FROM login_sessions WHERE user_id ="
+                " (SELECT id FROM users WHERE username = ?)",
+                (username,),
+            )
+
+    async def delete_admin(self, username: str) -> None:
+        """Remove an admin and their sessions; NotFoundError if unknown, ValidationError for
+        the last admin (nobody could log in any more)."""
+        async with self._write() as db:
+            rows = list(await db.execute_fetchall("SELECT username FROM users"))
+            names = [row[0] for row in rows]
+            if username.lower() not in [n.lower() for n in names]:
+                raise NotFoundError(f"no admin {username!r}; admins are: {', '.join(names)}")
+            if len(names) == 1:
+                raise ValidationError(f"{username!r} is the only admin; create another one first")
+            # The sessions go with the row (ON DELETE CASCADE).
+            await db.execute("DELETE FROM users WHERE username = ?", (username,))
 
     async def verify_password(self, username: str, password: str) -> bool:
         """Whether this is the user's password; upgrades the stored hash if parameters changed."""
@@ -106,10 +151,10 @@ class AuthStore(StoreBase):
             # Hash anyway, so a wrong username takes as long as a wrong password.
             if self._dummy_hash is None:
                 self._dummy_hash = await self._hash(secrets.token_urlsafe(16))
-            await asyncio.to_thread(self._matches, self._dummy_hash, password)
+            await self._check(self._dummy_hash, password)
             return False
         stored: str = row["password_hash"]
-        if not await asyncio.to_thread(self._matches, stored, password):
+        if not await self._check(stored, password):
             return False
         if self._hasher.check_needs_rehash(stored):
             rehashed = await self._hash(password)
@@ -155,6 +200,63 @@ class AuthStore(StoreBase):
             ) from None
         return username, password
 
+    # -- login sessions ---------------------------------------------------------------------
+
+    async def start_session(self, username: str, user_agent: str = "", address: str = "") -> str:
+        """A new login session of `username`: its secret, for the cookie (only its hash is
+        kept). Expired sessions are cleared out on the way."""
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        async with self._write() as db:
+            await db.execute(
+                "DELETE FROM login_sessions WHERE created_at <= ?", (now - SESSION_TTL,)
+            )
+            cursor = await db.execute(
+                "INSERT INTO login_sessions"
+                " (token_hash, user_id, created_at, last_seen_at, user_agent, address)"
+                " SELECT ?, id, ?, ?, ?, ? FROM users WHERE username = ?",
+                (sha256_hex(token), now, now, user_agent[:USER_AGENT_MAX], address, username),
+            )
+            if cursor.rowcount != 1:
+                raise NotFoundError(f"no user {username!r}")
+        return token
+
+    async def session_user(self, token: str) -> tuple[int, str] | None:
+        """(session id, username) of a login session in force, or None (ended, expired,
+        its user deleted or their password reset)."""
+        row = await self._fetchone(
+            "SELECT s.id, s.last_seen_at, u.username FROM login_sessions s"
+            " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.created_at > ?",
+            (sha256_hex(token), time.time() - SESSION_TTL),
+        )
+        if row is None:
+            return None
+        now = time.time()
+        if now - row["last_seen_at"] >= _LAST_USED_RESOLUTION:
+            async with self._write() as db:
+                await db.execute(
+                    "UPDATE login_sessions SET last_seen_at = ? WHERE id = ?", (now, row["id"])
+                )
+        return row["id"], row["username"]
+
+    async def end_session(self, session_id: int) -> bool:
+        """End a login session (log out); false if there was none with this id."""
+        async with self._write() as db:
+            cursor = await db.execute("DELETE FROM login_sessions WHERE id = ?", (session_id,))
+            return cursor.rowcount == 1
+
+    async def list_sessions(self) -> list[LoginSessionRecord]:
+        """Every login session in force, of every admin, most recently seen first."""
+        rows = await self._fetchall(
+            "SELECT s.id, u.username, s.created_at, s.last_seen_at, s.user_agent, s.address"
+            " FROM login_sessions s JOIN users u ON u.id = s.user_id WHERE s.created_at > ?"
+            " ORDER BY s.last_seen_at DESC, s.id DESC",
+            (time.time() - SESSION_TTL,),
+        )
+        return [LoginSessionRecord(**dict(row)) for row in rows]
+
+    # -- the setup link -----------------------------------------------------------------------
+
     async def create_setup_token(self, ttl: float = SETUP_TOKEN_TTL) -> str:
         """A one-time secret for the setup link; earlier setup tokens stop working."""
         token = secrets.token_urlsafe(32)
@@ -187,6 +289,8 @@ class AuthStore(StoreBase):
                 (sha256_hex(token), time.time()),
             )
             return cursor.rowcount == 1
+
+    # -- API tokens ---------------------------------------------------------------------------
 
     async def create_api_token(self, name: str = "cli") -> str:
         """A new API token for `Authorization: Bearer`; only its hash is kept."""

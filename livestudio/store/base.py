@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -17,10 +19,22 @@ from livestudio.store.schema import migrate
 
 BUSY_TIMEOUT_MS = 5000
 """How long a write waits for another process's write (the CLI while the server runs)."""
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+"""The database holds password and token hashes, login sessions and viewers' addresses:
+only the user running LiveStudio may read it (and its -wal and -shm files, which SQLite
+makes with the database file's mode)."""
+
+log = logging.getLogger(__name__)
 
 
 class ValidationError(ValueError):
     """Input a user got wrong; the message says what and is safe to show them."""
+
+
+class ConflictError(ValidationError):
+    """Input that is fine in itself but conflicts with what is stored (a SKU another
+    product uses, a deleted product)."""
 
 
 class NotFoundError(LookupError):
@@ -44,7 +58,7 @@ class StoreBase:
     @classmethod
     async def open(cls, path: Path) -> Self:
         """Open (creating it and its folder if needed) and migrate the database at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_files(path)
         # isolation_level=None: we issue BEGIN ourselves, so writes take the lock up front
         # (BEGIN IMMEDIATE) and busy_timeout applies, instead of failing on lock upgrade.
         db = await aiosqlite.connect(path, isolation_level=None)
@@ -55,6 +69,9 @@ class StoreBase:
             await _set_wal(db)
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows (ended sessions, revoked tokens, old stream keys) are overwritten,
+            # not left readable in the file's free pages.
+            await db.execute("PRAGMA secure_delete = ON")
             await migrate(db)
         except BaseException:
             await db.close()
@@ -98,6 +115,31 @@ class StoreBase:
                     await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+
+def _private_files(path: Path) -> None:
+    """Make the database's folder (0700) and file (0600) private to this user, creating
+    them if needed; an existing looser folder or file is tightened (and logged)."""
+    folder = path.parent
+    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    tighten(folder, DIR_MODE)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            tighten(file, FILE_MODE)
+
+
+def tighten(path: Path, mode: int) -> None:
+    """Take away any permission of `path` beyond `mode` (a warning if it cannot be done)."""
+    current = path.stat().st_mode & 0o777
+    if not current & ~mode:
+        return
+    try:
+        os.chmod(path, current & mode)
+    except OSError as exc:  # not ours (a shared folder): say so, and run anyway
+        log.warning("%s is open to others (mode %o) and cannot be changed: %s", path, current, exc)
+    else:
+        log.info("%s: mode %o -> %o (it holds secrets)", path, current, current & mode)
 
 
 async def _set_wal(db: aiosqlite.Connection) -> None:

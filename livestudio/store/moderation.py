@@ -1,8 +1,9 @@
 """Chat moderation that outlives a restart: bans and each show's chat settings.
 
 A ban holds by the viewer's cookie in every show (the troll of this week's show is kept
-out of next week's) and by address in the show it was made in only: addresses are shared
-(offices, mobile carriers' NAT) and change hands, so an address ban stays local.
+out of next week's). Only when the host asks for it does it also hold by address (an IPv6
+address by its /64), in the show it was made in and for a limited time: addresses are
+shared (a café, an office, a mobile carrier's NAT) and change hands.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ class BanRecord:
     "The show it was made in (None once that show was deleted; the ban stays)."
     viewer: str
     address: str
+    "The address (group) banned too, or '' for a ban by cookie only."
     name: str
     "The display name the viewer used."
     at: float
+    address_until: float | None = None
+    "Until when (Unix seconds) the address ban holds; None without one."
 
 
 @dataclass(frozen=True)
@@ -37,15 +41,29 @@ class ChatSettingsRecord:
     blocked_mode: str = "mask"
 
 
+_BAN_COLUMNS = "id, show_id, viewer, address, name, at, address_until"
+
+
 class ModerationStore(StoreBase):
     """Bans and chat settings."""
 
-    async def add_ban(self, show_id: str, viewer: str, address: str, name: str) -> int:
-        """Ban a viewer (by cookie everywhere, by address in this show); returns its id."""
+    async def add_ban(
+        self,
+        show_id: str,
+        viewer: str,
+        address: str,
+        name: str,
+        address_until: float | None = None,
+    ) -> int:
+        """Ban a viewer by cookie everywhere and, with `address_until`, `address` in this
+        show until then; returns the ban's id."""
+        if address_until is None:
+            address = ""
         async with self._write() as db:
             cursor = await db.execute(
-                "INSERT INTO chat_bans (show_id, viewer, address, name, at) VALUES (?, ?, ?, ?, ?)",
-                (show_id, viewer, address, name, time.time()),
+                "INSERT INTO chat_bans (show_id, viewer, address, name, at, address_until)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (show_id, viewer, address, name, time.time(), address_until),
             )
             ban_id = cursor.lastrowid
         assert ban_id is not None
@@ -54,16 +72,14 @@ class ModerationStore(StoreBase):
     async def bans(self) -> list[BanRecord]:
         """The bans in force, newest first."""
         rows = await self._fetchall(
-            "SELECT id, show_id, viewer, address, name, at FROM chat_bans"
-            " WHERE lifted_at IS NULL ORDER BY id DESC"
+            f"SELECT {_BAN_COLUMNS} FROM chat_bans WHERE lifted_at IS NULL ORDER BY id DESC"
         )
         return [BanRecord(**dict(row)) for row in rows]
 
     async def lift_ban(self, ban_id: int) -> BanRecord | None:
         """Lift a ban; returns it, or None if there is no such ban in force."""
         row = await self._fetchone(
-            "SELECT id, show_id, viewer, address, name, at FROM chat_bans"
-            " WHERE id = ? AND lifted_at IS NULL",
+            f"SELECT {_BAN_COLUMNS} FROM chat_bans WHERE id = ? AND lifted_at IS NULL",
             (ban_id,),
         )
         if row is None:

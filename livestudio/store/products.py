@@ -13,7 +13,7 @@ import aiosqlite
 
 from livestudio.catalog.csvio import ImportItem
 from livestudio.catalog.validation import ProductFields, parse_product, trusted_fields
-from livestudio.store.base import NotFoundError, StoreBase, ValidationError
+from livestudio.store.base import ConflictError, NotFoundError, StoreBase, ValidationError
 
 RUNNING_ORDER_MAX = 500
 SEARCH_MAX = 200
@@ -105,8 +105,8 @@ _SET_FIELDS = (
 )
 
 
-def _sku_taken(sku: str | None) -> ValidationError:
-    return ValidationError(f"sku: {sku!r} is already used by another product")
+def _sku_taken(sku: str | None) -> ConflictError:
+    return ConflictError(f"sku: {sku!r} is already used by another product")
 
 
 async def _live_row(db: aiosqlite.Connection, product_id: int) -> sqlite3.Row:
@@ -283,8 +283,8 @@ class ProductStore(StoreBase):
     async def set_running_order(self, show_id: str, product_ids: Sequence[int]) -> None:
         """Replace the show's running order.
 
-        ValidationError for duplicates, unknown products, or deleted products that were
-        not already in the order; NotFoundError if the show does not exist.
+        ValidationError for duplicates, NotFoundError for an unknown show or product,
+        ConflictError for a deleted product that was not already in the order.
         """
         if len(product_ids) > RUNNING_ORDER_MAX:
             raise ValidationError(f"a running order holds at most {RUNNING_ORDER_MAX} products")
@@ -316,9 +316,9 @@ class ProductStore(StoreBase):
             }
             for product_id in product_ids:
                 if product_id not in states:
-                    raise ValidationError(f"there is no product {product_id}")
+                    raise NotFoundError(f"there is no product {product_id}")
                 if states[product_id] is not None and product_id not in before:
-                    raise ValidationError(f"product {product_id} was deleted")
+                    raise ConflictError(f"product {product_id} was deleted")
             await db.execute("DELETE FROM show_products WHERE show_id = ?", (show_id,))
             await db.executemany(
                 "INSERT INTO show_products (show_id, product_id, position) VALUES (?, ?, ?)",

@@ -159,6 +159,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX destinations_by_show ON destinations (show_id, id);
     """,
+    # Hardening (issue #14).
+    # - Logins are rows: the cookie carries a random id whose hash is here, so logging out,
+    #   a password reset or deleting the user ends the session for good (a copied cookie
+    #   stops working). user_agent and address say to the host which browser it is.
+    # - A ban holds by viewer cookie; a ban by address is an explicit choice with an end
+    #   (address_until), since one address is often a whole café or a carrier's NAT. Bans
+    #   made before were by address too, without an end: theirs ends a day after they were
+    #   made. address is '' for a ban by cookie only.
+    # - Stream keys are kept only hashed (as the first migration meant): the plain keys
+    #   that migration 2 kept for the studio page go (the studio shows a key once, when
+    #   made or rotated). Store.open sets secure_delete, so they are overwritten on disk.
+    """
+    CREATE TABLE login_sessions (
+        id INTEGER PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,
+        user_agent TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX login_sessions_by_user ON login_sessions (user_id);
+    ALTER TABLE chat_bans ADD COLUMN address_until REAL;
+    UPDATE chat_bans SET address_until = at + 86400 WHERE address != '';
+    UPDATE shows SET stream_key = NULL;
+    ALTER TABLE shows DROP COLUMN stream_key;
+    """,
     # The sites allowed to frame the embeddable player (/embed/{show}): a JSON list of
     # origins, as the embed's Content-Security-Policy frame-ancestors names them.
     """

@@ -150,16 +150,14 @@ class ShowStore(StoreBase):
         stream_key = secrets.token_urlsafe(32)
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO shows"
-                " (id, title, starts_at, state, stream_key_hash, stream_key, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shows (id, title, starts_at, state, stream_key_hash, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.title,
                     record.starts_at,
                     record.state,
                     sha256_hex(stream_key),
-                    stream_key,
                     record.created_at,
                 ),
             )
@@ -179,20 +177,17 @@ class ShowStore(StoreBase):
         return [_show(row) for row in rows]
 
     async def check_stream_key(self, show_id: str, key: str) -> bool:
-        """Whether `key` is the stream key of this show (never true for a deleted show)."""
+        """Whether `key` is the stream key of this show (never true for a deleted show).
+
+        Only the key's SHA-256 is stored: a key is 256 random bits, so a fast hash is as
+        good as a slow one, and a copy of the database publishes to no show.
+        """
         row = await self._fetchone(
             "SELECT stream_key_hash FROM shows WHERE id = ? AND state != 'deleted'", (show_id,)
         )
         if row is None:
             return False
         return hmac.compare_digest(sha256_hex(key), row["stream_key_hash"])
-
-    async def get_stream_key(self, show_id: str) -> str | None:
-        """The show's stream key, for its host's studio page (None if unknown)."""
-        row = await self._fetchone(
-            "SELECT stream_key FROM shows WHERE id = ? AND state != 'deleted'", (show_id,)
-        )
-        return row["stream_key"] if row else None
 
     async def set_recording(
         self,
@@ -219,12 +214,13 @@ class ShowStore(StoreBase):
             await db.execute("DELETE FROM shows WHERE id = ?", (show_id,))
 
     async def rotate_stream_key(self, show_id: str) -> str:
-        """Give the show a new stream key (the old one stops working) and return it."""
+        """Give the show a new stream key (the old one stops working) and return it: the
+        only time it can be read (it is stored hashed)."""
         stream_key = secrets.token_urlsafe(32)
         async with self._write() as db:
             cursor = await db.execute(
-                "UPDATE shows SET stream_key_hash = ?, stream_key = ? WHERE id = ?",
-                (sha256_hex(stream_key), stream_key, show_id),
+                "UPDATE shows SET stream_key_hash = ? WHERE id = ?",
+                (sha256_hex(stream_key), show_id),
             )
             if cursor.rowcount != 1:
                 raise NotFoundError(f"no show {show_id!r}")

@@ -92,6 +92,7 @@ async function onRemoveLogo() {
   }
 }
 
+updatePreview(); // the accent colour too (no inline style: the page's CSP allows none)
 form.addEventListener("submit", onSave);
 form.addEventListener("input", updatePreview);
 form.addEventListener("change", updatePreview);

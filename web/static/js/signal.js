@@ -54,8 +54,9 @@ export async function hangUp(location) {
   }
 }
 
-/** Publish a MediaStream over WHIP. */
-export async function publish(url, streamKey, stream, iceServers = []) {
+/** Publish a MediaStream over WHIP, with the stream key (or, without one, `headers` that
+ * authenticate otherwise: the studio's CSRF token with its session cookie). */
+export async function publish(url, streamKey, stream, iceServers = [], headers = {}) {
   const pc = new RTCPeerConnection({ iceServers });
   for (const track of stream.getTracks()) {
     // "detail": keep the resolution and drop frames when the CPU or the link is short.
@@ -68,7 +69,8 @@ export async function publish(url, streamKey, stream, iceServers = []) {
     pc.addTransceiver("audio", { direction: "sendonly", streams: [stream] });
   }
   try {
-    const location = await negotiate(url, pc, { Authorization: `Bearer ${streamKey}` });
+    const auth = streamKey ? { Authorization: `Bearer ${streamKey}` } : {};
+    const location = await negotiate(url, pc, { ...headers, ...auth });
     return { pc, location };
   } catch (err) {
     pc.close();

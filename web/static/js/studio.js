@@ -88,7 +88,9 @@ async function listDevices() {
 }
 
 async function startPublishing() {
-  session = await publish(config.whip, config.streamKey, stream, config.iceServers);
+  // The studio publishes as the logged-in host (session cookie + CSRF token): the stream
+  // key is for OBS and other clients, and the server keeps only its hash.
+  session = await publish(config.whip, null, stream, config.iceServers, { "X-CSRF-Token": config.csrf });
   session.pc.addEventListener("connectionstatechange", watchConnection);
 }
 
@@ -208,8 +210,8 @@ async function onRotateKey() {
     headers: { "X-CSRF-Token": config.csrf },
   });
   if (response.ok) {
-    config.streamKey = (await response.json()).stream_key;
-    $("stream-key").value = config.streamKey;
+    $("stream-key").value = (await response.json()).stream_key;
+    $("stream-key-note").textContent = "Copy it now: the key is shown only this once (only its fingerprint is kept).";
     say("New stream key made.", "ok");
   } else {
     say(`Could not rotate the key: ${(await response.text()).trim()}`, "error");
@@ -405,6 +407,11 @@ const chat = new ChatList({
       await onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST" });
       loadBans();
     });
+    modButton(li, "Ban address 1 h", async () => {
+      if (!confirm(`Ban ${message.name}, and for an hour everyone at their address (a café, an office, a mobile network can share one)?`)) return;
+      await onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST", json: { address_minutes: 60 } });
+      loadBans();
+    });
   },
 });
 window.livestudio.chat = chat;
@@ -454,7 +461,9 @@ async function loadBans() {
     const name = document.createElement("strong");
     name.textContent = ban.name;
     const when = new Date(ban.at * 1000).toLocaleString();
-    li.append(name, ` · ${ban.show === config.show ? "in this show" : "in another show"} · ${when}`);
+    const address = ban.address_until && ban.address_until * 1000 > Date.now()
+      ? ` · address too, until ${new Date(ban.address_until * 1000).toLocaleTimeString()}` : "";
+    li.append(name, ` · ${ban.show === config.show ? "in this show" : "in another show"} · ${when}${address}`);
     modButton(li, "Lift ban", async () => {
       if ((await onAir(`/api/chat/bans/${ban.id}`, { method: "DELETE" })).ok) loadBans();
     });
