@@ -16,8 +16,11 @@ from .config import Settings
 from .http import (
     api,
     auth,
+    calendar,
     chat_api,
     destinations_api,
+    embed,
+    framing,
     headers,
     hls,
     onair_api,
@@ -106,6 +109,9 @@ def create_app(settings: Settings) -> web.Application:
     replay.setup(app)
     hls.setup(app)
     sessions.setup(app)
+    embed.setup(app)
+    calendar.setup(app)
+    framing.setup(app)  # after any hook that sets a page policy: it merges into it
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

@@ -27,7 +27,7 @@ class Settings:
     recordings_dir: Path = Path("recordings")
     "Where show recordings are written, one folder per show."
     public_url: str = ""
-    "Base URL printed in links (WHIP URL, viewer link); defaults to http(s)://host:port."
+    "Base URL in links (WHIP URL, viewer link, embed code, oEmbed, calendars); defaults to http(s)://host:port."
     tls_cert: Path | None = None
     "PEM certificate: serve HTTPS directly (browsers open the camera only on HTTPS or localhost)."
     tls_key: Path | None = None

@@ -16,11 +16,20 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from .. import __version__
+from ..live.calendar import google_calendar_url
 from ..store import ShowRecord, ValidationError
 from .auth import CSRF_FIELD, check_csrf, csrf_token, current_user, log_in, log_out, require_login
 from .errors import error
 from .iceservers import ice_servers
 from .keys import ONAIR, SETTINGS, STORE
+from .share import (
+    brand_image,
+    embed_iframe,
+    embed_size,
+    embed_url,
+    oembed_discovery_url,
+    structured_data,
+)
 
 JINJA = web.AppKey("jinja", jinja2.Environment)
 
@@ -63,6 +72,14 @@ def make_environment() -> jinja2.Environment:
     env.filters["date"] = lambda ts: dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %b %Y")
     env.filters["duration"] = _duration
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
+    # What _og.html and _calendar.html need to describe a show to other sites and apps.
+    env.globals.update(
+        embed_url=embed_url,
+        embed_size=embed_size,
+        oembed_url=oembed_discovery_url,
+        structured_data=structured_data,
+        google_calendar_url=google_calendar_url,
+    )
     return env
 
 
@@ -133,16 +150,11 @@ async def ensure_viewer(request: web.Request) -> str:
     return viewer
 
 
-async def viewer_page(request: web.Request) -> web.Response:
-    """GET /live/{show}: the viewer link. No login."""
-    show = await request.app[STORE].get_show(request.match_info["show"])
-    if show is None or show.state == "deleted":
-        return await render(request, "not_found.html", {"what": "show"}, status=404)
+def live_config(request: web.Request, show: ShowRecord, state: str) -> dict[str, Any]:
+    """What live.js needs to play a show (the viewer page's and the embed's)."""
     settings = request.app[SETTINGS]
-    await ensure_viewer(request)
-    state = request.app[ONAIR].state_of(show)
     live = request.app[ONAIR].get(show.id)
-    config = {
+    return {
         "show": show.id,
         "state": state,
         "title": show.title,
@@ -157,14 +169,27 @@ async def viewer_page(request: web.Request) -> web.Response:
         "events": f"/live/{show.id}/events",
         "iceServers": ice_servers(settings),
     }
+
+
+async def viewer_page(request: web.Request) -> web.Response:
+    """GET /live/{show}: the viewer link. No login."""
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        return await render(request, "not_found.html", {"what": "show"}, status=404)
+    settings = request.app[SETTINGS]
+    await ensure_viewer(request)
+    state = request.app[ONAIR].state_of(show)
+    brand = await request.app[STORE].get_brand()
     return await render(
         request,
         "live.html",
         {
             "show": show,
             "state": state,
-            "config": config,
+            "config": live_config(request, show, state),
             "page_url": f"{settings.base_url}/live/{show.id}",
+            "og_image": settings.base_url + brand_image(brand),
+            "player_card": "*" in brand.embed_origins,
         },
     )
 
@@ -354,8 +379,20 @@ async def studio_show(request: web.Request) -> web.Response:
                 "failed": f"stopped: {show.recording_error or 'error'}",
             }.get(show.recording, show.recording),
             "replay_url": f"/replay/{show.id}" if show.recording in ("ready", "failed") else "",
+            "embed": await _embed_codes(request, show),
         },
     )
+
+
+async def _embed_codes(request: web.Request, show: ShowRecord) -> dict[str, Any]:
+    """The studio's embed codes (without and with chat) and the sites allowed to use them."""
+    base = request.app[SETTINGS].base_url
+    codes = {}
+    for chat in (False, True):
+        width, height = embed_size(chat)
+        codes[chat] = embed_iframe(embed_url(base, show.id, chat), show.title, width, height)
+    brand = await request.app[STORE].get_brand()
+    return {"code": codes[False], "code_chat": codes[True], "origins": brand.embed_origins}
 
 
 def setup(app: web.Application) -> None:

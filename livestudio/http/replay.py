@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..config import Settings
 from ..media.mp4index import cached_playlist
 from ..media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING, finalize
 from ..store import EventRecord, ShowRecord
@@ -183,8 +184,31 @@ async def replay_page(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     await ensure_viewer(request)
     events = await request.app[STORE].list_events(show.id)
-    chapters = product_chapters(events)
+    config = replay_config(show, events)
+    return await render(
+        request,
+        "replay.html",
+        {
+            "show": show,
+            "config": config,
+            "chapters": config["chapters"],
+            "poster": poster_path(settings, show),
+            "page_url": f"{settings.base_url}/replay/{show.id}",
+            "player_card": "*" in (await request.app[STORE].get_brand()).embed_origins,
+        },
+    )
+
+
+def poster_path(settings: Settings, show: ShowRecord) -> str:
+    """The replay's poster, or the default picture when it has none."""
     has_poster = media_path(settings.recordings_dir, show.id, POSTER) is not None
+    return f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png"
+
+
+def replay_config(show: ShowRecord, events: list[EventRecord]) -> dict[str, Any]:
+    """What replay.js needs (the replay page's and the embed's): playlist, chapters, the
+    chat to play back, the card timeline."""
+    chapters = product_chapters(events)
     deleted = {e.data.get("id") for e in events if e.kind == "chat_delete"}
     chat = [
         {
@@ -196,7 +220,7 @@ async def replay_page(request: web.Request) -> web.Response:
         for e in events
         if e.kind == "chat" and e.pts is not None and e.data.get("id") not in deleted
     ]
-    config = {
+    return {
         "show": show.id,
         "playlist": f"/media/{show.id}/{PLAYLIST}",
         "chapters": chapters,
@@ -209,17 +233,6 @@ async def replay_page(request: web.Request) -> web.Response:
             if e.kind in CARD_EVENTS and e.pts is not None
         ],
     }
-    return await render(
-        request,
-        "replay.html",
-        {
-            "show": show,
-            "config": config,
-            "chapters": chapters,
-            "poster": f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png",
-            "page_url": f"{settings.base_url}/replay/{show.id}",
-        },
-    )
 
 
 # -- the host's actions ------------------------------------------------------------------------

@@ -186,6 +186,11 @@ MIGRATIONS: list[str] = [
     UPDATE shows SET stream_key = NULL;
     ALTER TABLE shows DROP COLUMN stream_key;
     """,
+    # The sites allowed to frame the embeddable player (/embed/{show}): a JSON list of
+    # origins, as the embed's Content-Security-Policy frame-ancestors names them.
+    """
+    ALTER TABLE brand ADD COLUMN embed_origins TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

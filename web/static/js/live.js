@@ -31,7 +31,8 @@ let disconnectedSince = null;
 let lastBytes = 0;
 let lastBytesAt = 0;
 let stopFollowing = () => {};
-const cards = new Cards();
+// An embed's Buy links carry its signed viewer id and open the shop in the top window.
+const cards = new Cards({ goSuffix: config.goSuffix || "", target: config.buyTarget || "_blank" });
 const chat = new ChatList();
 
 // For tests and the curious: what the page is doing.
@@ -66,13 +67,15 @@ function setState(next) {
   } else if (next === "scheduled") {
     say("The show has not started yet. It will play here by itself.");
   }
+  const scheduled = document.getElementById("scheduled");
+  if (scheduled) scheduled.hidden = next !== "scheduled";
 }
 
 function showReplayLink() {
   if (document.getElementById("replay-link")) return;
   const a = document.createElement("a");
   a.id = "replay-link";
-  a.href = `/replay/${config.show}`;
+  a.href = config.replayUrl || `/replay/${config.show}`;
   a.textContent = "Watch the replay";
   a.className = "buy";
   message.after(a);
@@ -238,10 +241,20 @@ unmute.addEventListener("click", () => {
 });
 video.addEventListener("volumechange", () => { unmute.hidden = !video.muted; });
 
+// Start times in the viewer's own language and time zone.
+for (const el of document.querySelectorAll("time.local")) {
+  const when = new Date(el.dateTime);
+  if (!Number.isNaN(when.getTime())) {
+    el.textContent = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" }).format(when);
+  }
+}
+const inDays = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
 function tickCountdown() {
   if (state !== "scheduled" || !config.startsAt) return;
   const left = (new Date(config.startsAt) - Date.now()) / 1000;
-  countdown.textContent = left > 0 ? `Starts in ${clock(left)}` : "Starting soon…";
+  if (left > 86400) countdown.textContent = `Starts ${inDays.format(Math.floor(left / 86400), "day")}`;
+  else countdown.textContent = left > 0 ? `Starts in ${clock(left)}` : "Starting soon…";
   overlay.hidden = false;
 }
 setInterval(tickCountdown, 1000);
@@ -249,8 +262,8 @@ tickCountdown();
 
 const socket = events(config.events, (event) => {
   chat.event(event);
-  if (event.type === "error" || event.type === "held") {
-    const status = document.getElementById("chat-status");
+  const status = document.getElementById("chat-status");
+  if (status && (event.type === "error" || event.type === "held")) {
     status.textContent = event.message + (event.retry_after ? ` (wait ${Math.ceil(event.retry_after)} s)` : "");
   }
   if (event.type === "snapshot") cards.snapshot(event);
@@ -268,9 +281,9 @@ setState(state);
 window.addEventListener("pagehide", stop);
 
 // -- chat and reactions -------------------------------------------------------------------
-const form = document.getElementById("chat-form");
-form.name.value = localStorage.getItem("livestudio.name") || "";
-form.addEventListener("submit", (event) => {
+const form = document.getElementById("chat-form"); // none in an embed without ?chat=1
+if (form) form.name.value = localStorage.getItem("livestudio.name") || "";
+form?.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = form.name.value.trim();
   const text = form.text.value.trim();
