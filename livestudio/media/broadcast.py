@@ -10,7 +10,6 @@ viewers too while it is recent.
 from __future__ import annotations
 
 import asyncio
-import queue
 from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
@@ -112,7 +111,7 @@ class Broadcast:
         if audio not in AUDIO_RENDITIONS:
             raise ValueError(f"no {audio!r} audio rendition (have {AUDIO_RENDITIONS})")
         size = max(max_packets, len(self.gop) + len(self.gop_audio[audio]) + 1)
-        sub = OutputSubscriber(name=name, audio_codec=audio, items=queue.Queue(maxsize=size))
+        sub = OutputSubscriber(name=name, audio_codec=audio, limit=size)
         return self._add(sub, from_gop_cache=True)
 
     def attach(self, sub: S) -> S:
