@@ -14,7 +14,9 @@ from aiohttp import web
 
 from .config import Settings
 from .http import (
+    analytics,
     api,
+    audience,
     auth,
     chat_api,
     destinations_api,
@@ -96,6 +98,8 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     replay.setup(app)
     hls.setup(app)
+    audience.setup(app)
+    analytics.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

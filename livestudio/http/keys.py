@@ -10,6 +10,7 @@ from ..config import Settings
 from ..store import Store
 
 if TYPE_CHECKING:
+    from ..live.audience import Audience
     from ..live.chat import ChatRooms
     from ..live.destinations import Destinations
     from ..live.events import EventHub
@@ -22,3 +23,4 @@ EVENTS: web.AppKey[EventHub] = web.AppKey("events")
 LOOP_LAG: web.AppKey[list[float]] = web.AppKey("loop_lag")
 CHAT: web.AppKey[ChatRooms] = web.AppKey("chat")
 DESTINATIONS: web.AppKey[Destinations] = web.AppKey("destinations")
+AUDIENCE: web.AppKey[Audience] = web.AppKey("audience")

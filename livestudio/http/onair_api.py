@@ -21,7 +21,7 @@ from ..live.onair_products import OnAirProducts
 from .api import require_host
 from .errors import domain_error, error
 from .jsonbody import json_object
-from .keys import ONAIR, STORE
+from .keys import AUDIENCE, ONAIR, STORE
 
 MAX_SALE_SECONDS = 24 * 3600
 
@@ -134,7 +134,9 @@ async def go(request: web.Request) -> web.Response:
     viewer = (await get_session(request)).get("viewer")
     if request.method == "GET" and isinstance(viewer, str):
         source = "replay" if request.query.get("from") == "replay" else "live"
-        await store.add_click(show.id, product.id, source, viewer)
+        # Stored by the analytics' keyed hash: it links the click to the viewer's watching
+        # without keeping the cookie's id.
+        await store.add_click(show.id, product.id, source, request.app[AUDIENCE].viewer_key(viewer))
     raise web.HTTPFound(
         with_utm(product.fields.url, show.id), headers={"Cache-Control": "no-store"}
     )

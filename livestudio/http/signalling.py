@@ -20,8 +20,9 @@ from ..media.trickle import (
 from ..media.viewer import Viewer
 from ..store import ShowRecord
 from .errors import domain_error, error, read_limited
+from .events import viewer_id
 from .iceservers import link_headers
-from .keys import ONAIR, SETTINGS, STORE
+from .keys import AUDIENCE, ONAIR, SETTINGS, STORE
 from .net import client_address, server_address
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,10 @@ async def whep_post(request: web.Request) -> web.Response:
         raise
     assert viewer.subscriber is not None
     viewer.subscriber.on_close.append(released)
+    # Analytics: a viewer session from now until its subscription closes.
+    audience = request.app[AUDIENCE]
+    watch = audience.joined(show.id, await viewer_id(request))
+    viewer.subscriber.on_close.append(lambda: audience.left(watch))
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
 
