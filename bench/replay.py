@@ -108,6 +108,7 @@ def synthetic_recording(folder: Path, minutes: float) -> None:
             while audio_pts / 48000 <= (copy.pts + 3000) / 90000:
                 a = av.Packet(bytes(audio))
                 a.pts = a.dts = audio_pts
+                a.is_keyframe = True  # as the program's AAC packets are
                 a.time_base = fractions.Fraction(1, 48000)
                 broadcast.publish_audio(a, "aac")
                 audio_pts += 1024

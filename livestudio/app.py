@@ -19,6 +19,7 @@ from .http import (
     audience,
     auth,
     chat_api,
+    clips,
     destinations_api,
     hls,
     onair_api,
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     hls.setup(app)
     audience.setup(app)
     analytics.setup(app)
+    clips.setup(app)
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

@@ -222,6 +222,9 @@ async def replay_page(request: web.Request) -> web.Response:
             "chapters": chapters,
             "poster": f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png",
             "page_url": f"{settings.base_url}/replay/{show.id}",
+            "clips": [
+                c for c in await request.app[STORE].list_clips(show.id) if c.status == "ready"
+            ],
         },
     )
 
