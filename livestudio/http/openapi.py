@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
+from .openapi_analytics import PATHS as ANALYTICS_PATHS
 
 _ERROR = {"description": "error", "content": {"text/plain": {"schema": {"type": "string"}}}}
 _SHOW = {
@@ -500,6 +501,9 @@ SPEC: dict[str, Any] = {
         },
     },
 }
+
+
+SPEC["paths"].update(ANALYTICS_PATHS)
 
 
 async def openapi(request: web.Request) -> web.Response:
