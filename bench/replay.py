@@ -114,6 +114,8 @@ def synthetic_recording(folder: Path, minutes: float) -> None:
                 audio_pts += 1024
         while recorder.feed.items.qsize() > 100:  # let the writer keep up (no real time)
             time.sleep(0.005)
+    while recorder.feed.items.qsize():  # closing a subscription drops what it has queued
+        time.sleep(0.005)
     broadcast.end()
     recorder.close()
     if recorder.error or recorder.dropped:

@@ -246,3 +246,19 @@ async def test_a_vertical_clip_is_portrait_with_the_card(studio: Studio) -> None
     await until(ready, 60, interval=0.1)
     _, done = await studio.api("GET", f"/api/clips/{clip['id']}", token)
     assert done["version"] == 2 and abs(done["duration"] - 2.0) < 0.05
+
+
+async def test_times_rounded_to_the_millisecond_still_name_the_recordings_ends(
+    studio: Studio,
+) -> None:
+    show_id, _mug, _lamp, token = await clipped_show(studio)
+    _, listing = await studio.api("GET", f"/api/shows/{show_id}/clips", token)
+    status, clip = await studio.api(
+        "POST", f"/api/shows/{show_id}/clips", token, json={"chapter": 1, "end": 30.0004}
+    )
+    assert status == 201 and clip["end"] == 30.0, clip
+    status, clip = await studio.api(
+        "PATCH", f"/api/clips/{clip['id']}", token, json={"start": -0.0005, "end": 2.5}
+    )
+    assert status == 200 and (clip["start"], clip["cut_start"]) == (0.0, 0.0), clip
+    assert listing["chapters"][1]["end"] == 20.0

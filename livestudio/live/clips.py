@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 MIN_SECONDS = 1.0
 MAX_SECONDS = {"plain": 3600.0, "vertical": 600.0}
 "Longest clip of each kind: a vertical one is re-encoded (about its own length in time)."
+ROUNDING = 90
+"Program pts of 1 ms: what rounding seconds to three decimals may move a time."
 RESTARTED = "the server restarted while it was being made: trim it or make it again"
 
 
@@ -184,6 +186,12 @@ class Clips:
 
     async def _span(self, show: ShowRecord, kind: str, start: int, end: int) -> tuple[int, int]:
         first, last = await asyncio.to_thread(_extent, self._recording(show))
+        # Times travel as seconds rounded to the millisecond: one a hair past an end of
+        # the recording means that end.
+        if first - ROUNDING <= start < first:
+            start = first
+        if last < end <= last + ROUNDING:
+            end = last
         if not first <= start < last or not first < end <= last:
             raise BadSpan(
                 f"start and end must lie within the recording ({first / 90000:.3f}"

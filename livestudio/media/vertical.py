@@ -194,10 +194,14 @@ def _render(
             top = height - round(CARD_BOTTOM * scale) - card.height
             overlay = Overlay.from_rgba(card, left, top)
         with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            rate = video.average_rate or fractions.Fraction(30)
+            # A live program's frames are as far apart as the camera sent them: keep their
+            # own timestamps (the recording's 1/90000), never round them to a frame rate.
+            rate = round(video.average_rate or 30) or 30
             encoder = out.add_stream("libx264", rate=rate)
             encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-            encoder.time_base = video.time_base
+            time_base = video.time_base or fractions.Fraction(1, 90000)
+            encoder.codec_context.time_base = time_base
+            encoder.time_base = time_base
             encoder.codec_context.thread_count = threads
             encoder.options = {"preset": PRESET, "crf": CRF, "profile": "high"}
             copied = out.add_stream_from_template(audio) if audio is not None else None

@@ -48,8 +48,8 @@ function chapterItem(chapter) {
 }
 
 function trimForm(clip) {
-  const start = h("input", { type: "number", name: "start", step: "0.1", min: "0", value: String(clip.start) });
-  const end = h("input", { type: "number", name: "end", step: "0.1", min: "0", value: String(clip.end) });
+  const start = h("input", { type: "number", name: "start", step: "any", min: "0", value: String(clip.start) });
+  const end = h("input", { type: "number", name: "end", step: "any", min: "0", value: String(clip.end) });
   const form = h(
     "form",
     { className: "trim" },
@@ -115,12 +115,23 @@ async function refresh() {
   $("chapters").replaceChildren(...data.chapters.map(chapterItem));
   $("no-chapters").hidden = data.chapters.length > 0;
   $("no-chapters").textContent = data.unavailable || "This show has no product chapters (nothing was pinned).";
-  // Keep a playing preview: only rebuild the list when something changed.
+  // Rebuild only the clips that changed (a preview keeps playing, a trim being typed keeps
+  // its text); a vertical clip's progress moves its bar in place.
   const list = $("clips");
-  const key = JSON.stringify(data.clips.map((c) => [c.id, c.status, c.version, c.progress]));
-  if (list.dataset.key !== key) {
-    list.replaceChildren(...data.clips.map(clipItem));
-    list.dataset.key = key;
+  const items = data.clips.map((clip) => {
+    const key = JSON.stringify([clip.status, clip.version, clip.start, clip.end, clip.error]);
+    const old = list.querySelector(`li[data-clip="${clip.id}"]`);
+    if (old && old.dataset.key === key) {
+      const bar = old.querySelector("progress");
+      if (bar) bar.value = clip.progress;
+      return old;
+    }
+    const item = clipItem(clip);
+    item.dataset.key = key;
+    return item;
+  });
+  if (items.length !== list.children.length || items.some((item, i) => list.children[i] !== item)) {
+    list.replaceChildren(...items);
   }
   $("no-clips").hidden = data.clips.length > 0;
   const working = data.clips.some((c) => c.status === "working");
