@@ -278,3 +278,32 @@ async def test_overview_and_its_csv(studio: Studio) -> None:
     assert (await studio.call("GET", f"/api/shows/{show_id}/analytics.csv?rows=x")).status == 400
     assert (await studio.call("GET", "/api/shows/nosuch/analytics")).status == 404
     assert (await studio.call("GET", "/api/analytics", auth=False)).status == 401
+
+
+def test_charts_escape_names_and_csv_cells_are_inert() -> None:
+    from livestudio.http.analytics import _cell
+    from livestudio.http.charts import viewers_chart
+    from livestudio.live.analytics import Bucket, Marker
+
+    svg = viewers_chart(
+        [Bucket(0.0, 2, 2, 0, 0, 0, 0), Bucket(10.0, 3, 2, 1, 0, 0, 0)],
+        [Marker(5.0, "pin", 7, '<script>alert("x")</script>')],
+        20.0,
+        10.0,
+    )
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert 'class="marker pin" data-product="7"' in svg
+    assert (
+        _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _cell(0.25) == "0.25" and _cell(3.0) == "3"
+    )
+
+
+async def test_studio_pages_render_without_data(studio: Studio) -> None:
+    await studio.log_in()
+    show_id, _ = await studio.create_show("Not yet")
+    async with studio.session.get(studio.url(f"/studio/shows/{show_id}/analytics")) as r:
+        assert r.status == 200 and "has not been live yet" in await r.text()
+    async with studio.session.get(studio.url("/studio/analytics")) as r:
+        assert r.status == 200 and "No show has been live yet" in await r.text()
+    async with studio.session.get(studio.url(f"/studio/shows/{show_id}/clips")) as r:
+        assert r.status == 200 and "/static/js/clips.js" in await r.text()

@@ -1,7 +1,8 @@
 """Server-rendered SVG charts of a show's analytics: no script, so they render under a
 strict Content-Security-Policy, print, and are read by tests as plain markup.
 
-Colours are SVG presentation attributes (not style attributes, which a CSP without
+The markup is built here with every text escaped (html.escape), and the page includes it
+with `| safe`. Colours are SVG presentation attributes (not style attributes, which a CSP without
 'unsafe-inline' would drop); every chart has a <title> and <desc> for screen readers and
 the page carries the same figures as tables.
 """
@@ -11,8 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from markupsafe import Markup, escape
+from html import escape
 
 from ..live.analytics import Bucket, Marker
 
@@ -136,8 +136,8 @@ def _step_path(frame: Frame, series: Sequence[Bucket], value: str, bucket: float
     return "M" + " L".join(points) if points else ""
 
 
-def _svg(kind: str, title: str, desc: str, body: list[str]) -> Markup:
-    return Markup(
+def _svg(kind: str, title: str, desc: str, body: list[str]) -> str:
+    return (
         f'<svg class="chart {kind}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img"'
         f' xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMidYMid meet"'
         f' aria-label="{escape(title)}"><title>{escape(title)}</title><desc>{escape(desc)}</desc>'
@@ -148,7 +148,7 @@ def _svg(kind: str, title: str, desc: str, body: list[str]) -> Markup:
 
 def viewers_chart(
     series: Sequence[Bucket], markers: Sequence[Marker], duration: float, bucket: float
-) -> Markup:
+) -> str:
     """Players watching over time (all, WebRTC, HLS), pins and sales marked."""
     top = nice_top(max((b.viewers for b in series), default=0))
     frame = Frame(duration, top)
@@ -180,7 +180,7 @@ def viewers_chart(
 
 def activity_chart(
     series: Sequence[Bucket], markers: Sequence[Marker], duration: float, bucket: float
-) -> Markup:
+) -> str:
     """Chat messages, reaction taps and live Buy clicks per bucket, as bars."""
     kinds = (("chat", CHAT), ("reactions", REACTIONS), ("clicks", TOTAL))
     top = nice_top(max((max(b.chat, b.reactions, b.clicks) for b in series), default=0))
