@@ -1,5 +1,6 @@
 """In Chromium, after a real show with a viewer and a pinned product: the studio's
-analytics page draws its charts with the pin marked and counts that viewer; the clips
+analytics page draws its charts with the pin marked and counts that viewer, the overview
+lists the show and its product; the clips
 page makes a clip and a vertical clip in one click each (progress shown), trims one, and
 the clip's share page plays."""
 
@@ -53,6 +54,12 @@ async def test_analytics_page_and_clips_from_the_studio(studio: Studio) -> None:
         assert "Kaffeetasse Café" in (await row.text_content() or "")
         box = await host.locator("svg.chart.viewers").bounding_box()
         assert box and box["width"] > 300 and box["height"] > 80, "the chart is drawn, sized"
+        # Across shows: the header's Analytics link, this show's row, its product.
+        await host.click("header.site a[href='/studio/analytics']")
+        await host.wait_for_url("**/studio/analytics")
+        show_row = host.locator(f"#shows tr[data-show='{show_id}']")
+        assert "Browser clips" in (await show_row.text_content() or "")
+        assert await host.locator(f"#products tr[data-product='{product['id']}']").count() == 1
 
         # Clips: one click per chapter, plain then vertical.
         await host.goto(studio.url(f"/studio/shows/{show_id}/clips"))
