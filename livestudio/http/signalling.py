@@ -261,6 +261,7 @@ async def whep_post(request: web.Request) -> web.Response:
             message = "the show is not live (it has ended)"
         raise error(409, message)
     offer = await _offer(request)
+    who = await viewer_id(request)  # for the analytics (a keyed hash of it is kept)
     settings = request.app[SETTINGS]
     address = client_address(request, settings.trusted_proxy)
     per_ip = request.app[SESSIONS_PER_IP]
@@ -285,7 +286,7 @@ async def whep_post(request: web.Request) -> web.Response:
     viewer.subscriber.on_close.append(released)
     # Analytics: a viewer session from now until its subscription closes.
     audience = request.app[AUDIENCE]
-    watch = audience.joined(show.id, await viewer_id(request))
+    watch = audience.joined(show.id, who)
     viewer.subscriber.on_close.append(lambda: audience.left(watch))
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
