@@ -92,9 +92,10 @@ def _axes(frame: Frame) -> list[str]:
     step = _time_step(frame.duration)
     t = 0.0
     while t <= frame.duration + 1e-6:
-        x = _n(frame.x(t))
+        x = frame.x(t)
+        anchor = "end" if x > WIDTH - RIGHT - 20 else "middle"  # the last one inside
         parts.append(
-            f'<text x="{x}" y="{HEIGHT - 8}" text-anchor="middle" fill="{AXIS_TEXT}"'
+            f'<text x="{_n(x)}" y="{HEIGHT - 8}" text-anchor="{anchor}" fill="{AXIS_TEXT}"'
             f' font-size="11">{clock(t)}</text>'
         )
         t += step
