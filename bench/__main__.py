@@ -1,5 +1,5 @@
-"""python -m bench [--quick] [encode | compose | replay | chat | hls | fanout | latency] [options]:
-print tables, write JSON."""
+"""python -m bench [--quick] [encode | compose | replay | clips | chat | hls | fanout | latency]
+[options]: print tables, write JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chat, compose, encode, fanout, hls, latency, replay, sendpath
+from . import chat, clips, compose, encode, fanout, hls, latency, replay, sendpath
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     comp.add_argument("--frames", type=int, help="frames per measurement")
     sub.add_parser("replay", parents=[common], help="show end → replay ready; publish cost")
     sub.add_parser("sendpath", parents=[common], help="µs per RTP packet to one viewer, by step")
+    sub.add_parser(
+        "clips", parents=[common], help="a 60 s chapter as a clip: no re-encode (ms), vertical (s)"
+    )
     cht = sub.add_parser(
         "chat", parents=[common], help="chat delivery latency and server CPU, reaction bursts"
     )
@@ -171,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         ready = replay.run(quick)
         print(replay.report(ready), flush=True)
         write_results("replay", ready, args.results_dir)
+    if command in (None, "clips"):
+        clipped = clips.run(quick)
+        print(clips.report(clipped), flush=True)
+        write_results("clips", clipped, args.results_dir)
     if command in (None, "chat"):
         talk = chat.run(
             quick,

@@ -14,10 +14,13 @@ from aiohttp import web
 
 from .config import Settings
 from .http import (
+    analytics,
     api,
+    audience,
     auth,
     calendar,
     chat_api,
+    clips,
     destinations_api,
     embed,
     framing,
@@ -111,6 +114,9 @@ def create_app(settings: Settings) -> web.Application:
     sessions.setup(app)
     embed.setup(app)
     calendar.setup(app)
+    audience.setup(app)
+    analytics.setup(app)
+    clips.setup(app)
     framing.setup(app)  # after any hook that sets a page policy: it merges into it
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)

@@ -116,3 +116,14 @@ def test_chat_benchmark(tmp_path: Path) -> None:
     assert taps["taps_sent"] > 0
     assert taps["reaction_events_per_client_median"] >= 1
     assert 0 < taps["reaction_taps_counted_median"] <= taps["taps_sent"]
+
+
+@pytest.mark.timeout(120)
+def test_clips_benchmark(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "clips", "--quick", timeout=100)
+    (plain,) = data["plain"]
+    assert plain["recording_minutes"] == 2 and 15 < plain["clip_mb"] < 20
+    assert len(plain["warm_ms"]) == 7 and plain["first_ms"] > 0 and plain["pyav_ms"] > 0
+    vertical = data["vertical"]
+    assert vertical["chapter_s"] == 5.0 and vertical["frames"] == round(vertical["clip_s"] * 30)
+    assert vertical["seconds"] > 0

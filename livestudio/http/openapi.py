@@ -20,6 +20,7 @@ from ..live.chat import BLOCKED_MODES, MAX_NAME
 from ..live.destinations import KEY_PATTERN, MAX_KEY, MAX_URL, URL_PATTERN
 from ..store.shows import TITLE_MAX
 from .ids import MAX_ID
+from .openapi_analytics import PATHS as ANALYTICS_PATHS
 
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _ERRORS = {
@@ -1072,6 +1073,9 @@ SPEC["paths"].update(
         },
     }
 )
+
+
+SPEC["paths"].update(ANALYTICS_PATHS)
 
 
 async def openapi(request: web.Request) -> web.Response:

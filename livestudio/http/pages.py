@@ -32,6 +32,8 @@ from .share import (
 )
 
 JINJA = web.AppKey("jinja", jinja2.Environment)
+LATEST_CLIPS = 6
+"Clips the home page shows, newest first."
 
 
 def web_root() -> Path:
@@ -130,10 +132,17 @@ async def home(request: web.Request) -> web.Response:
     replays = [s for s in shows if s.state == "published"]
     replays.sort(key=lambda s: s.went_live_at or s.created_at, reverse=True)
     featured = await request.app[STORE].featured([s.id for s in replays])
+    clips = await request.app[STORE].latest_clips(LATEST_CLIPS)
     return await render(
         request,
         "index.html",
-        {"live": live, "upcoming": upcoming, "replays": replays, "featured": featured},
+        {
+            "live": live,
+            "upcoming": upcoming,
+            "replays": replays,
+            "featured": featured,
+            "clips": clips,
+        },
     )
 
 

@@ -29,7 +29,7 @@ from .api import require_host, show_json
 from .auth import current_user
 from .errors import error
 from .hls import PLAYLIST_TYPE, live_playlist
-from .keys import ONAIR, SETTINGS, STORE
+from .keys import AUDIENCE, ONAIR, SETTINGS, STORE
 from .pages import ensure_viewer, render
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,11 @@ async def replay_page(request: web.Request) -> web.Response:
     if not visible or show is None:
         return await render(request, "not_found.html", {"what": "replay"}, status=404)
     settings = request.app[SETTINGS]
-    await ensure_viewer(request)
+    viewer = await ensure_viewer(request)
+    if await current_user(request) is None:  # the host's previews are no views
+        await request.app[STORE].add_view(
+            show.id, "replay", request.app[AUDIENCE].viewer_key(viewer)
+        )
     events = await request.app[STORE].list_events(show.id)
     config = replay_config(show, events)
     return await render(
@@ -195,6 +199,9 @@ async def replay_page(request: web.Request) -> web.Response:
             "poster": poster_path(settings, show),
             "page_url": f"{settings.base_url}/replay/{show.id}",
             "player_card": "*" in (await request.app[STORE].get_brand()).embed_origins,
+            "clips": [
+                c for c in await request.app[STORE].list_clips(show.id) if c.status == "ready"
+            ],
         },
     )
 

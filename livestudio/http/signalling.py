@@ -23,8 +23,9 @@ from ..media.viewer import Viewer
 from ..store import ShowRecord
 from .auth import CSRF_HEADER, check_csrf, current_user
 from .errors import domain_error, error, read_limited
+from .events import viewer_id
 from .iceservers import link_headers
-from .keys import ONAIR, SETTINGS, STORE
+from .keys import AUDIENCE, ONAIR, SETTINGS, STORE
 from .net import address_group, client_address, server_address
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ async def whep_post(request: web.Request) -> web.Response:
             message = "the show is not live (it has ended)"
         raise error(409, message)
     offer = await _offer(request)
+    who = await viewer_id(request)  # for the analytics (a keyed hash of it is kept)
     settings = request.app[SETTINGS]
     address = client_address(request, settings.trusted_proxy)
     # Counted per address group: an IPv6 client has a whole /64 to pick addresses from.
@@ -311,6 +313,10 @@ async def whep_post(request: web.Request) -> web.Response:
         raise
     assert viewer.subscriber is not None
     viewer.subscriber.on_close.append(released)
+    # Analytics: a viewer session from now until its subscription closes.
+    audience = request.app[AUDIENCE]
+    watch = audience.joined(show.id, who)
+    viewer.subscriber.on_close.append(lambda: audience.left(watch))
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
 
