@@ -32,41 +32,6 @@ AUDIO_RATE = 48000
 "The muxer takes Opus at 48 kHz stereo only."
 
 
-def certificate(cert_path: str, key_path: str, curve: str = "secp256r1") -> None:
-    """Write a self-signed ECDSA certificate and key, PEM. P-256 is what OpenSSL (so
-    aiortc) accepts; FFmpeg's GnuTLS build generates a P-224 one, which it refuses."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key({"secp256r1": ec.SECP256R1(), "secp224r1": ec.SECP224R1()}[curve])
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ffmpeg-whip")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-
-
 def publish(url: str, key: str, seconds: float, cert: str = "", keyfile: str = "") -> int:
     """Publish for `seconds`; returns the number of video frames sent."""
     options = {"authorization": key, "handshake_timeout": "5000"}

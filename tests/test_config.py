@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from livestudio.config import _RANGES, X264_PRESETS, Settings, SettingsError, load_settings
+
+from .certs import ec_key, key_pem, self_signed, write_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -203,29 +200,10 @@ def test_the_defaults_load() -> None:
 def pems(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """cert.pem + key.pem (a pair), other.pem (another key), encrypted.pem, junk.pem."""
     folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pkcs8, pem = serialization.PrivateFormat.PKCS8, serialization.Encoding.PEM
-    (folder / "key.pem").write_bytes(key.private_bytes(pem, pkcs8, serialization.NoEncryption()))
-    other = ec.generate_private_key(ec.SECP256R1())
-    (folder / "other.pem").write_bytes(
-        other.private_bytes(pem, pkcs8, serialization.NoEncryption())
-    )
-    (folder / "encrypted.pem").write_bytes(
-        key.private_bytes(pem, pkcs8, serialization.BestAvailableEncryption(b"passphrase"))
-    )
+    key = ec_key()
+    write_pair(self_signed(key, "localhost"), key, folder / "cert.pem", folder / "key.pem")
+    (folder / "other.pem").write_bytes(key_pem(ec_key()))
+    (folder / "encrypted.pem").write_bytes(key_pem(key, passphrase=b"passphrase"))
     (folder / "junk.pem").write_text("this is not PEM\n")
     return folder
 

@@ -20,7 +20,7 @@ from livestudio.http.keys import DESTINATIONS
 from livestudio.live.destinations import MAX_PER_SHOW
 
 from .conftest import MUG, Studio
-from .rtmp_servers import NginxRtmp, TlsTerminator, self_signed
+from .rtmp_servers import NginxRtmp, TlsTerminator, self_signed_files
 from .server import ServerProcess
 from .utils import card_score, read_stamp, until, whep_play, whip_publish
 
@@ -116,7 +116,7 @@ async def test_restream_survives_the_rtmp_server_dying_mid_show(
 ) -> None:
     caplog.set_level(logging.INFO)  # the server logs at INFO (aiosqlite logs SQL at DEBUG)
     nginx = NginxRtmp(tmp_path / "nginx").start()
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed_files(tmp_path)
     rtmps_front = await TlsTerminator(cert, key, nginx.port).start()
     destinations = studio.app[DESTINATIONS]
     destinations.tls = ssl.create_default_context(cafile=str(cert))

@@ -6,35 +6,20 @@ suite. An OpenSSL DTLS server with an RSA-2048 certificate stands in for webrtcb
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from livestudio.media.dtls import AIORTC_SUITES, RSA_SUITES, StudioCertificate, accept_rsa_peers
 
+from .certs import rsa_key, self_signed
+
 
 @pytest.fixture(scope="module")
 def rsa_server_context() -> SSL.Context:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "webrtcbin")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key = rsa_key()
+    cert = self_signed(key, "webrtcbin")
     ctx = SSL.Context(SSL.DTLS_METHOD)
     ctx.use_certificate(cert)
     ctx.use_privatekey(key)

@@ -23,8 +23,9 @@ from aiohttp.test_utils import TestServer
 from livestudio.app import create_app
 from livestudio.http.keys import ONAIR, STORE
 
+from .certs import ec_key, self_signed, write_pair
 from .conftest import make_settings
-from .ffmpeg_whip import FPS, certificate
+from .ffmpeg_whip import FPS
 from .netns import Namespace, namespace
 from .server import ROOT
 from .utils import until, whep_play
@@ -70,10 +71,15 @@ def count_video_frames(path: Path) -> tuple[int, float]:
 async def test_ffmpeg_publishes_from_another_host_past_the_consent_timeout(
     tmp_path: Path,
 ) -> None:
+    # P-256 is what OpenSSL (so aiortc) accepts; FFmpeg's GnuTLS build makes a P-224 one.
     good_cert, good_key = str(tmp_path / "p256.pem"), str(tmp_path / "p256.key")
-    certificate(good_cert, good_key)
     bad_cert, bad_key = str(tmp_path / "p224.pem"), str(tmp_path / "p224.key")
-    certificate(bad_cert, bad_key, curve="secp224r1")
+    for (cert, key), curve in (
+        ((good_cert, good_key), "secp256r1"),
+        ((bad_cert, bad_key), "secp224r1"),
+    ):
+        private = ec_key(curve)
+        write_pair(self_signed(private, "ffmpeg-whip", days=30), private, Path(cert), Path(key))
     with namespace() as ns:
         app = create_app(make_settings(tmp_path))
         server = TestServer(app, host=ns.host_address)

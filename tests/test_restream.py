@@ -18,7 +18,7 @@ from livestudio.media import restream
 from livestudio.media.broadcast import Broadcast
 from livestudio.media.restream import PushError, RtmpPush
 
-from .rtmp_servers import TlsTerminator, self_signed
+from .rtmp_servers import TlsTerminator, self_signed_files
 
 ASC = b"\x11\x90"
 "AAC-LC, 48 kHz, stereo."
@@ -93,7 +93,7 @@ async def test_a_server_that_never_answers_costs_the_loop_nothing(
 async def test_rtmps_refuses_an_untrusted_certificate_before_sending_anything(
     tmp_path: Path,
 ) -> None:
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed_files(tmp_path)
     front = await TlsTerminator(cert, key, upstream_port=9).start()
     subscribed: list[str] = []
     push = RtmpPush(
