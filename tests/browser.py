@@ -207,3 +207,26 @@ async def watch_for_card(page: Page, rect: Any) -> None:
     """Start CARD_PROBE_JS on the burned-in card's rectangle, 4 px inside its edges."""
     inset = {"x": rect.x + 4, "y": rect.y + 4, "width": rect.width - 8, "height": rect.height - 8}
     await page.evaluate(CARD_PROBE_JS, inset)
+
+
+async def pin_and_watch(
+    studio: Any, page: Page, log: PageLog, show_id: int, token: str, product_id: int
+) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """Pin the product and wait until the page has both seen the card burned into its
+    video and shown the clickable card: (page time of the pin, probe, the 'shown' entry)."""
+    t0 = float(await page.evaluate("performance.now()"))
+    status, _ = await studio.api(
+        "POST", f"/api/shows/{show_id}/pin", token, json={"product": product_id}
+    )
+    assert status == 200
+    stage = studio.onair.products(show_id)
+    assert stage is not None and stage.scene is not None and stage.scene.card_rect
+    await watch_for_card(page, stage.scene.card_rect)
+
+    async def both() -> Any:
+        probe = await page.evaluate("window.probe")
+        shown = await page.evaluate("window.livestudio.cards.log.filter(e => e.type === 'shown')")
+        return probe["seenAt"] is not None and shown and (probe, shown[0])
+
+    probe, shown = await eventually(both, 15, "card burned in and shown on the page", log)
+    return t0, probe, shown

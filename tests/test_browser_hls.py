@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .browser import PageLog, chromium, eventually, watch, watch_for_card
+from .browser import PageLog, chromium, eventually, pin_and_watch, watch
 from .conftest import MUG, Studio
 from .utils import until, whep_play, whip_publish
 
@@ -43,24 +43,7 @@ async def test_a_full_show_plays_over_hls_with_the_card_in_step(studio_factory: 
         await _playing_hls(page, log)
         assert await page.evaluate("window.livestudio.hls.hls.lowLatencyMode") is True
 
-        t0 = await page.evaluate("performance.now()")
-        status, _ = await studio.api(
-            "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
-        )
-        assert status == 200
-        stage = studio.onair.products(show_id)
-        assert stage is not None and stage.scene is not None and stage.scene.card_rect
-        r = stage.scene.card_rect
-        await watch_for_card(page, r)
-
-        async def both() -> Any:
-            probe = await page.evaluate("window.probe")
-            shown = await page.evaluate(
-                "window.livestudio.cards.log.filter(e => e.type === 'shown')"
-            )
-            return probe["seenAt"] is not None and shown and (probe, shown[0])
-
-        probe, shown = await eventually(both, 15, "card burned in and shown on the page", log)
+        t0, probe, shown = await pin_and_watch(studio, page, log, show_id, token, product["id"])
         # HLS plays seconds behind: shown on arrival, the card would lead the video by that.
         assert shown["at"] - t0 >= 800, f"the page waited for its own playback ({shown})"
         assert abs(shown["at"] - probe["seenAt"]) <= 250, (shown, probe)

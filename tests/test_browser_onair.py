@@ -4,11 +4,10 @@ shows the burned-in card, even with a 1.5 s jitter buffer (not when the event ar
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from .browser import PageLog, chromium, eventually, log_in, watch, watch_for_card
+from .browser import PageLog, chromium, eventually, log_in, pin_and_watch, watch
 from .conftest import MUG, Studio
 from .utils import until, whip_publish
 
@@ -44,24 +43,7 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
         # Deliberately let time pass: Chromium grows its buffer toward the target over a
         # few seconds and tells nobody when it gets there.
         await asyncio.sleep(3.0)
-        t0 = await page.evaluate("performance.now()")
-        status, _ = await studio.api(
-            "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
-        )
-        assert status == 200
-        stage = studio.onair.products(show_id)
-        assert stage is not None and stage.scene is not None and stage.scene.card_rect
-        r = stage.scene.card_rect
-        await watch_for_card(page, r)
-
-        async def both() -> Any:
-            probe = await page.evaluate("window.probe")
-            shown = await page.evaluate(
-                "window.livestudio.cards.log.filter(e => e.type === 'shown')"
-            )
-            return probe["seenAt"] is not None and shown and (probe, shown[0])
-
-        probe, shown = await eventually(both, 15, "card burned in and shown on the page", log)
+        t0, probe, shown = await pin_and_watch(studio, page, log, show_id, token, product["id"])
         assert shown["at"] - t0 >= 1200, (
             f"the page waited for its own playback ({shown['at'] - t0} ms)"
         )
@@ -84,6 +66,7 @@ async def test_card_in_step_with_playback_and_buy(studio: Studio, rtp_from: str)
         await until(clicked, 10)
         await popup.close()
         status, counts = await studio.api("GET", f"/api/shows/{show_id}/clicks", token)
+        assert status == 200
         assert counts["clicks"][str(product["id"])]["live"] == 1
         featured = await page.text_content("#featured")
         assert featured is not None and "Kaffeetasse Café" in featured
