@@ -24,14 +24,13 @@ from typing import Any
 import av
 import numpy as np
 
-from livestudio.media.broadcast import Broadcast
 from livestudio.media.encode import AacEncoder, ProgramEncoder, VideoSettings
 from livestudio.media.mp4clip import cut
 from livestudio.media.overlays import CardModel
-from livestudio.media.record import Recorder
 from livestudio.media.vertical import render_portrait_card, render_vertical
 
 from .common import median, table
+from .recording import write_recording
 
 CHAPTER = 60.0
 WARM_RUNS = 7
@@ -56,31 +55,7 @@ def recording(folder: Path, minutes: float, width: int = 1280, height: int = 720
     t = np.arange(48000 * 2) / 48000
     tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)[None, :]
     audio = [p for p in aac.encode(tone, 0) if p.pts is not None and p.pts >= 0]
-    broadcast = Broadcast(request_keyframe=lambda: None)
-    recorder = Recorder(folder, broadcast.subscribe_output("recorder"), aac.extradata)
-    audio_pts = 0
-    for g in range(int(minutes * 30)):
-        for i, packet in enumerate(gop):
-            copy = av.Packet(bytes(packet))
-            copy.pts = copy.dts = g * 180000 + i * 3000
-            copy.time_base = fractions.Fraction(1, 90000)
-            copy.is_keyframe = i == 0
-            broadcast.publish_video(copy)
-            while audio_pts / 48000 <= (copy.pts + 3000) / 90000:
-                a = av.Packet(bytes(audio[(audio_pts // 1024) % len(audio)]))
-                a.pts = a.dts = audio_pts
-                a.time_base = fractions.Fraction(1, 48000)
-                a.is_keyframe = True
-                broadcast.publish_audio(a, "aac")
-                audio_pts += 1024
-        while recorder.feed.items.qsize() > 100:
-            time.sleep(0.005)
-    while recorder.feed.items.qsize():
-        time.sleep(0.005)
-    broadcast.end()
-    recorder.close()
-    if recorder.error or recorder.dropped:
-        raise RuntimeError(f"bench recording incomplete: {recorder.error or recorder.dropped}")
+    write_recording(folder, minutes, gop, audio, aac.extradata)
 
 
 def pyav_remux(source: Path, target: Path, start: float, end: float) -> None:

@@ -25,11 +25,11 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from livestudio.app import create_app
 from livestudio.config import load_settings
 from livestudio.http.keys import STORE
-from livestudio.media.broadcast import Broadcast
 from livestudio.media.encode import AacEncoder, ProgramEncoder, VideoSettings
-from livestudio.media.record import Recorder, finalize
+from livestudio.media.record import finalize
 
 from .common import median, table
+from .recording import write_recording
 
 
 class Camera(VideoStreamTrack):
@@ -95,31 +95,7 @@ def synthetic_recording(folder: Path, minutes: float) -> None:
         gop += encoder.encode(frame, keyframe=n == 0)
     aac = AacEncoder()
     audio = aac.encode(np.zeros((1, 1920 * 60), dtype=np.int16), 0)[-1]
-    broadcast = Broadcast(request_keyframe=lambda: None)
-    recorder = Recorder(folder, broadcast.subscribe_output("recorder"), aac.extradata)
-    audio_pts = 0
-    for g in range(int(minutes * 30)):
-        for i, packet in enumerate(gop):
-            copy = av.Packet(bytes(packet))
-            copy.pts = copy.dts = g * 180000 + i * 3000
-            copy.time_base = fractions.Fraction(1, 90000)
-            copy.is_keyframe = i == 0
-            broadcast.publish_video(copy)
-            while audio_pts / 48000 <= (copy.pts + 3000) / 90000:
-                a = av.Packet(bytes(audio))
-                a.pts = a.dts = audio_pts
-                a.is_keyframe = True  # as the program's AAC packets are
-                a.time_base = fractions.Fraction(1, 48000)
-                broadcast.publish_audio(a, "aac")
-                audio_pts += 1024
-        while recorder.feed.items.qsize() > 100:  # let the writer keep up (no real time)
-            time.sleep(0.005)
-    while recorder.feed.items.qsize():  # closing a subscription drops what it has queued
-        time.sleep(0.005)
-    broadcast.end()
-    recorder.close()
-    if recorder.error or recorder.dropped:
-        raise RuntimeError(f"synthetic recording incomplete: {recorder.error or recorder.dropped}")
+    write_recording(folder, minutes, gop, [audio], aac.extradata)
 
 
 def run(quick: bool) -> dict[str, Any]:
