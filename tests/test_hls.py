@@ -19,7 +19,8 @@ from livestudio.media.encode import AacEncoder, ProgramEncoder, VideoSettings
 from livestudio.media.fmp4 import avcc
 from livestudio.media.hls import MAX_WAITING, HlsBusy, HlsOptions, HlsStream, Part
 from livestudio.media.hlspackager import PartCutter
-from livestudio.media.mp4index import _boxes, _video_traf
+from livestudio.media.mp4boxes import boxes as _boxes
+from livestudio.media.mp4index import _video_traf
 
 from .conftest import Studio
 from .utils import read_stamp, until, whip_publish

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import av
 
 from .clock import AUDIO_TIME_BASE, VIDEO_TIME_BASE
-from .mp4index import _boxes, _child
+from .mp4boxes import box, child, full_box, tracks
 
 SYNC_SAMPLE = 0x02000000
 "sample_depends_on = 2: decodable alone (a keyframe, every AAC frame)."
@@ -88,22 +88,8 @@ def init_segment(parameter_sets: bytes, width: int, height: int, aac_config: byt
 
 def track_ids(init: bytes) -> dict[str, int]:
     """Handler type ('vide', 'soun') → track id, from an init segment's moov."""
-    out: dict[str, int] = {}
-    for kind, start, end in _boxes(init):
-        if kind != "moov":
-            continue
-        for trak_kind, s, e in _boxes(init, start, end):
-            tkhd = _child(init, s, e, "tkhd") if trak_kind == "trak" else None
-            mdia = _child(init, s, e, "mdia") if trak_kind == "trak" else None
-            if tkhd is None or mdia is None:
-                continue
-            hdlr = _child(init, mdia[0], mdia[1], "hdlr")
-            if hdlr is None:
-                continue
-            at = tkhd[0] + (20 if init[tkhd[0]] == 1 else 12)
-            handler = init[hdlr[0] + 8 : hdlr[0] + 12].decode("latin-1")
-            out[handler] = struct.unpack(">I", init[at : at + 4])[0]
-    return out
+    moov = child(init, 0, len(init), "moov")
+    return {t.handler: t.track_id for t in tracks(init, *moov)} if moov else {}
 
 
 def avcc(annexb: bytes) -> bytes:
@@ -121,15 +107,6 @@ def avcc(annexb: bytes) -> bytes:
     return bytes(out)
 
 
-def _box(kind: bytes, *payload: bytes) -> bytes:
-    body = b"".join(payload)
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
-    return _box(kind, struct.pack(">I", (version << 24) | flags), *payload)
-
-
 def _traf(track_id: int, samples: list[Sample], data_offset: int) -> bytes:
     with_cts = any(s.cts_offset for s in samples)
     # data offset, then per sample: duration, size, flags (and composition offset)
@@ -139,11 +116,11 @@ def _traf(track_id: int, samples: list[Sample], data_offset: int) -> bytes:
         sample_flags = SYNC_SAMPLE if s.sync else NON_SYNC_SAMPLE
         row = struct.pack(">III", s.duration, len(s.data), sample_flags)
         rows.append(row + struct.pack(">i", s.cts_offset) if with_cts else row)
-    return _box(
+    return box(
         b"traf",
-        _full_box(b"tfhd", 0, DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id)),
-        _full_box(b"tfdt", 1, 0, struct.pack(">Q", samples[0].dts)),
-        _full_box(
+        full_box(b"tfhd", 0, DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id)),
+        full_box(b"tfdt", 1, 0, struct.pack(">Q", samples[0].dts)),
+        full_box(
             b"trun",
             1 if with_cts else 0,
             flags,
@@ -161,7 +138,7 @@ def fragment(sequence: int, tracks: list[tuple[int, list[Sample]]]) -> bytes:
 
     def moof(offsets: list[int]) -> bytes:
         trafs = [_traf(t, s, o) for (t, s), o in zip(present, offsets, strict=True)]
-        return _box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), *trafs)
+        return box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), *trafs)
 
     # Offsets are from the moof's first byte (default-base-is-moof); their width is fixed,
     # so the moof built with zeros has its final size.
@@ -171,7 +148,7 @@ def fragment(sequence: int, tracks: list[tuple[int, list[Sample]]]) -> bytes:
     for _, samples in present:
         offsets.append(position)
         position += sum(len(s.data) for s in samples)
-    mdat = _box(b"mdat", *(s.data for _, samples in present for s in samples))
+    mdat = box(b"mdat", *(s.data for _, samples in present for s in samples))
     return moof(offsets) + mdat
 
 

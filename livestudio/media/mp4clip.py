@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .mp4index import _boxes, _child
+from .mp4boxes import box, boxes, child, full_box
 from .mp4samples import (
     AUDIO,
     VIDEO,
@@ -68,15 +68,6 @@ class CutResult:
 
 
 # -- writing the clip ----------------------------------------------------------------------------
-
-
-def _box(kind: str, *payload: bytes) -> bytes:
-    body = b"".join(payload)
-    return struct.pack(">I4s", 8 + len(body), kind.encode("latin-1")) + body
-
-
-def _full(kind: str, version: int, flags: int, *payload: bytes) -> bytes:
-    return _box(kind, struct.pack(">I", (version << 24) | flags), *payload)
 
 
 def _runs(values: list[int]) -> list[tuple[int, int]]:
@@ -122,9 +113,9 @@ def _chunks(kept: list[tuple[int, Sample]]) -> list[_Chunk]:
     return chunks
 
 
-def _table(kind: str, entries: list[bytes], version: int = 0, head: bytes = b"") -> bytes:
+def _table(kind: bytes, entries: list[bytes], version: int = 0, head: bytes = b"") -> bytes:
     """A sample table: full box, optional fields, entry count, entries."""
-    return _full(kind, version, 0, head, struct.pack(">I", len(entries)), *entries)
+    return full_box(kind, version, 0, head, struct.pack(">I", len(entries)), *entries)
 
 
 def _trak(
@@ -141,40 +132,42 @@ def _trak(
     t = track.trak
     media_duration = sum(s.duration for s in samples)
     movie_duration = round((media_duration + delay) * movie_timescale / track.timescale)
-    tkhd = _child(t, 0, len(t), "tkhd")
-    mdia = _child(t, 0, len(t), "mdia")
-    minf = _child(t, *mdia, "minf") if mdia else None
-    stbl = _child(t, *minf, "stbl") if minf else None
-    stsd = _child(t, *stbl, "stsd") if stbl else None
+    tkhd = child(t, 0, len(t), "tkhd")
+    mdia = child(t, 0, len(t), "mdia")
+    minf = child(t, *mdia, "minf") if mdia else None
+    stbl = child(t, *minf, "stbl") if minf else None
+    stsd = child(t, *stbl, "stsd") if stbl else None
     if tkhd is None or mdia is None or minf is None or stsd is None:
         raise ClipError(f"track {track.track_id} of the recording is incomplete")
     tables = [
         t[stsd[0] - 8 : stsd[1]],
-        _table("stts", [struct.pack(">II", n, v) for n, v in _runs([s.duration for s in samples])]),
+        _table(
+            b"stts", [struct.pack(">II", n, v) for n, v in _runs([s.duration for s in samples])]
+        ),
     ]
     if any(s.cts for s in samples):
         runs = _runs([s.cts for s in samples])
-        tables.append(_table("ctts", [struct.pack(">Ii", n, v) for n, v in runs], version=1))
+        tables.append(_table(b"ctts", [struct.pack(">Ii", n, v) for n, v in runs], version=1))
     if not all(s.sync for s in samples):
-        tables.append(_table("stss", [_u32be(i + 1) for i, s in enumerate(samples) if s.sync]))
+        tables.append(_table(b"stss", [_u32be(i + 1) for i, s in enumerate(samples) if s.sync]))
     stsc: list[tuple[int, int]] = []
     for index, count in enumerate(per_chunk, 1):
         if not stsc or stsc[-1][1] != count:
             stsc.append((index, count))
-    tables.append(_table("stsc", [struct.pack(">III", first, n, 1) for first, n in stsc]))
+    tables.append(_table(b"stsc", [struct.pack(">III", first, n, 1) for first, n in stsc]))
     sizes = [_u32be(s.size) for s in samples]
-    tables.append(_full("stsz", 0, 0, struct.pack(">II", 0, len(samples)), *sizes))
+    tables.append(full_box(b"stsz", 0, 0, struct.pack(">II", 0, len(samples)), *sizes))
     if wide:
-        tables.append(_table("co64", [struct.pack(">Q", o) for o in chunk_offsets]))
+        tables.append(_table(b"co64", [struct.pack(">Q", o) for o in chunk_offsets]))
     else:
-        tables.append(_table("stco", [_u32be(o) for o in chunk_offsets]))
-    minf_children = [t[s - 8 : e] for k, s, e in _boxes(t, *minf) if k != "stbl"]
+        tables.append(_table(b"stco", [_u32be(o) for o in chunk_offsets]))
+    minf_children = [t[s - 8 : e] for k, s, e in boxes(t, *minf) if k != "stbl"]
     mdia_children = []
-    for k, s, e in _boxes(t, *mdia):
+    for k, s, e in boxes(t, *mdia):
         if k == "mdhd":
             mdia_children.append(_set_duration(t[s - 8 : e], 16, 24, media_duration))
         elif k == "minf":
-            mdia_children.append(_box("minf", *minf_children, _box("stbl", *tables)))
+            mdia_children.append(box(b"minf", *minf_children, box(b"stbl", *tables)))
         else:
             mdia_children.append(t[s - 8 : e])
     children = [_set_duration(t[tkhd[0] - 8 : tkhd[1]], 20, 28, movie_duration)]
@@ -183,16 +176,16 @@ def _trak(
         empty = round(delay * movie_timescale / track.timescale)
         edits = [struct.pack(">IiI", empty, -1, 0x10000)]
         edits.append(struct.pack(">IiI", movie_duration - empty, 0, 0x10000))
-        children.append(_box("edts", _table("elst", edits)))
-    children.append(_box("mdia", *mdia_children))
-    return _box("trak", *children)
+        children.append(box(b"edts", _table(b"elst", edits)))
+    children.append(box(b"mdia", *mdia_children))
+    return box(b"trak", *children)
 
 
 def _u32be(value: int) -> bytes:
     return struct.pack(">I", value)
 
 
-FTYP = _box("ftyp", b"isom", struct.pack(">I", 0x200), b"isom", b"iso2", b"avc1", b"mp41")
+FTYP = box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isom", b"iso2", b"avc1", b"mp41")
 
 
 def extent(source: Path) -> tuple[int, int]:
@@ -319,7 +312,7 @@ def _moov(
         longest = max(longest, round(duration * init.movie_timescale / track.timescale))
         traks.append(_trak(track, samples, offsets, per_chunk, init.movie_timescale, delay, wide))
     mvhd = _set_duration(init.mvhd, 16, 24, longest)
-    return _box("moov", mvhd, *traks)
+    return box(b"moov", mvhd, *traks)
 
 
 def _shift_chunks(moov: bytes, by: int) -> bytes:
@@ -329,7 +322,7 @@ def _shift_chunks(moov: bytes, by: int) -> bytes:
     todo = [(0, len(moov))]
     while todo:
         start, end = todo.pop()
-        for kind, s, e in _boxes(moov, start, end):
+        for kind, s, e in boxes(moov, start, end):
             if kind in ("moov", "trak", "mdia", "minf", "stbl"):
                 todo.append((s, e))
             elif kind in ("stco", "co64"):
@@ -380,7 +373,7 @@ def _merged(chunks: list[_Chunk]) -> Iterator[tuple[int, int]]:
 
 
 def _tkhd_size(trak: bytes) -> tuple[int, int]:
-    tkhd = _child(trak, 0, len(trak), "tkhd")
+    tkhd = child(trak, 0, len(trak), "tkhd")
     if tkhd is None:
         return 0, 0
     at = tkhd[1] - 8

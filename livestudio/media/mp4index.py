@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from .mp4boxes import boxes, child, tracks
+
 
 @dataclass(frozen=True)
 class Fragment:
@@ -65,63 +67,20 @@ class Mp4Index:
         return last.offset + last.size
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[str, int, int]]:
-    """(type, payload offset, payload end) of the boxes in data[start:end]."""
-    end = len(data) if end is None else end
-    out = []
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                break
-            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            break
-        out.append((kind.decode("latin-1"), pos + header, pos + size))
-        pos += size
-    return out
-
-
-def _child(data: bytes, start: int, end: int, kind: str) -> tuple[int, int] | None:
-    for k, s, e in _boxes(data, start, end):
-        if k == kind:
-            return s, e
-    return None
-
-
 def _moov_video(moov: bytes) -> tuple[int, int]:
     """(track id, timescale) of the first video track in a moov payload."""
-    for kind, s, e in _boxes(moov):
-        if kind != "trak":
-            continue
-        tkhd = _child(moov, s, e, "tkhd")
-        mdia = _child(moov, s, e, "mdia")
-        if tkhd is None or mdia is None:
-            continue
-        hdlr = _child(moov, mdia[0], mdia[1], "hdlr")
-        mdhd = _child(moov, mdia[0], mdia[1], "mdhd")
-        if hdlr is None or mdhd is None or moov[hdlr[0] + 8 : hdlr[0] + 12] != b"vide":
-            continue
-        version = moov[tkhd[0]]
-        track_id = struct.unpack(">I", moov[tkhd[0] + (20 if version == 1 else 12) :][:4])[0]
-        version = moov[mdhd[0]]
-        scale_at = mdhd[0] + (20 if version == 1 else 12)
-        timescale = struct.unpack(">I", moov[scale_at : scale_at + 4])[0]
-        return track_id, timescale
+    for track in tracks(moov):
+        if track.handler == "vide":
+            return track.track_id, track.timescale
     return 1, 90000
 
 
 def _video_traf(moof: bytes, track_id: int) -> tuple[int, float, bool] | None:
     """(decode time, duration in timescale units, starts with sync sample) of the video traf."""
-    for kind, s, e in _boxes(moof):
+    for kind, s, e in boxes(moof):
         if kind != "traf":
             continue
-        tfhd = _child(moof, s, e, "tfhd")
+        tfhd = child(moof, s, e, "tfhd")
         if tfhd is None:
             continue
         flags = struct.unpack(">I", moof[tfhd[0] : tfhd[0] + 4])[0] & 0xFFFFFF
@@ -141,7 +100,7 @@ def _video_traf(moof: bytes, track_id: int) -> tuple[int, float, bool] | None:
         if flags & 0x20:
             default_flags = struct.unpack(">I", moof[pos : pos + 4])[0]
         decode_time = 0
-        tfdt = _child(moof, s, e, "tfdt")
+        tfdt = child(moof, s, e, "tfdt")
         if tfdt is not None:
             version = moof[tfdt[0]]
             if version == 1:
@@ -150,7 +109,7 @@ def _video_traf(moof: bytes, track_id: int) -> tuple[int, float, bool] | None:
                 decode_time = struct.unpack(">I", moof[tfdt[0] + 4 : tfdt[0] + 8])[0]
         duration = 0
         first_flags: int | None = None
-        for k, ts, _te in _boxes(moof, s, e):
+        for k, ts, _te in boxes(moof, s, e):
             if k != "trun":
                 continue
             tflags = struct.unpack(">I", moof[ts : ts + 4])[0] & 0xFFFFFF

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from .mp4index import _boxes, _child
+from .mp4boxes import boxes, child, u32, u64
+from .mp4boxes import tracks as moov_tracks
 
 VIDEO, AUDIO = "vide", "soun"
 
@@ -75,14 +76,6 @@ class Init:
 # -- reading the recording -----------------------------------------------------------------------
 
 
-def u32(data: bytes, at: int) -> int:
-    return int(struct.unpack_from(">I", data, at)[0])
-
-
-def u64(data: bytes, at: int) -> int:
-    return int(struct.unpack_from(">Q", data, at)[0])
-
-
 def _walk(f: BinaryIO) -> tuple[bytes, list[FragmentAt]]:
     """The moov payload and where each complete fragment is: box headers only."""
     f.seek(0, 2)
@@ -114,30 +107,18 @@ def _walk(f: BinaryIO) -> tuple[bytes, list[FragmentAt]]:
 
 
 def _tracks(moov: bytes) -> tuple[int, bytes, dict[int, Track]]:
-    mvhd = _child(moov, 0, len(moov), "mvhd")
+    mvhd = child(moov, 0, len(moov), "mvhd")
     if mvhd is None:
         raise ClipError("the recording has no movie header")
     version = moov[mvhd[0]]
     movie_timescale = u32(moov, mvhd[0] + (20 if version == 1 else 12))
-    tracks: dict[int, Track] = {}
-    for kind, s, e in _boxes(moov):
-        if kind != "trak":
-            continue
-        tkhd = _child(moov, s, e, "tkhd")
-        mdia = _child(moov, s, e, "mdia")
-        if tkhd is None or mdia is None:
-            continue
-        hdlr = _child(moov, mdia[0], mdia[1], "hdlr")
-        mdhd = _child(moov, mdia[0], mdia[1], "mdhd")
-        if hdlr is None or mdhd is None:
-            continue
-        track_id = u32(moov, tkhd[0] + (20 if moov[tkhd[0]] == 1 else 12))
-        timescale = u32(moov, mdhd[0] + (20 if moov[mdhd[0]] == 1 else 12))
-        handler = moov[hdlr[0] + 8 : hdlr[0] + 12].decode("latin-1")
-        tracks[track_id] = Track(track_id, handler, timescale, moov[s:e])
-    mvex = _child(moov, 0, len(moov), "mvex")
+    tracks: dict[int, Track] = {
+        t.track_id: Track(t.track_id, t.handler, t.timescale, moov[t.start : t.end])
+        for t in moov_tracks(moov)
+    }
+    mvex = child(moov, 0, len(moov), "mvex")
     if mvex is not None:
-        for kind, s, _e in _boxes(moov, *mvex):
+        for kind, s, _e in boxes(moov, *mvex):
             if kind == "trex" and (track := tracks.get(u32(moov, s + 4))) is not None:
                 track.default_duration = u32(moov, s + 12)
                 track.default_size = u32(moov, s + 16)
@@ -162,10 +143,10 @@ def fragment_samples(
     """Every sample of a moof (ISO 14496-12 8.8: tfhd, tfdt, trun), by track id."""
     out: dict[int, list[Sample]] = {}
     data_end = moof_offset  # a traf without a base continues where the previous one ended
-    for kind, s, e in _boxes(moof):
+    for kind, s, e in boxes(moof):
         if kind != "traf":
             continue
-        tfhd = _child(moof, s, e, "tfhd")
+        tfhd = child(moof, s, e, "tfhd")
         if tfhd is None:
             continue
         flags = u32(moof, tfhd[0]) & 0xFFFFFF
@@ -190,12 +171,12 @@ def fragment_samples(
         if flags & 0x20:
             sample_flags = u32(moof, pos)
         dts = 0
-        tfdt = _child(moof, s, e, "tfdt")
+        tfdt = child(moof, s, e, "tfdt")
         if tfdt is not None:
             dts = u64(moof, tfdt[0] + 4) if moof[tfdt[0]] == 1 else u32(moof, tfdt[0] + 4)
         samples = out.setdefault(track.track_id, [])
         offset = base
-        for k, ts, _te in _boxes(moof, s, e):
+        for k, ts, _te in boxes(moof, s, e):
             if k != "trun":
                 continue
             tflags = u32(moof, ts) & 0xFFFFFF
