@@ -29,8 +29,7 @@ def content_security_policy(host: str) -> str:
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
-            "frame-ancestors 'none'",
-        )
+        )  # frame-ancestors: http/framing.py adds it to every response
     )
 
 

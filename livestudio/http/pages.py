@@ -103,7 +103,6 @@ async def render(
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
     if user:  # a host's page: CSRF token, maybe a stream key shown once
         response.headers["Cache-Control"] = "no-store"
     return response
