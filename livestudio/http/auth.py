@@ -8,13 +8,11 @@ a copy of the cookie. Viewers need none of this; everything under /studio and /a
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import web
 from aiohttp_session import get_session, new_session
@@ -22,6 +20,7 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from ..config import Settings
+from ..store import keyfile
 from .errors import error
 from .keys import SETTINGS, STORE
 from .net import client_address, client_group
@@ -37,23 +36,6 @@ LOGIN_KEY = "login"
 "The session cookie's key holding the login session's secret."
 
 
-def _secret(data_dir: Path) -> bytes:
-    """The cookie encryption key: 32 random bytes in data_dir/session.key, made once."""
-    path = data_dir / "session.key"
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        key = path.read_bytes()
-        if len(key) == 32:
-            return key
-    except FileNotFoundError:
-        pass
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
-
-
 def https(settings: Settings) -> bool:
     """Whether pages are served over HTTPS (directly, or by the proxy of public_url)."""
     return bool(settings.tls_cert) or settings.public_url.startswith("https://")
@@ -62,13 +44,13 @@ def https(settings: Settings) -> bool:
 def derived_key(settings: Settings, purpose: str) -> bytes:
     """A key of its own for `purpose` (e.g. signed links), derived from the cookie key:
     stable across restarts, and never the cookie key itself."""
-    return hmac.new(_secret(settings.data_dir), purpose.encode(), "sha256").digest()
+    return keyfile.derived_key(settings.data_dir, purpose)
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     """Install the session middleware."""
     storage = EncryptedCookieStorage(
-        _secret(settings.data_dir),
+        keyfile.data_key(settings.data_dir),
         cookie_name=COOKIE,
         max_age=SESSION_DAYS * 86400,
         httponly=True,

@@ -151,6 +151,12 @@ def kind_of(url: str) -> str:
     return KINDS[urlsplit(url).scheme]
 
 
+KEY_LOST = (
+    "its stream key can no longer be read (the data folder's session.key was replaced): "
+    "delete this destination and add it again"
+)
+
+
 class Destinations:
     """Every show's destinations: stored, started with the show, watched, retried."""
 
@@ -247,6 +253,10 @@ class Destinations:
         """Connect while the show is on air; reconnect with backoff after a failure."""
         try:
             if not await live.wait_on_air():
+                return
+            if record.key_lost:
+                self._set(record, "failed", error=KEY_LOST)
+                log.warning("%s: %s", _label(record), KEY_LOST)
                 return
             failures = 0
             while not live.ended:

@@ -9,6 +9,7 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosqlite
 from argon2 import PasswordHasher
@@ -77,8 +78,8 @@ def generate_password() -> str:
 class AuthStore(StoreBase):
     """User, setup-link and API-token methods of the Store."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        super().__init__(db)
+    def __init__(self, db: aiosqlite.Connection, folder: Path | None = None) -> None:
+        super().__init__(db, folder)
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
         self._password_checks = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)

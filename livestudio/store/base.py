@@ -49,8 +49,10 @@ def sha256_hex(secret: str) -> str:
 class StoreBase:
     """One aiosqlite connection; every statement runs under one lock."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, folder: Path | None = None) -> None:
         self._db = db
+        self._folder = folder
+        "The database's folder, where store/keyfile.py keeps the key that seals secrets."
         # Reads take the lock too: on a shared connection, a read awaited between another
         # task's BEGIN and COMMIT would see (and act on) rows that may yet be rolled back.
         self._lock = asyncio.Lock()
@@ -76,7 +78,16 @@ class StoreBase:
         except BaseException:
             await db.close()
             raise
-        return cls(db)
+        store = cls(db, path.parent)
+        try:
+            await store._after_open()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def _after_open(self) -> None:
+        """Work a store does once the database is open and migrated (mixins extend it)."""
 
     async def close(self) -> None:
         """Close the connection once statements in flight are done."""
