@@ -219,6 +219,19 @@ async def test_a_vertical_clip_is_portrait_with_the_card(studio: Studio) -> None
     )
     assert status == 201 and clip["status"] == "working" and clip["kind"] == "vertical"
     seen: list[float] = []
+    store, clips = studio.store, studio.app[CLIPS]
+    update_clip = store.update_clip
+    while_stored: list[float] = []
+
+    async def storing(record: Any, **changes: Any) -> Any:
+        # What a poll sees while the finished clip is being stored as ready.
+        if changes.get("status") == "ready":
+            current = await store.get_clip(record.id)
+            assert current is not None
+            while_stored.append(clips.progress(current))
+        return await update_clip(record, **changes)
+
+    store.update_clip = storing  # type: ignore[method-assign]
 
     async def ready() -> bool:
         _, now = await studio.api("GET", f"/api/clips/{clip['id']}", token)
@@ -229,6 +242,7 @@ async def test_a_vertical_clip_is_portrait_with_the_card(studio: Studio) -> None
     _, done = await studio.api("GET", f"/api/clips/{clip['id']}", token)
     assert (done["width"], done["height"], done["progress"]) == (720, 1280, 1.0)
     assert done["cut_start"] == 14.0 and seen == sorted(seen)
+    assert while_stored == [1.0], "progress never falls back while the clip is stored"
     path = studio.app[CLIPS].video_path(await studio.store.get_clip(clip["id"]))  # type: ignore[arg-type]
     with av.open(str(path)) as container:
         video = container.streams.video[0]

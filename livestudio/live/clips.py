@@ -288,21 +288,27 @@ class Clips:
             return
         if self._jobs.get(clip.id) is not job or job.cancelled:
             return
-        del self._jobs[clip.id]
-        if await self.store.get_clip(clip.id) is None:  # deleted meanwhile
-            self._remove_versions(clip, None)
-            return
-        ready = await self.store.update_clip(
-            clip,
-            status="ready",
-            error=None,
-            version=version,
-            cut_start=start,
-            cut_end=end,
-            width=width,
-            height=height,
-            size=size,
-        )
+        # The job stays until the clip is stored as ready: a poll in between would otherwise
+        # see a working clip without a job, and its progress fall back to 0.
+        job.progress = 1.0
+        try:
+            if await self.store.get_clip(clip.id) is None:  # deleted meanwhile
+                self._remove_versions(clip, None)
+                return
+            ready = await self.store.update_clip(
+                clip,
+                status="ready",
+                error=None,
+                version=version,
+                cut_start=start,
+                cut_end=end,
+                width=width,
+                height=height,
+                size=size,
+            )
+        finally:
+            if self._jobs.get(clip.id) is job:
+                del self._jobs[clip.id]
         await asyncio.to_thread(self._remove_versions, ready, version)
 
     async def _portrait_card(self, clip: ClipRecord) -> Image.Image | None:
