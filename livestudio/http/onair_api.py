@@ -2,7 +2,8 @@
 
 Exact paths, as scripts and a moderator's phone rely on them:
 `POST /api/shows/{show}/pin` {"product": id}, `DELETE /api/shows/{show}/pin`,
-`POST /api/shows/{show}/sale` {"product": id, "price": "<decimal>", "seconds": N};
+`POST /api/shows/{show}/sale` {"product": id, "price": "<decimal>", "seconds": N},
+`DELETE /api/shows/{show}/sale` (end it early);
 stock changes go through `PATCH /api/products/{id}` {"stock": N} (the catalog API).
 """
 
@@ -85,6 +86,12 @@ async def sale(request: web.Request) -> web.Response:
     return await _run(on_air.start_sale(product_id, price, seconds))
 
 
+async def end_sale(request: web.Request) -> web.Response:
+    """DELETE /api/shows/{show}/sale: end the running flash sale early."""
+    on_air = await _on_air(request)
+    return await _run(on_air.end_sale())
+
+
 async def clicks(request: web.Request) -> web.Response:
     """GET /api/shows/{show}/clicks: Buy clicks per product, live and replay."""
     await require_host(request)
@@ -141,5 +148,6 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/shows/{show}/pin", pin)
     r.add_delete("/api/shows/{show}/pin", unpin)
     r.add_post("/api/shows/{show}/sale", sale)
+    r.add_delete("/api/shows/{show}/sale", end_sale)
     r.add_get("/api/shows/{show}/clicks", clicks)
     r.add_get(r"/go/{show}/{product:\d+}", go)

@@ -418,6 +418,7 @@ _SHOW_LINKS = {
         ("Pin", "pin"),
         ("Unpin", "unpin"),
         ("StartSale", "startSale"),
+        ("EndSale", "endSale"),
         ("GetClicks", "getClicks"),
         ("GetChatSettings", "getChatSettings"),
         ("PutChatSettings", "putChatSettings"),
@@ -525,6 +526,13 @@ SPEC: dict[str, Any] = {
                         },
                     }
                 ),
+            ),
+            "delete": _op(
+                "endSale",
+                "End the running flash sale early: the card goes back to the product's price",
+                200,
+                _ON_AIR_EVENT,
+                _change(404, 409),
             ),
         },
         "/api/shows/{show}/destinations": {
@@ -668,12 +676,26 @@ SPEC: dict[str, Any] = {
                     "properties": {
                         "banned": {"type": "string"},
                         "address_until": {"type": ["number", "null"]},
+                        "removed": {
+                            "type": "integer",
+                            "description": "how many of their messages were removed",
+                        },
+                        "question_dismissed": {
+                            "type": "boolean",
+                            "description": "their question was on air and went off",
+                        },
                     },
                 },
                 _with_body(404, 422),
                 requestBody=_json_body(
                     _object(
-                        {"address_minutes": {"type": "integer", "minimum": 1, "maximum": 10080}}
+                        {
+                            "address_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+                            "remove_messages": {
+                                "type": "boolean",
+                                "description": "also remove their messages (default true)",
+                            },
+                        }
                     ),
                     required=False,
                 ),

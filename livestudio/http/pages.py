@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from .. import __version__
+from ..live.chat import viewer_tag
 from ..store import ShowRecord, ValidationError
 from .auth import CSRF_FIELD, check_csrf, csrf_token, current_user, log_in, log_out, require_login
 from .errors import error
@@ -103,12 +105,34 @@ def _safe_next(target: str | None) -> str:
 # -- public ---------------------------------------------------------------------------------
 
 
+LATE_LISTED_SECONDS = 6 * 3600
+"A scheduled show stays listed this long past its start time (running late), then drops."
+
+
+def is_listed(show: ShowRecord, now: float) -> bool:
+    """Whether a scheduled show is listed as upcoming on the public home page.
+
+    A show without a start time is a draft (a test, a show being prepared): unlisted, like
+    a shop's draft product. Its viewer link works for whoever has it, and it is listed
+    once it has a start time, or live. A start long past is dropped too.
+    """
+    if show.state != "scheduled" or not show.starts_at:
+        return False
+    try:
+        starts = dt.datetime.fromisoformat(show.starts_at)
+    except ValueError:
+        return False
+    if starts.tzinfo is None:
+        starts = starts.replace(tzinfo=dt.UTC)
+    return starts.timestamp() > now - LATE_LISTED_SECONDS
+
+
 async def home(request: web.Request) -> web.Response:
     """GET /: live now and upcoming shows."""
     shows = await request.app[STORE].list_shows()
     onair = request.app[ONAIR]
     live = [s for s in shows if onair.get(s.id) is not None]
-    upcoming = [s for s in shows if s.state == "scheduled"]
+    upcoming = [s for s in shows if is_listed(s, time.time())]
     upcoming.sort(key=lambda s: s.starts_at or "9999")
     replays = [s for s in shows if s.state == "published"]
     replays.sort(key=lambda s: s.went_live_at or s.created_at, reverse=True)
@@ -139,7 +163,7 @@ async def viewer_page(request: web.Request) -> web.Response:
     if show is None or show.state == "deleted":
         return await render(request, "not_found.html", {"what": "show"}, status=404)
     settings = request.app[SETTINGS]
-    await ensure_viewer(request)
+    viewer = await ensure_viewer(request)
     state = request.app[ONAIR].state_of(show)
     live = request.app[ONAIR].get(show.id)
     config = {
@@ -156,6 +180,8 @@ async def viewer_page(request: web.Request) -> web.Response:
         "programStart": live.wall_origin if live is not None else None,
         "events": f"/live/{show.id}/events",
         "iceServers": ice_servers(settings),
+        # Public events name a banned viewer by this tag: the page knows it is its own.
+        "viewerTag": viewer_tag(viewer),
     }
     return await render(
         request,
