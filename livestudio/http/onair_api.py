@@ -24,6 +24,7 @@ from .errors import domain_error, error
 from .ids import json_id, path_id
 from .jsonbody import json_object, whole_number
 from .keys import ONAIR, STORE
+from .products import PRICE_FORMAT_HEADER
 
 MAX_SALE_SECONDS = 24 * 3600
 
@@ -72,8 +73,10 @@ async def sale(request: web.Request) -> web.Response:
     product = await request.app[STORE].get_product(product_id)
     if product is None:
         raise error(404, "no such product (deleted or never in the catalog)")
+    local = request.headers.get(PRICE_FORMAT_HEADER, "").strip().lower() == "locale"
+    locale = (await request.app[STORE].get_brand()).locale if local else None
     try:
-        price = parse_price(data.get("price"), product.currency, "price")
+        price = parse_price(data.get("price"), product.currency, "price", locale)
     except FieldError as exc:
         raise error(422, str(exc)) from None
     if price >= product.price:
