@@ -90,7 +90,7 @@ def read_local_number(text: str, locale: str, field: str = "price") -> str:
         if re.fullmatch(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", text):
             return text
         example = format_decimal(Decimal("1299.90"), format="#,##0.00", locale=locale)
-        hint = f" ({exc.suggestions[0]}?)" if getattr(exc, "suggestions", None) else ""
+        hint = f" ({exc.suggestions[0]}?)" if exc.suggestions else ""
         raise FieldError(
             field, f"{text!r} is not a price as {locale} writes it{hint}, e.g. {example}"
         ) from None
