@@ -118,6 +118,7 @@ _SHOW: dict[str, Any] = {
         "ended_at": {"type": ["number", "null"]},
         "recording": {"type": "string", "enum": ["none", "recording", "ready", "failed"]},
         "recording_error": {"type": ["string", "null"]},
+        "orientation": {"type": "string", "enum": ["landscape", "portrait"]},
         "whip_url": {"type": "string"},
         "viewer_url": {"type": "string"},
     },
@@ -129,6 +130,11 @@ _NEW_SHOW = {
         **_SHOW["properties"],
         "stream_key": {"type": "string", "description": "shown only here (stored hashed)"},
     },
+}
+_ORIENTATION = {
+    "type": "string",
+    "enum": ["landscape", "portrait"],
+    "description": "landscape: 16:9; portrait: 9:16 cropped from the camera, for phones",
 }
 _SHOW_PARAM = {
     "name": "show",
@@ -410,6 +416,7 @@ _SHOW_LINKS = {
     name: _link(operation, show="$response.body#/id")
     for name, operation in (
         ("GetShow", "getShow"),
+        ("UpdateShow", "updateShow"),
         ("DeleteShow", "deleteShow"),
         ("EndShow", "endShow"),
         ("RotateStreamKey", "rotateStreamKey"),
@@ -474,7 +481,11 @@ SPEC: dict[str, Any] = {
                     {
                         "type": "object",
                         "required": ["title"],
-                        "properties": {"title": _line(TITLE_MAX), "starts_at": _STARTS_AT},
+                        "properties": {
+                            "title": _line(TITLE_MAX),
+                            "starts_at": _STARTS_AT,
+                            "orientation": _ORIENTATION,
+                        },
                     }
                 ),
             ),
@@ -482,6 +493,14 @@ SPEC: dict[str, Any] = {
         "/api/shows/{show}": {
             "parameters": [_SHOW_PARAM],
             "get": _op("getShow", "One show", 200, _SHOW, (404,)),
+            "patch": _op(
+                "updateShow",
+                "Change a show's settings: its orientation, until it goes live",
+                200,
+                _SHOW,
+                _with_body(404, 409, 422),
+                requestBody=_json_body(_object({"orientation": _ORIENTATION})),
+            ),
             "delete": _op(
                 "deleteShow",
                 "Delete a show: its recording files and rows (a live show is refused)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import secrets
 import shutil
@@ -15,8 +16,14 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 from aiohttp_session import get_session
+from babel.dates import format_date, format_skeleton, format_time
+from babel.numbers import format_decimal
 
 from .. import __version__
+from ..catalog.brand import BrandSettings
+from ..catalog.images import image_urls
+from ..catalog.labels import card_words
+from ..catalog.page_words import page_words
 from ..live.chat import viewer_tag
 from ..store import ShowRecord, ValidationError
 from .auth import CSRF_FIELD, check_csrf, csrf_token, current_user, log_in, log_out, require_login
@@ -36,14 +43,41 @@ def web_root() -> Path:
     return package / "web"  # installed: pyproject maps web/ to livestudio.web
 
 
-def _when(value: str | None) -> str:
+def _when(value: str | None, locale: str = "en_US") -> str:
+    """An ISO date-time as the locale writes it, in UTC with its zone ("Fr., 4. Dez. 2026
+    17:00 UTC"); pages show it in the viewer's own zone (`Intl`, web/static/js/intl.js)."""
     if not value:
         return ""
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         return value
-    return moment.strftime("%a %d %b %Y, %H:%M %Z").strip()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    moment = moment.astimezone(dt.UTC)
+    day = format_skeleton("yMMMEd", moment, locale=locale, fuzzy=True)
+    hour = format_time(moment, "short", tzinfo=dt.UTC, locale=locale)
+    return f"{day} {hour} UTC"
+
+
+def _date(ts: float, locale: str = "en_US") -> str:
+    """A unix time's date as the locale writes it ("04.12.2026" in de_DE)."""
+    return str(format_date(dt.datetime.fromtimestamp(ts, dt.UTC), "medium", locale=locale))
+
+
+def _iso(value: str | float | None) -> str:
+    """ISO 8601 in UTC, for <time datetime>."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, dt.UTC).isoformat()
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat()
 
 
 def _duration(seconds: float | None) -> str:
@@ -61,8 +95,13 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
-    env.filters["date"] = lambda ts: dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %b %Y")
+    # Dates in the brand's locale (the page's `locale`; the studio's pages: the same).
+    env.filters["when"] = jinja2.pass_context(lambda ctx, v: _when(v, ctx.get("locale", "en_US")))
+    env.filters["date"] = jinja2.pass_context(lambda ctx, v: _date(v, ctx.get("locale", "en_US")))
+    env.filters["iso"] = _iso
+    env.filters["number"] = jinja2.pass_context(
+        lambda ctx, n: format_decimal(n, locale=ctx.get("locale", "en_US"))
+    )
     env.filters["duration"] = _duration
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
     return env
@@ -74,7 +113,16 @@ async def render(
     """Render a template with what every page needs (user, CSRF token, base URL)."""
     env = request.app[JINJA]
     user = await current_user(request)
+    brand = await request.app[STORE].get_brand()
     base = {
+        # The shop on every page (name, logo, accent from /brand.css) and the words of
+        # the public pages in its language.
+        "brand": brand,
+        "brand_logo": image_urls(brand.logo)["thumbnail_url"],
+        "brand_css": brand_css_version(brand),
+        "locale": brand.locale,
+        "lang": brand.locale.replace("_", "-"),
+        "words": words(brand.locale),
         "user": user,
         "csrf_field": CSRF_FIELD,
         "csrf_token": await csrf_token(request) if user else "",
@@ -82,7 +130,7 @@ async def render(
         "version": __version__,
         "request_path": request.path,
     }
-    html = env.get_template(template).render(**base, **context)
+    html = env.get_template(template).render({**base, **context})
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
@@ -103,6 +151,25 @@ def _safe_next(target: str | None) -> str:
 
 
 # -- public ---------------------------------------------------------------------------------
+
+
+def brand_css_text(brand: BrandSettings) -> str:
+    """The brand's accent as CSS custom properties (pages have no inline styles: CSP)."""
+    return f":root {{ --accent: {brand.accent}; --brand-accent: {brand.accent}; }}\n"
+
+
+def brand_css_version(brand: BrandSettings) -> str:
+    """A short hash of /brand.css, for its URL: it changes when the accent does."""
+    return hashlib.sha256(brand_css_text(brand).encode()).hexdigest()[:10]
+
+
+async def brand_css(request: web.Request) -> web.Response:
+    """GET /brand.css: the brand's accent colour for every page."""
+    brand = await request.app[STORE].get_brand()
+    cache = "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"
+    return web.Response(
+        text=brand_css_text(brand), content_type="text/css", headers={"Cache-Control": cache}
+    )
 
 
 LATE_LISTED_SECONDS = 6 * 3600
@@ -157,6 +224,16 @@ async def ensure_viewer(request: web.Request) -> str:
     return viewer
 
 
+def badge_state(state: str) -> str:
+    """What a viewer's badge says of a show state: live, back soon, soon, or ended."""
+    return state if state in ("live", "reconnecting", "scheduled") else "ended"
+
+
+def words(locale: str) -> dict[str, str]:
+    """Every word of the public pages in the locale's language (page and card words)."""
+    return {**page_words(locale), **card_words(locale).page()}
+
+
 async def viewer_page(request: web.Request) -> web.Response:
     """GET /live/{show}: the viewer link. No login."""
     show = await request.app[STORE].get_show(request.match_info["show"])
@@ -164,6 +241,7 @@ async def viewer_page(request: web.Request) -> web.Response:
         return await render(request, "not_found.html", {"what": "show"}, status=404)
     settings = request.app[SETTINGS]
     viewer = await ensure_viewer(request)
+    brand = await request.app[STORE].get_brand()
     state = request.app[ONAIR].state_of(show)
     live = request.app[ONAIR].get(show.id)
     config = {
@@ -182,6 +260,10 @@ async def viewer_page(request: web.Request) -> web.Response:
         "iceServers": ice_servers(settings),
         # Public events name a banned viewer by this tag: the page knows it is its own.
         "viewerTag": viewer_tag(viewer),
+        # The page's words and the locale its numbers and times are written in (Intl).
+        "locale": brand.locale.replace("_", "-"),
+        "words": words(brand.locale),
+        "orientation": show.orientation,
     }
     return await render(
         request,
@@ -189,6 +271,8 @@ async def viewer_page(request: web.Request) -> web.Response:
         {
             "show": show,
             "state": state,
+            "badge_state": badge_state(state),
+            "orientation": show.orientation,
             "config": config,
             "page_url": f"{settings.base_url}/live/{show.id}",
         },
@@ -389,6 +473,7 @@ def setup(app: web.Application) -> None:
     app[JINJA] = make_environment()
     r = app.router
     r.add_get("/", home)
+    r.add_get("/brand.css", brand_css)
     r.add_get("/login", login_form)
     r.add_post("/login", login_submit)
     r.add_post("/logout", logout)

@@ -151,7 +151,7 @@ async def whip_post(request: web.Request) -> web.Response:
     reached = server_address(request, settings.trusted_proxy)
     with request.app[NEGOTIATIONS].slot(publisher=True):
         created = onair.get(show.id) is None
-        live = onair.start(show.id, show.state)
+        live = onair.start(show.id, show.state, show.orientation)
         try:
             publisher = await live.publish(offer, address=address, reached=reached)
         except ShowBusy:

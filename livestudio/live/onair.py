@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,16 @@ def limits_from(settings: Settings) -> ShowLimits:
     )
 
 
+def portrait(limits: ShowLimits) -> ShowLimits:
+    """The limits of a portrait show: the box turned to 9:16 (720x1280 for a 1280x720
+    setting), the camera cropped to fill it (centre) instead of letterboxed."""
+    box = limits.box
+    side, other = max(box.width, box.height), min(box.width, box.height)
+    return dataclasses.replace(
+        limits, box=dataclasses.replace(box, width=other, height=side, fill=True)
+    )
+
+
 ENDED_HLS_KEPT = 60.0
 """Seconds an ended show's live HLS stays fetchable: players and CDN edges a few segments
 behind finish what they were fetching (the playlist URL serves the replay meanwhile)."""
@@ -92,10 +103,13 @@ class OnAir:
         """The live show with this id, if it is on air in this process."""
         return self.shows.get(show_id)
 
-    def start(self, show_id: str, previous_state: str = "scheduled") -> LiveShow:
+    def start(
+        self, show_id: str, previous_state: str = "scheduled", orientation: str = "landscape"
+    ) -> LiveShow:
         """The show's LiveShow, created (and marked live) if it is not on air yet.
 
-        `previous_state` is where the show goes back to if nothing of it ever airs.
+        `previous_state` is where the show goes back to if nothing of it ever airs;
+        `orientation` "portrait" makes a 9:16 program (cropped from the camera).
         """
         live = self.shows.get(show_id)
         if live is not None:
@@ -104,7 +118,7 @@ class OnAir:
             return live
         live = LiveShow(
             show_id,
-            self.limits,
+            portrait(self.limits) if orientation == "portrait" else self.limits,
             on_state=lambda s: self._state_changed(show_id, s),
             on_recording_error=lambda message: self._recording_failed(show_id, message),
             on_nothing_aired=lambda: self._spawn(self.abandon(show_id, previous_state, live)),

@@ -186,6 +186,10 @@ MIGRATIONS: list[str] = [
     UPDATE shows SET stream_key = NULL;
     ALTER TABLE shows DROP COLUMN stream_key;
     """,
+    # Portrait programs (9:16, for shows meant for phones): a show's setting.
+    """
+    ALTER TABLE shows ADD COLUMN orientation TEXT NOT NULL DEFAULT 'landscape';
+    """,
 ]
 
 
