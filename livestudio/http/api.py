@@ -48,7 +48,7 @@ def show_json(request: web.Request, show: ShowRecord) -> dict[str, Any]:
         "title": show.title,
         "starts_at": show.starts_at,
         "state": onair.state_of(show),
-        "viewers": live.viewer_count if live else 0,
+        "viewers": onair.audience(show.id) if live else 0,
         "created_at": show.created_at,
         "went_live_at": show.went_live_at,
         "ended_at": show.ended_at,

@@ -207,7 +207,13 @@ async def home(request: web.Request) -> web.Response:
     return await render(
         request,
         "index.html",
-        {"live": live, "upcoming": upcoming, "replays": replays, "featured": featured},
+        {
+            "live": live,
+            "upcoming": upcoming,
+            "replays": replays,
+            "featured": featured,
+            "config": {"locale": (await request.app[STORE].get_brand()).locale.replace("_", "-")},
+        },
     )
 
 
@@ -445,6 +451,9 @@ async def studio_show(request: web.Request) -> web.Response:
         "gracePeriod": settings.grace_period,
         "wentLiveAt": show.went_live_at,
         "csrf": await csrf_token(request),
+        # The host's program preview: WHEP, not counted among the viewers.
+        "whep": f"/whep/{show.id}?preview=host",
+        "orientation": show.orientation,
     }
     return await render(
         request,
@@ -464,6 +473,9 @@ async def studio_show(request: web.Request) -> web.Response:
                 "failed": f"stopped: {show.recording_error or 'error'}",
             }.get(show.recording, show.recording),
             "replay_url": f"/replay/{show.id}" if show.recording in ("ready", "failed") else "",
+            "video_bitrate": settings.video_bitrate,
+            "video_fps": settings.video_fps,
+            "video_size": f"{settings.video_width}×{settings.video_height}",
         },
     )
 

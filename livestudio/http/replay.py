@@ -208,6 +208,7 @@ async def replay_page(request: web.Request) -> web.Response:
             for e in events
             if e.kind in CARD_EVENTS and e.pts is not None
         ],
+        "locale": (await request.app[STORE].get_brand()).locale.replace("_", "-"),
     }
     return await render(
         request,

@@ -294,14 +294,20 @@ async def whep_post(request: web.Request) -> web.Response:
     per_ip = request.app[SESSIONS_PER_IP]
     if per_ip[group] >= settings.max_sessions_per_ip:
         raise error(429, "too many sessions from your address", {"Retry-After": RETRY_AFTER})
+    # The host's program preview in the studio (?preview=host, logged in) is not counted
+    # in "N watching"; without a login the flag means nothing.
+    preview = request.query.get("preview") == "host" and await current_user(request) is not None
     # The seat is taken before negotiating (it takes a while): POSTs arriving together
     # from one address must not all pass the check above.
     per_ip[group] += 1
+    viewer_id = ""
 
     def released() -> None:
         per_ip[group] -= 1
         if per_ip[group] <= 0:
             del per_ip[group]
+        if preview:
+            onair.remove_preview(show.id, viewer_id)
         onair.viewers_changed(show.id)
 
     try:
@@ -310,6 +316,9 @@ async def whep_post(request: web.Request) -> web.Response:
         released()
         raise
     assert viewer.subscriber is not None
+    viewer_id = viewer.id
+    if preview:
+        onair.add_preview(show.id, viewer.id)
     viewer.subscriber.on_close.append(released)
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)

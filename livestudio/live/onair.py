@@ -92,6 +92,8 @@ class OnAir:
         "Where each show on air goes back to if nothing of it airs."
         self._tasks: set[asyncio.Task[Any]] = set()
         self._viewer_counts: dict[str, int] = {}
+        self._previews: dict[str, set[str]] = {}
+        "WHEP sessions of the host's own program preview, per show: not in the audience."
         self._ended_hls: dict[str, HlsStream] = {}
         "Live HLS of shows that ended less than ENDED_HLS_KEPT ago."
         self.on_finished: list[Callable[[str], Awaitable[None]]] = []
@@ -219,7 +221,7 @@ class OnAir:
         products = self._products.get(show_id)
         return {
             "state": live.state,
-            "viewers": live.viewer_count,
+            "viewers": self.audience(show_id),
             # Unix time of program pts 0: an HLS player maps its program date-time to
             # program pts with it (product cards follow playback).
             "program_start": live.wall_origin,
@@ -261,10 +263,30 @@ class OnAir:
         for finished in self.on_finished:
             await finished(show_id)
 
+    def add_preview(self, show_id: str, session_id: str) -> None:
+        """A WHEP session is the host's program preview: it does not count as a viewer."""
+        self._previews.setdefault(show_id, set()).add(session_id)
+
+    def remove_preview(self, show_id: str, session_id: str) -> None:
+        """The host's preview session left."""
+        previews = self._previews.get(show_id)
+        if previews is not None:
+            previews.discard(session_id)
+            if not previews:
+                del self._previews[show_id]
+
+    def audience(self, show_id: str) -> int:
+        """Viewers watching the show now ("N watching"): its WHEP sessions, less the host's
+        program preview."""
+        live = self.shows.get(show_id)
+        if live is None:
+            return 0
+        previews = self._previews.get(show_id, set())
+        return live.viewer_count - sum(1 for s in previews if live.viewer(s) is not None)
+
     def viewers_changed(self, show_id: str) -> None:
         """Tell pages the new viewer count (coalesced: only when it changed)."""
-        live = self.shows.get(show_id)
-        count = live.viewer_count if live else 0
+        count = self.audience(show_id)
         if self._viewer_counts.get(show_id) != count:
             self._viewer_counts[show_id] = count
             self.hub.publish(show_id, "viewers", viewers=count)

@@ -5,9 +5,24 @@
 import { Cards, followHls, followLive } from "./cards.js";
 import { ChatList, float } from "./chat.js";
 import { canPlayHls, playHls } from "./hlsplay.js";
+import { count, fill, localizeTimes } from "./intl.js";
 import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
+// The page's words in the brand's language (catalog/page_words.py), English if missing.
+const W = {
+  connecting: "Connecting…", back_soon: "The host will be right back…",
+  ended: "This show has ended. Thanks for watching!", watch_replay: "Watch the replay",
+  not_started: "The show has not started yet. It will play here by itself.",
+  starts_in: "Starts in {time}", starting_soon: "Starting soon…", watching: "{n} watching",
+  chat_closed: "The chat is closed: the show has ended.",
+  banned: "The host has removed you from this chat.",
+  state_live: "Live", state_scheduled: "Soon", state_ended: "Ended", state_reconnecting: "Back soon",
+  ...(config.words || {}),
+};
+const LIVE_STATES = ["live", "reconnecting"];
+const ENDED_STATES = ["ended", "published", "unpublished"];
+localizeTimes(config.locale);
 const video = document.getElementById("video");
 const message = document.getElementById("message");
 const countdown = document.getElementById("countdown");
@@ -51,21 +66,38 @@ function say(text) {
 
 function setState(next) {
   state = next;
-  badge.textContent = next;
-  badge.className = `badge state-${next}`;
+  const shown = LIVE_STATES.includes(next) || next === "scheduled" ? next : "ended";
+  badge.textContent = W[`state_${shown}`] || next;
+  badge.className = `badge state-${shown}`;
+  document.body.dataset.state = shown;
   if (next === "live" || next === "reconnecting") {
     countdown.textContent = "";
-    if (next === "reconnecting") say("The host will be right back…");
+    if (next === "reconnecting") say(W.back_soon);
     else if (session && session.pc.connectionState === "connected") say("");
     else if (hlsPlayer && !video.paused) say("");
     ensurePlaying();
-  } else if (next === "ended" || next === "published" || next === "unpublished") {
+  } else if (ENDED_STATES.includes(next)) {
+    // Ended means ended here too, at once: no picture, no count, no chat.
     stop();
-    say("This show has ended. Thanks for watching!");
+    say(W.ended);
+    viewersEl.textContent = "";
+    closeChat(W.chat_closed);
     if (next === "published") showReplayLink();
   } else if (next === "scheduled") {
-    say("The show has not started yet. It will play here by itself.");
+    say(W.not_started);
   }
+}
+
+/** The chat form stops taking input, saying why (the show ended, or a ban). */
+function closeChat(why) {
+  const form = document.getElementById("chat-form");
+  for (const el of form.elements) el.disabled = true;
+  for (const b of document.querySelectorAll(".reaction")) b.disabled = true;
+  form.classList.add("closed");
+  const status = document.getElementById("chat-status");
+  status.textContent = why;
+  status.classList.add("closed");
+  window.livestudio.chatClosed = why;
 }
 
 function showReplayLink() {
@@ -73,7 +105,7 @@ function showReplayLink() {
   const a = document.createElement("a");
   a.id = "replay-link";
   a.href = `/replay/${config.show}`;
-  a.textContent = "Watch the replay";
+  a.textContent = W.watch_replay;
   a.className = "buy";
   message.after(a);
   overlay.hidden = false;
@@ -94,7 +126,7 @@ async function ensurePlaying() {
   }
   connecting = true;
   let fallback = null;
-  if (!session) say("Connecting…");
+  if (!session) say(W.connecting);
   try {
     session = await play(config.whep, video, config.iceServers);
     stopFollowing();
@@ -102,11 +134,11 @@ async function ensurePlaying() {
     lastBytes = 0;
     lastBytesAt = sessionStartedAt = performance.now();
     session.pc.addEventListener("connectionstatechange", check);
-    say(state === "reconnecting" ? "The host will be right back…" : "");
+    say(state === "reconnecting" ? W.back_soon : "");
   } catch (err) {
     if (err instanceof SignalError) {
       if (err.status === 409) {
-        say(err.message.includes("not started") ? "The show has not started yet. It will play here by itself." : "This show is not live.");
+        say(err.message.includes("not started") ? W.not_started : W.ended);
       } else if ((err.status === 503 || err.status === 429 || err.status === 422) && config.hls) {
         fallback = `WHEP answered ${err.status}`; // full, or no H.264 in this browser's offer
       } else if (err.status === 503 || err.status === 429) {
@@ -142,7 +174,7 @@ async function startHls() {
   if (hlsPlayer || connecting || !(state === "live" || state === "reconnecting")) return;
   connecting = true;
   latencyNote.hidden = false;
-  say("Connecting…");
+  say(W.connecting);
   try {
     const player = await playHls(config.hls, video, {
       lowLatency: config.hlsPartTarget > 0,
@@ -165,7 +197,7 @@ async function startHls() {
 }
 
 video.addEventListener("playing", () => {
-  if (hlsPlayer && (message.textContent === "Connecting…" || message.textContent.startsWith("Connection problem"))) say("");
+  if (hlsPlayer && (message.textContent === W.connecting || message.textContent.startsWith("Connection problem"))) say("");
 });
 
 function stop() {
@@ -221,7 +253,7 @@ async function check() {
     if (bytes > lastBytes) {
       lastBytes = bytes;
       lastBytesAt = now;
-      if (message.textContent === "Connecting…" || message.textContent === "Reconnecting…") say("");
+      if (message.textContent === W.connecting || message.textContent === "Reconnecting…") say("");
     } else if (now - lastBytesAt > STALL_MS && session && session.pc === pc) {
       return recover("no media");
     }
@@ -241,7 +273,7 @@ video.addEventListener("volumechange", () => { unmute.hidden = !video.muted; });
 function tickCountdown() {
   if (state !== "scheduled" || !config.startsAt) return;
   const left = (new Date(config.startsAt) - Date.now()) / 1000;
-  countdown.textContent = left > 0 ? `Starts in ${clock(left)}` : "Starting soon…";
+  countdown.textContent = left > 0 ? fill(W.starts_in, { time: clock(left) }) : W.starting_soon;
   overlay.hidden = false;
 }
 setInterval(tickCountdown, 1000);
@@ -249,7 +281,7 @@ tickCountdown();
 
 const socket = events(config.events, (event) => {
   chat.event(event);
-  if (event.type === "error" || event.type === "held") {
+  if ((event.type === "error" || event.type === "held") && !window.livestudio.chatClosed) {
     const status = document.getElementById("chat-status");
     status.textContent = event.message + (event.retry_after ? ` (wait ${Math.ceil(event.retry_after)} s)` : "");
   }
@@ -260,9 +292,13 @@ const socket = events(config.events, (event) => {
     if (event.state && event.state !== state) setState(event.state);
     else if (event.type === "snapshot") setState(event.state || state);
   }
-  if (typeof event.viewers === "number") {
-    viewersEl.textContent = `${event.viewers} watching`;
+  if (typeof event.viewers === "number" && !ENDED_STATES.includes(state)) {
+    viewersEl.textContent = fill(W.watching, { n: count(event.viewers, config.locale) });
   }
+  const banned = (event.type === "snapshot" && event.banned)
+    || (event.type === "banned" && event.viewer === config.viewerTag)
+    || (event.type === "error" && event.code === "banned");
+  if (banned) closeChat(W.banned);
 });
 setState(state);
 window.addEventListener("pagehide", stop);
@@ -274,7 +310,7 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = form.name.value.trim();
   const text = form.text.value.trim();
-  if (!name || !text) return;
+  if (!name || !text || window.livestudio.chatClosed) return;
   localStorage.setItem("livestudio.name", name);
   if (socket.send({ type: "chat", name, text })) {
     form.text.value = "";

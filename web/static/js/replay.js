@@ -2,8 +2,10 @@
 // the product card appearing and disappearing at the same moments as live.
 import { Cards } from "./cards.js";
 import { ChatList } from "./chat.js";
+import { localizeTimes } from "./intl.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
+localizeTimes(config.locale);
 const video = document.getElementById("video");
 const cards = new Cards({ goSuffix: "?from=replay" });
 // The same on-air events as live, in program pts (the recording's timeline).
