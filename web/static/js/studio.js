@@ -395,8 +395,8 @@ function renderProducts() {
       button("Flash sale", () => openSale(p), "secondary").dataset.role = "sale";
     }
     if (tracked) {
-      button("−1", () => setStock(p, p.stock - 1), "secondary").title = "One sold";
-      button("+1", () => setStock(p, p.stock + 1), "secondary").title = "One more";
+      button("−1", () => setStock(p, p.stock - 1), "secondary").setAttribute("aria-label", "−1 stock");
+      button("+1", () => setStock(p, p.stock + 1), "secondary").setAttribute("aria-label", "+1 stock");
     }
     // Stock set to a number, also for a product that did not track it.
     const form = document.createElement("form");
