@@ -86,13 +86,12 @@ def read_local_number(text: str, locale: str, field: str = "price") -> str:
         text = text.replace("'", group).replace("’", group)
     try:
         amount = parse_decimal(text, locale=locale, strict=True)
-    except NumberFormatError as exc:
+    except NumberFormatError:
         if re.fullmatch(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", text):
             return text
         example = format_decimal(Decimal("1299.90"), format="#,##0.00", locale=locale)
-        hint = f" ({exc.suggestions[0]}?)" if exc.suggestions else ""
         raise FieldError(
-            field, f"{text!r} is not a price as {locale} writes it{hint}, e.g. {example}"
+            field, f"{text!r} is not a price as {locale} writes it, e.g. {example}"
         ) from None
     except (ValueError, InvalidOperation):
         raise FieldError(field, f"{text!r} is not a number") from None
