@@ -19,7 +19,8 @@ KEYS = (
     "watching", "starts", "starts_in", "starting_soon", "not_started", "ended",
     "watch_replay", "connecting", "back_soon", "chat_closed", "banned", "replay",
     "recorded", "products_in_show", "download", "state_live", "state_scheduled",
-    "state_ended", "state_reconnecting", "no_date",
+    "state_ended", "state_reconnecting", "no_date", "standard_latency", "full_retry",
+    "connection_problem", "reconnecting",
 )  # fmt: skip
 "Every page word; each language has all of them (tests/test_page_words.py checks)."
 
@@ -44,6 +45,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Download MP4", "state_live": "Live", "state_scheduled": "Soon",
         "state_ended": "Ended", "state_reconnecting": "Back soon",
         "no_date": "No date set yet.",
+        "standard_latency": "standard latency", "reconnecting": "Reconnecting…",
+        "full_retry": "This show is full right now. Trying again in {n} s…",
+        "connection_problem": "Connection problem. Retrying…",
     },
     "de": {
         "live_now": "Jetzt live", "nothing_live": "Gerade ist nichts live.",
@@ -65,6 +69,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "MP4 herunterladen", "state_live": "Live", "state_scheduled": "Bald",
         "state_ended": "Beendet", "state_reconnecting": "Gleich zurück",
         "no_date": "Noch kein Termin.",
+        "standard_latency": "normale Verzögerung", "reconnecting": "Verbinde neu…",
+        "full_retry": "Die Show ist gerade voll. Neuer Versuch in {n} s…",
+        "connection_problem": "Verbindungsproblem. Neuer Versuch…",
     },
     "fr": {
         "live_now": "En direct", "nothing_live": "Rien en direct pour le moment.",
@@ -87,6 +94,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Télécharger le MP4", "state_live": "En direct",
         "state_scheduled": "Bientôt", "state_ended": "Terminé",
         "state_reconnecting": "De retour", "no_date": "Pas encore de date.",
+        "standard_latency": "latence standard", "reconnecting": "Reconnexion…",
+        "full_retry": "L’émission est complète. Nouvel essai dans {n} s…",
+        "connection_problem": "Problème de connexion. Nouvel essai…",
     },
     "es": {
         "live_now": "En directo", "nothing_live": "No hay nada en directo ahora.",
@@ -108,6 +118,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Descargar MP4", "state_live": "En directo",
         "state_scheduled": "Pronto", "state_ended": "Terminado",
         "state_reconnecting": "Volvemos", "no_date": "Aún sin fecha.",
+        "standard_latency": "latencia estándar", "reconnecting": "Reconectando…",
+        "full_retry": "El programa está lleno. Reintentando en {n} s…",
+        "connection_problem": "Problema de conexión. Reintentando…",
     },
     "it": {
         "live_now": "In diretta", "nothing_live": "Niente in diretta al momento.",
@@ -128,6 +141,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Scarica MP4", "state_live": "Live", "state_scheduled": "Presto",
         "state_ended": "Finito", "state_reconnecting": "Torniamo",
         "no_date": "Data da definire.",
+        "standard_latency": "latenza standard", "reconnecting": "Riconnessione…",
+        "full_retry": "Lo show è pieno. Nuovo tentativo tra {n} s…",
+        "connection_problem": "Problema di connessione. Nuovo tentativo…",
     },
     "nl": {
         "live_now": "Nu live", "nothing_live": "Er is nu niets live.",
@@ -149,6 +165,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "MP4 downloaden", "state_live": "Live", "state_scheduled": "Binnenkort",
         "state_ended": "Afgelopen", "state_reconnecting": "Zo terug",
         "no_date": "Nog geen datum.",
+        "standard_latency": "standaardvertraging", "reconnecting": "Opnieuw verbinden…",
+        "full_retry": "De show zit vol. Opnieuw proberen over {n} s…",
+        "connection_problem": "Verbindingsprobleem. Opnieuw proberen…",
     },
     "pt": {
         "live_now": "Ao vivo", "nothing_live": "Nada ao vivo agora.",
@@ -169,6 +188,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Baixar MP4", "state_live": "Ao vivo", "state_scheduled": "Em breve",
         "state_ended": "Terminado", "state_reconnecting": "Voltamos já",
         "no_date": "Ainda sem data.",
+        "standard_latency": "latência padrão", "reconnecting": "Reconectando…",
+        "full_retry": "O programa está lotado. Tentando de novo em {n} s…",
+        "connection_problem": "Problema de conexão. Tentando de novo…",
     },
     "pl": {
         "live_now": "Na żywo", "nothing_live": "Teraz nic nie jest na żywo.",
@@ -190,6 +212,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Pobierz MP4", "state_live": "Na żywo", "state_scheduled": "Wkrótce",
         "state_ended": "Zakończono", "state_reconnecting": "Zaraz wracamy",
         "no_date": "Brak terminu.",
+        "standard_latency": "standardowe opóźnienie", "reconnecting": "Ponowne łączenie…",
+        "full_retry": "Transmisja jest pełna. Ponowna próba za {n} s…",
+        "connection_problem": "Problem z połączeniem. Ponawiam…",
     },
     "sv": {
         "live_now": "Live nu", "nothing_live": "Inget är live just nu.",
@@ -210,6 +235,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Ladda ner MP4", "state_live": "Live", "state_scheduled": "Snart",
         "state_ended": "Slut", "state_reconnecting": "Strax tillbaka",
         "no_date": "Inget datum än.",
+        "standard_latency": "normal fördröjning", "reconnecting": "Ansluter igen…",
+        "full_retry": "Showen är full just nu. Försöker igen om {n} s…",
+        "connection_problem": "Anslutningsproblem. Försöker igen…",
     },
     "da": {
         "live_now": "Live nu", "nothing_live": "Intet er live lige nu.",
@@ -231,6 +259,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Hent MP4", "state_live": "Live", "state_scheduled": "Snart",
         "state_ended": "Slut", "state_reconnecting": "Straks tilbage",
         "no_date": "Ingen dato endnu.",
+        "standard_latency": "normal forsinkelse", "reconnecting": "Forbinder igen…",
+        "full_retry": "Showet er fuldt lige nu. Prøver igen om {n} s…",
+        "connection_problem": "Forbindelsesproblem. Prøver igen…",
     },
     "nb": {
         "live_now": "Direkte nå", "nothing_live": "Ingenting er direkte nå.",
@@ -252,6 +283,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Last ned MP4", "state_live": "Direkte", "state_scheduled": "Snart",
         "state_ended": "Ferdig", "state_reconnecting": "Straks tilbake",
         "no_date": "Ingen dato ennå.",
+        "standard_latency": "vanlig forsinkelse", "reconnecting": "Kobler til på nytt…",
+        "full_retry": "Sendingen er full akkurat nå. Prøver igjen om {n} s…",
+        "connection_problem": "Tilkoblingsproblem. Prøver igjen…",
     },
     "fi": {
         "live_now": "Nyt livenä", "nothing_live": "Mitään ei ole nyt livenä.",
@@ -273,6 +307,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Lataa MP4", "state_live": "Live", "state_scheduled": "Pian",
         "state_ended": "Päättynyt", "state_reconnecting": "Palataan pian",
         "no_date": "Ei vielä päivää.",
+        "standard_latency": "tavallinen viive", "reconnecting": "Yhdistetään uudelleen…",
+        "full_retry": "Lähetys on nyt täynnä. Yritetään uudelleen {n} s kuluttua…",
+        "connection_problem": "Yhteysongelma. Yritetään uudelleen…",
     },
     "cs": {
         "live_now": "Právě živě", "nothing_live": "Teď nic neběží živě.",
@@ -294,6 +331,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Stáhnout MP4", "state_live": "Živě", "state_scheduled": "Brzy",
         "state_ended": "Skončilo", "state_reconnecting": "Hned zpět",
         "no_date": "Termín zatím není.",
+        "standard_latency": "běžné zpoždění", "reconnecting": "Znovu se připojuji…",
+        "full_retry": "Přenos je teď plný. Další pokus za {n} s…",
+        "connection_problem": "Potíže s připojením. Zkouším znovu…",
     },
     "ru": {
         "live_now": "Сейчас в эфире", "nothing_live": "Сейчас ничего не в эфире.",
@@ -315,6 +355,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "Скачать MP4", "state_live": "В эфире", "state_scheduled": "Скоро",
         "state_ended": "Завершён", "state_reconnecting": "Скоро вернёмся",
         "no_date": "Дата пока не назначена.",
+        "standard_latency": "обычная задержка", "reconnecting": "Переподключение…",
+        "full_retry": "Эфир сейчас заполнен. Повтор через {n} с…",
+        "connection_problem": "Проблема с подключением. Повторяем…",
     },
     "ja": {
         "live_now": "ライブ配信中", "nothing_live": "現在ライブ配信はありません。",
@@ -336,6 +379,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "MP4をダウンロード", "state_live": "ライブ", "state_scheduled": "予定",
         "state_ended": "終了", "state_reconnecting": "再開待ち",
         "no_date": "日時は未定です。",
+        "standard_latency": "標準の遅延", "reconnecting": "再接続中…",
+        "full_retry": "現在満員です。{n}秒後に再試行します…",
+        "connection_problem": "接続に問題があります。再試行中…",
     },
     "zh": {
         "live_now": "正在直播", "nothing_live": "现在没有直播。",
@@ -356,6 +402,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "下载 MP4", "state_live": "直播中", "state_scheduled": "即将开播",
         "state_ended": "已结束", "state_reconnecting": "马上回来",
         "no_date": "尚未定时间。",
+        "standard_latency": "标准延迟", "reconnecting": "正在重新连接…",
+        "full_retry": "直播间已满，{n} 秒后重试…",
+        "connection_problem": "连接出现问题，正在重试…",
     },
     "zh_Hant": {
         "live_now": "正在直播", "nothing_live": "現在沒有直播。",
@@ -376,6 +425,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "下載 MP4", "state_live": "直播中", "state_scheduled": "即將開播",
         "state_ended": "已結束", "state_reconnecting": "馬上回來",
         "no_date": "尚未定時間。",
+        "standard_latency": "標準延遲", "reconnecting": "正在重新連線…",
+        "full_retry": "直播間已滿，{n} 秒後重試…",
+        "connection_problem": "連線出現問題，正在重試…",
     },
     "ko": {
         "live_now": "지금 라이브", "nothing_live": "지금은 라이브 방송이 없습니다.",
@@ -397,6 +449,9 @@ WORDS: dict[str, dict[str, str]] = {
         "download": "MP4 다운로드", "state_live": "라이브", "state_scheduled": "예정",
         "state_ended": "종료", "state_reconnecting": "곧 돌아옴",
         "no_date": "아직 일정이 없습니다.",
+        "standard_latency": "표준 지연", "reconnecting": "다시 연결하는 중…",
+        "full_retry": "지금은 방송이 가득 찼습니다. {n}초 후 다시 시도합니다…",
+        "connection_problem": "연결 문제가 있습니다. 다시 시도하는 중…",
     },
 }
 # fmt: on

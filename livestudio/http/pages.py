@@ -9,6 +9,7 @@ import json
 import secrets
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -442,6 +443,7 @@ async def studio_show(request: web.Request) -> web.Response:
     # the key is stored hashed, and shown only when made or rotated.
     key = await _take_new_key(request, show.id)
     state = request.app[ONAIR].state_of(show)
+    locale = (await request.app[STORE].get_brand()).locale
     config = {
         "show": show.id,
         "state": state,
@@ -473,6 +475,8 @@ async def studio_show(request: web.Request) -> web.Response:
                 "failed": f"stopped: {show.recording_error or 'error'}",
             }.get(show.recording, show.recording),
             "replay_url": f"/replay/{show.id}" if show.recording in ("ready", "failed") else "",
+            # Prices are typed as the brand's locale writes them ("19,90" in de_DE).
+            "price_example": format_decimal(Decimal("19.90"), format="#,##0.00", locale=locale),
             "video_bitrate": settings.video_bitrate,
             "video_fps": settings.video_fps,
             "video_size": f"{settings.video_width}×{settings.video_height}",

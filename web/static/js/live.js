@@ -18,6 +18,8 @@ const W = {
   chat_closed: "The chat is closed: the show has ended.",
   banned: "The host has removed you from this chat.",
   state_live: "Live", state_scheduled: "Soon", state_ended: "Ended", state_reconnecting: "Back soon",
+  full_retry: "This show is full right now. Trying again in {n} s…",
+  connection_problem: "Connection problem. Retrying…", reconnecting: "Reconnecting…",
   ...(config.words || {}),
 };
 const LIVE_STATES = ["live", "reconnecting"];
@@ -143,7 +145,7 @@ async function ensurePlaying() {
         fallback = `WHEP answered ${err.status}`; // full, or no H.264 in this browser's offer
       } else if (err.status === 503 || err.status === 429) {
         const wait = Math.max(1, err.retryAfter || 5);
-        say(`This show is full right now. Trying again in ${wait} s…`);
+        say(fill(W.full_retry, { n: wait }));
         retry(wait * 1000);
       } else if (err.status === 422) {
         say(err.message);
@@ -152,7 +154,7 @@ async function ensurePlaying() {
         retry(3000);
       }
     } else {
-      say("Connection problem. Retrying…");
+      say(W.connection_problem);
       retry(2000);
     }
   } finally {
@@ -182,7 +184,7 @@ async function startHls() {
         if (hlsPlayer !== player) return;
         console.info("HLS playback stopped:", why);
         stop();
-        say("Connection problem. Retrying…");
+        say(W.connection_problem);
         retry(2000);
       },
     });
@@ -197,7 +199,7 @@ async function startHls() {
 }
 
 video.addEventListener("playing", () => {
-  if (hlsPlayer && (message.textContent === W.connecting || message.textContent.startsWith("Connection problem"))) say("");
+  if (hlsPlayer && (message.textContent === W.connecting || message.textContent === W.connection_problem)) say("");
 });
 
 function stop() {
@@ -223,7 +225,7 @@ function recover(reason) {
   stop();
   disconnectedSince = null;
   if (state === "live" || state === "reconnecting") {
-    say("Reconnecting…");
+    say(W.reconnecting);
     ensurePlaying();
   }
 }
@@ -253,7 +255,7 @@ async function check() {
     if (bytes > lastBytes) {
       lastBytes = bytes;
       lastBytesAt = now;
-      if (message.textContent === W.connecting || message.textContent === "Reconnecting…") say("");
+      if (message.textContent === W.connecting || message.textContent === W.reconnecting) say("");
     } else if (now - lastBytesAt > STALL_MS && session && session.pc === pc) {
       return recover("no media");
     }
@@ -316,7 +318,7 @@ form.addEventListener("submit", (event) => {
     form.text.value = "";
     document.getElementById("chat-status").textContent = "";
   } else {
-    document.getElementById("chat-status").textContent = "Reconnecting… try again in a moment.";
+    document.getElementById("chat-status").textContent = W.reconnecting;
   }
 });
 // A tap floats at once here; taps go to the server in batches (4 frames a second at most,
