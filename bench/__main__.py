@@ -1,5 +1,5 @@
-"""python -m bench [--quick] [encode | compose | replay | chat | hls | fanout | latency] [options]:
-print tables, write JSON."""
+"""python -m bench [--quick] [encode | compose | replay | clips | chat | hls | fanout | latency]
+[options]: print tables, write JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chat, compose, encode, fanout, hls, latency, replay
+from . import chat, clips, compose, encode, fanout, hls, latency, replay, sendpath
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -39,14 +39,31 @@ def _fanout_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, help="seconds between joins and the window")
     parser.add_argument("--clients", type=int, default=4, help="viewer client processes")
     parser.add_argument("--preset", default="veryfast", help="LiveStudio's x264 preset")
-    parser.add_argument("--designs", type=_names, help="livestudio,naive")
+    parser.add_argument(
+        "--designs", type=_names, help="lean,aiortc,naive (quick: lean,aiortc; full: all three)"
+    )
+    parser.add_argument(
+        "--sender",
+        type=_names,
+        help="LiveStudio send paths to run: lean (default path), aiortc (the one before), or both",
+    )
     parser.add_argument("--no-naive", action="store_true", help="LiveStudio only")
     parser.add_argument("--naive-codec", choices=("vp8", "h264"), default="vp8")
     parser.add_argument("--decode-every", type=int, default=8, help="1 viewer in K decodes")
+    parser.add_argument("--max-decoding", type=int, default=2, help="decoding viewers at most")
+    parser.add_argument("--keep-logs", type=Path, help="run servers here and keep their logs")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="seconds a step may wait for the server's core to be quiet (quick 0, full 60)",
+    )
+    parser.add_argument(
+        "--fanout-workers", type=int, default=0, help="LiveStudio's fan-out worker processes"
+    )
     parser.add_argument(
         "--light-viewers",
-        choices=("rtp", "decoder"),
-        default="rtp",
+        choices=("srtp", "rtp", "decoder"),
+        default="srtp",
         help="how non-decoding viewers count frames (bench/counting.py)",
     )
     parser.add_argument("--join-probes", type=int, help="single joins timed after the steps")
@@ -74,6 +91,10 @@ def parser() -> argparse.ArgumentParser:
     comp.add_argument("--sizes", type=_names, help="720p,1080p")
     comp.add_argument("--frames", type=int, help="frames per measurement")
     sub.add_parser("replay", parents=[common], help="show end → replay ready; publish cost")
+    sub.add_parser("sendpath", parents=[common], help="µs per RTP packet to one viewer, by step")
+    sub.add_parser(
+        "clips", parents=[common], help="a 60 s chapter as a clip: no re-encode (ms), vertical (s)"
+    )
     cht = sub.add_parser(
         "chat", parents=[common], help="chat delivery latency and server CPU, reaction bursts"
     )
@@ -95,7 +116,11 @@ def parser() -> argparse.ArgumentParser:
 def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> FanoutOptions:
     """FanoutOptions from flags, with quick/full defaults."""
     quick = args.quick
-    designs = args.designs or ["livestudio", "naive"]
+    designs = args.designs or (["lean", "aiortc"] if quick else ["lean", "aiortc", "naive"])
+    designs = ["lean" if d == "livestudio" else d for d in designs]
+    if args.sender:
+        designs = [d for d in designs if d not in fanout.SENDERS]
+        designs = [*args.sender, *designs]
     if args.no_naive:
         designs = [d for d in designs if d != "naive"]
     probes = args.join_probes if args.join_probes is not None else (3 if quick else 20)
@@ -108,6 +133,10 @@ def fanout_options(args: argparse.Namespace, default_viewers: list[int]) -> Fano
         designs=tuple(designs),
         naive_codec=args.naive_codec,
         decode_every=args.decode_every,
+        max_decoding=args.max_decoding,
+        fanout_workers=args.fanout_workers,
+        keep_logs=args.keep_logs,
+        quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 60.0),
         light_viewers=args.light_viewers,
         stop_when_starved=not quick and args.viewers is None,
         join_probes=probes,
@@ -137,10 +166,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(compose.table(composed), flush=True)
         write_results("compose", composed, args.results_dir)
+    if command in (None, "sendpath"):
+        steps = sendpath.run(0.3 if quick else 1.0)
+        print(sendpath.report(steps), flush=True)
+        write_results("sendpath", {"steps": steps}, args.results_dir)
     if command in (None, "replay"):
         ready = replay.run(quick)
         print(replay.report(ready), flush=True)
         write_results("replay", ready, args.results_dir)
+    if command in (None, "clips"):
+        clipped = clips.run(quick)
+        print(clips.report(clipped), flush=True)
+        write_results("clips", clipped, args.results_dir)
     if command in (None, "chat"):
         talk = chat.run(
             quick,
@@ -166,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         fanout.run(fanout_options(args, QUICK_VIEWERS if quick else FULL_VIEWERS), args.results_dir)
     elif command == "latency":
         if args.designs is None:
-            args.designs = ["livestudio"]
+            args.designs = ["lean"]
         latency.run(fanout_options(args, list(latency.LATENCY_VIEWERS)), args.results_dir)
     print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0

@@ -2,7 +2,7 @@
 
 aiortc's RTCRtpReceiver reassembles every frame in a Python jitter buffer and decodes it
 in a thread (a 720p H.264 decode costs a few ms): with dozens of viewers in one client
-process the *clients* would become the bottleneck. Two lighter receivers:
+process the *clients* would become the bottleneck. Three lighter receivers:
 
 - "rtp" (default): the receiver's `_handle_rtp_packet` is replaced, on that instance only,
   by a counter of packets, frames (RTP marker bits), keyframe starts and sequence gaps.
@@ -10,23 +10,38 @@ process the *clients* would become the bottleneck. Two lighter receivers:
 - "decoder": frames are reassembled as usual but the decoder thread only counts them
   (`aiortc.rtcrtpreceiver.decoder_worker` is replaced; `receive()` looks it up at call
   time; receivers not registered here decode as usual).
+- "srtp" (default): "rtp" until the peer connection is up, then its selected ICE pair's
+  socket is read by `DatagramCounter` instead of asyncio's transport: each datagram is
+  read with `recvmsg` (several per wake-up, UDP GRO on so a burst can arrive as one
+  buffer), SRTP packets are counted from their clear header (SSRC's payload type,
+  sequence number, marker bit) without being decrypted, and everything else — STUN (so
+  ICE consent stays fresh), DTLS, SRTCP (the server's sender reports) — goes to aioice
+  as before. Keyframes cannot be seen in an encrypted payload: not counted after the
+  switch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
+import os
 import queue
+import socket
+import struct
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
+from aiortc.sdp import SessionDescription
 
 _original_worker = rtcrtpreceiver.decoder_worker
 _counted: dict[int, tuple[asyncio.Queue[Any], FrameCounter]] = {}
-MODES = ("rtp", "decoder")
+MODES = ("srtp", "rtp", "decoder")
+UDP_GRO = getattr(socket, "UDP_GRO", 104)
+READS_PER_WAKEUP = 64
 
 
 @dataclass
@@ -43,6 +58,25 @@ class FrameCounter:
     first_frame_at: float = 0.0
     "time.monotonic() of the first complete frame (0 until then)."
     _last_seq: int = -1
+
+    def rtp(self, seq: int, marker: bool, size: int, payload: builtins.bytes | None) -> None:
+        """One RTP packet (its payload when decrypted, for keyframe detection)."""
+        self.packets += 1
+        self.bytes += size
+        if self._last_seq >= 0:
+            gap = (seq - self._last_seq) % 65536
+            if 1 < gap < 32768:
+                self.lost += gap - 1
+            if gap == 0 or gap >= 32768:
+                return  # duplicate or late
+        self._last_seq = seq
+        if self.kind == "audio":
+            self.frame(False)
+            return
+        if payload is not None and starts_h264_keyframe(payload):
+            self.keyframes += 1
+        if marker:
+            self.frame(False)  # keyframes were counted on their first packet
 
     def frame(self, keyframe: bool) -> None:
         if self.frames == 0:
@@ -86,26 +120,95 @@ def starts_h264_keyframe(payload: bytes) -> bool:
 
 def _rtp_counter(counter: FrameCounter) -> Any:
     async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
-        counter.packets += 1
-        counter.bytes += len(packet.payload)
-        seq = packet.sequence_number
-        if counter._last_seq >= 0:
-            gap = (seq - counter._last_seq) % 65536
-            if 1 < gap < 32768:
-                counter.lost += gap - 1
-            if gap == 0 or gap >= 32768:
-                return  # duplicate or late
-        counter._last_seq = seq
-        if counter.kind == "audio":
-            counter.frame(False)
-        else:
-            if starts_h264_keyframe(packet.payload):
-                counter.keyframes += 1
-            if packet.marker:
-                # keyframes were counted on their first packet
-                counter.frame(False)
+        counter.rtp(
+            packet.sequence_number, bool(packet.marker), len(packet.payload), packet.payload
+        )
 
     return handle_rtp_packet
+
+
+@dataclass
+class DatagramCounter:
+    """Reads one connected peer connection's socket: counts SRTP, passes the rest on."""
+
+    by_payload_type: dict[int, FrameCounter]
+    protocol: Any
+    "aioice's StunProtocol of the selected pair: STUN, DTLS and SRTCP go to it."
+    sock: socket.socket
+    other_rtp: int = 0
+    "SRTP packets of other payload types (RTX retransmissions)."
+    reads: int = 0
+    gro_buffers: int = 0
+    "Reads that returned several datagrams in one buffer (UDP GRO)."
+    _space: int = field(default_factory=lambda: socket.CMSG_SPACE(4))
+
+    def read(self) -> None:
+        """The socket is readable: drain it (up to READS_PER_WAKEUP buffers)."""
+        for _ in range(READS_PER_WAKEUP):
+            try:
+                data, ancillary, _flags, address = self.sock.recvmsg(65535, self._space)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.reads += 1
+            segment = len(data)
+            for level, kind, value in ancillary:
+                if level == socket.SOL_UDP and kind == UDP_GRO:
+                    segment = struct.unpack("=i", value[:4])[0] or segment
+            if segment >= len(data):
+                self._one(data, address)
+                continue
+            self.gro_buffers += 1
+            for offset in range(0, len(data), segment):
+                self._one(data[offset : offset + segment], address)
+
+    def _one(self, data: bytes, address: Any) -> None:
+        if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+            counter = self.by_payload_type.get(data[1] & 0x7F)
+            if counter is None:
+                self.other_rtp += 1
+            else:
+                counter.rtp((data[2] << 8) | data[3], data[1] > 127, len(data) - 12, None)
+            return
+        self.protocol.datagram_received(data, address)
+
+
+def count_datagrams(pc: Any, counters: dict[str, FrameCounter]) -> DatagramCounter | None:
+    """Once `pc` is connected: read its selected pair's socket with a DatagramCounter,
+    counting the SRTP of `counters`' kinds (by the answer's payload types)."""
+    by_type: dict[int, FrameCounter] = {}
+    for media in SessionDescription.parse(pc.remoteDescription.sdp).media:
+        counter = counters.get(media.kind)
+        if counter is None:
+            continue
+        for codec in media.rtp.codecs:
+            if not codec.mimeType.lower().endswith("/rtx") and codec.payloadType is not None:
+                by_type[codec.payloadType] = counter
+    connection = pc.getTransceivers()[0].receiver.transport.transport._connection
+    pair = connection._nominated.get(1)
+    if pair is None:
+        return None
+    protocol = pair.protocol
+    fd = protocol.transport.get_extra_info("socket").fileno()
+    sock = socket.socket(fileno=os.dup(fd))
+    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
+    except OSError:
+        pass  # no GRO: one datagram per read, still no decrypting
+    reader = DatagramCounter(by_type, protocol, sock)
+    # asyncio's transport stops reading; our dup of its socket is read instead.
+    protocol.transport.pause_reading()
+    asyncio.get_running_loop().add_reader(sock.fileno(), reader.read)
+    return reader
+
+
+def stop_counting(reader: DatagramCounter) -> None:
+    """Stop reading and close our dup of the socket."""
+    if reader.sock.fileno() >= 0:
+        asyncio.get_running_loop().remove_reader(reader.sock.fileno())
+        reader.sock.close()
 
 
 def _counting_worker(
@@ -141,7 +244,7 @@ def count_frames(receiver: Any, kind: str, mode: str = "rtp") -> FrameCounter:
     none yet, so one made here is kept, and its queue identifies the receiver.
     """
     counter = FrameCounter(kind=kind)
-    if mode == "rtp":
+    if mode in ("rtp", "srtp"):
         receiver._handle_rtp_packet = _rtp_counter(counter)
         return counter
     if receiver.track is None:

@@ -11,7 +11,9 @@ for the naive relay (bench/naive_server.py: one encoder per viewer).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,10 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from . import publisher, viewers
-from .common import CpuWindow, cpu_plan, median, percentile, pin, slope, table, write_results
+from .common import (
+    CpuWindow,
+    cpu_busy_seconds,
+    cpu_plan,
+    median,
+    percentile,
+    pin,
+    process_cpu_seconds,
+    slope,
+    table,
+    write_results,
+)
 from .servers import Server, start_livestudio, start_naive
 from .stamps import SendTimes
 
+SENDERS = ("lean", "aiortc")
+"""LiveStudio's two send paths, each a design: lean (the default: packetized once, one
+loop over viewers) and aiortc (an RTCRtpSender per viewer, the path before)."""
 SATURATED_PCT = 90.0
 "Client processes (publisher included) above this share of their core: numbers suspect."
 STARVED_FPS = 5.0
@@ -41,15 +57,26 @@ class FanoutOptions:
     warmup: float = 1.5
     clients: int = 4
     preset: str = "veryfast"
-    designs: tuple[str, ...] = ("livestudio", "naive")
+    designs: tuple[str, ...] = ("lean", "aiortc", "naive")
     naive_codec: str = "vp8"
     decode_every: int = 8
-    light_viewers: str = "rtp"
-    "How the other viewers count frames: rtp (lightest) or decoder (see bench.counting)."
+    max_decoding: int = 2
+    """At most this many decoding viewers per step: a 720p decode costs the clients' core
+    ~10 % each, so past a few they, not the server, would set the limit."""
+    light_viewers: str = "srtp"
+    "How the other viewers count frames: srtp (lightest), rtp or decoder (bench.counting)."
     join_timeout: float = 20.0
     stop_when_starved: bool = False
     profile: Path | None = None
     "Run LiveStudio under pyinstrument and write its text report here."
+    keep_logs: Path | None = None
+    "Run the servers in this folder and keep it (their logs), instead of a temporary one."
+    quiet_wait: float = 60.0
+    "Seconds a step may wait for the server's core to be quiet before its window."
+    fanout_workers: int = 0
+    """LiveStudio's fanout_workers setting: with N > 0, the viewers are served by N worker
+    processes, worker k pinned to CPU k mod the CPU count (so on this 2-core machine one
+    shares the server's core and one the clients')."""
     join_probes: int = 0
     "After the N steps: this many single decoding viewers join and leave, one at a time."
 
@@ -76,6 +103,13 @@ class Step:
     "Video RTP packets missing at the counting viewers (rtp mode), % of those sent."
     cpu_ms_per_delivered_frame: float
     "Server CPU time per video frame delivered to one viewer."
+    main_cpu: float
+    "The server's main process alone (with fan-out workers: signalling, encode, feeding)."
+    workers_cpu: list[float]
+    "Each fan-out worker process, % of one core (server_cpu includes them)."
+    cpu_ms_per_program_frame: float
+    """Server CPU time per program frame (LiveStudio): what one frame costs with N viewers,
+    whatever share of the core other processes left the server."""
     latency_ms_median: float
     latency_ms_p95: float
     latency_samples: int
@@ -94,6 +128,8 @@ class Step:
     encode_ms: float
     subscriber_drops: float
     errors: list[str] = field(default_factory=list)
+    quiet_wait_s: float = 0.0
+    "Seconds waited before the window for the server's core to be quiet (_wait_quiet)."
 
 
 @dataclass
@@ -104,6 +140,10 @@ class DesignResult:
     steps: list[Step]
     marginal_cpu_per_viewer: float
     "Least-squares slope of server CPU (% of a core) over N."
+    marginal_cpu_per_viewer_30fps: float = float("nan")
+    """The slope of server CPU per program frame over N, at 30 fps, in % of a core: the
+    same figure, robust to steps where other processes took the server's core and the
+    program (so every viewer) got fewer frames."""
     join_probes_ms: list[float] = field(default_factory=list)
     "WHEP POST → first decoded frame of each join probe (one viewer at a time)."
     publisher_frames: int = 0
@@ -120,6 +160,8 @@ class Procs:
         self.clients: list[tuple[Connection, int]] = []
         self.publisher: tuple[Connection, int] | None = None
         self.times: SendTimes | None = None
+        self.workers: list[int] = []
+        "PIDs of the server's fan-out workers."
 
     def start(self, target: Any, config: Any, timeout: float = 60) -> tuple[Connection, int]:
         parent, child = self.ctx.Pipe()
@@ -170,20 +212,79 @@ def _wait_program(server: Server, timeout: float = 15) -> None:
     raise RuntimeError(f"no program frames from the server:\n{server.log_tail()}")
 
 
+QUIET_PCT = 20.0
+"Other processes' share of the server's core under which a measurement window starts."
+
+
+def _wait_quiet(server_pids: list[int], cpus: set[int] | None, limit: float) -> float:
+    """Wait, up to `limit` s, for a second in which processes other than the server used
+    less than QUIET_PCT of its core (this machine is shared); the seconds waited."""
+    start = time.monotonic()
+    while cpus and time.monotonic() - start < limit:
+        busy, ours, t0 = cpu_busy_seconds(), _cpu(server_pids), time.monotonic()
+        time.sleep(1.0)
+        after = cpu_busy_seconds()
+        used = sum(after[c] - busy[c] for c in cpus if c in busy and c in after)
+        other = 100 * (used - (_cpu(server_pids) - ours)) / (time.monotonic() - t0)
+        if other < QUIET_PCT:
+            break
+    return time.monotonic() - start
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def _pin_workers(server_pid: int, count: int) -> list[int]:
+    """The server's worker processes (its children running media.workers), each pinned to
+    CPU k mod the machine's CPUs."""
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while time.monotonic() < deadline:
+        workers = sorted(
+            pid
+            for pid in _children(server_pid)
+            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        if len(workers) >= count:
+            break
+        time.sleep(0.2)
+    cpus = sorted(os.sched_getaffinity(0) | (cpu_plan()[0] or set()))
+    for k, pid in enumerate(workers):
+        os.sched_setaffinity(pid, {cpus[k % len(cpus)]})
+    return workers
+
+
 def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> Step:
     """Join n viewers, settle, measure a window, and make them leave."""
     conns = [conn for conn, _ in procs.clients]
     specs: list[list[tuple[int, bool]]] = [[] for _ in conns]
     for i in range(n):
-        specs[i % len(conns)].append((i, i % opts.decode_every == 0))
+        decode = i % opts.decode_every == 0 and i // opts.decode_every < opts.max_decoding
+        specs[i % len(conns)].append((i, decode))
     active = [(conn, s) for conn, s in zip(conns, specs, strict=True) if s]
+    # Joins queue behind each other (JOIN_CONCURRENCY per client process, the server's
+    # negotiation cap): a crowd of hundreds takes longer than one viewer's timeout.
+    wait = max(opts.join_timeout, 0.15 * n)
     for conn, s in active:
-        conn.send(("join", s, opts.join_timeout))
-    joins = [r for conn, _ in active for r in recv(conn, opts.join_timeout + 30)[1]]
+        conn.send(("join", s, wait))
+    joins = [r for conn, _ in active for r in recv(conn, wait + 30)[1]]
     time.sleep(opts.warmup)
     assert procs.publisher is not None
     pids = {"server": server.pid, "publisher": procs.publisher[1]}
+    pids.update({f"worker{i}": pid for i, pid in enumerate(procs.workers)})
     pids.update({f"client{i}": pid for i, (_, pid) in enumerate(procs.clients)})
+    server_pids = [server.pid, *procs.workers]
+    waited = _wait_quiet(server_pids, cpu_plan()[0], opts.quiet_wait)
     window = CpuWindow(pids)
     before = server.metrics()
     window.start()
@@ -196,6 +297,7 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
     time.sleep(1.0)  # let the server tear the sessions down before the next step
     published = _published(procs.times, window)
     step = _step(n, joins, results, cpu, before, after, opts.seconds, published)
+    step.quiet_wait_s = waited
     server_cpus, _ = cpu_plan()
     if server_cpus and window.cpu_busy:
         busy = sum(window.cpu_busy.get(c, 0.0) for c in server_cpus)
@@ -234,9 +336,10 @@ def _step(
     latencies = [1000 * x for r in ok for x in r["latencies"]]
     first = [1000 * j["first_frame_s"] for j in joins if j["first_frame_s"] is not None]
     answers = [1000 * j["answer_s"] for j in joins if j["answer_s"] is not None]
-    clients_cpu = sum(v for k, v in cpu.items() if k != "server")
+    clients_cpu = sum(v for k, v in cpu.items() if k != "server" and not k.startswith("worker"))
     delivered = sum(r["frames"] for r in ok)
-    server_cpu = cpu["server"]
+    workers_cpu = [v for k, v in sorted(cpu.items()) if k.startswith("worker")]
+    server_cpu = cpu["server"] + sum(workers_cpu)
 
     def delta(name: str) -> float:
         return after.get(name, float("nan")) - before.get(name, float("nan"))
@@ -260,6 +363,9 @@ def _step(
         cpu_ms_per_delivered_frame=(
             server_cpu * 10 * seconds / delivered if delivered else float("nan")
         ),
+        cpu_ms_per_program_frame=server_cpu * 10 * seconds / frames if frames else float("nan"),
+        main_cpu=cpu["server"],
+        workers_cpu=workers_cpu,
         latency_ms_median=median(latencies),
         latency_ms_p95=percentile(latencies, 95),
         latency_samples=len(latencies),
@@ -305,8 +411,18 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
     frozen = frozenset(client_cpus) if client_cpus else None
     server: Server | None = None
     try:
-        if design == "livestudio":
-            server = start_livestudio(workdir / design, opts.preset, server_cpus, opts.profile)
+        if design in SENDERS:
+            profile = opts.profile
+            if profile is not None and len([d for d in opts.designs if d in SENDERS]) > 1:
+                profile = profile.with_name(f"{profile.stem}-{design}{profile.suffix}")
+            server = start_livestudio(
+                workdir / design,
+                opts.preset,
+                server_cpus,
+                profile,
+                sender=design,
+                workers=opts.fanout_workers,
+            )
         else:
             server = start_naive(workdir / design, opts.naive_codec, server_cpus)
         procs.publisher = procs.start(
@@ -314,6 +430,8 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
             publisher.PublisherConfig(server.whip_url, server.key, times.name, cpus=frozen),
         )
         _wait_program(server)
+        if opts.fanout_workers and design in SENDERS:
+            procs.workers = _pin_workers(server.pid, opts.fanout_workers)
         n_clients = max(1, min(opts.clients, max(opts.viewers)))
         client_config = viewers.ClientConfig(
             server.whep_url, times.name, cpus=frozen, light=opts.light_viewers
@@ -350,11 +468,26 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
         if server is not None:
             server.stop()
         times.close(unlink=True)
-    # A step whose clients were saturated measures them, not the server (its viewers got
-    # fewer frames, so the server did less): it stays in the table, out of the slope.
-    fair = [s for s in result.steps if not s.clients_saturated] or result.steps
+    # A step whose clients were saturated measures them, one whose core was full the cap or
+    # the other processes (its viewers got fewer frames, so the server did less): it stays
+    # in the table, out of the slope.
+    fair = [s for s in result.steps if _fair(s)] or result.steps
     result.marginal_cpu_per_viewer = slope([s.n for s in fair], [s.server_cpu for s in fair])
+    per_frame = slope([s.n for s in fair], [s.cpu_ms_per_program_frame for s in fair])
+    result.marginal_cpu_per_viewer_30fps = per_frame * 30 / 10
     return result
+
+
+FULL_CORE_PCT = 95.0
+FAIR_FPS = 27.5
+
+
+def _fair(step: Step) -> bool:
+    """Whether a step measures the server's cost: its clients not saturated, the server's
+    core not full (server + other processes: then it got less than it needed, and the
+    slope would measure the cap), its viewers getting (nearly) every frame."""
+    full = step.server_cpu + (step.server_cpu_other or 0.0) >= FULL_CORE_PCT
+    return not step.clients_saturated and not full and step.fps_median >= FAIR_FPS
 
 
 def print_design(result: DesignResult) -> None:
@@ -370,13 +503,15 @@ def print_design(result: DesignResult) -> None:
         "fps med",
         "loss %",
         "srv ms/frame",
+        "ms/prog frame",
         "pub fps",
         "prog fps",
         "repeat fps",
         "enc ms",
         "drops",
+        "quiet wait s",
     ]
-    ours = result.design == "livestudio"
+    ours = result.design in SENDERS
     rows = [
         [
             s.n,
@@ -389,19 +524,38 @@ def print_design(result: DesignResult) -> None:
             s.fps_median,
             s.loss_pct,
             s.cpu_ms_per_delivered_frame,
+            s.cpu_ms_per_program_frame if ours else None,
             s.publisher_fps,
             s.program_fps if ours else None,
             s.repeated_fps if ours else None,
             s.encode_ms if ours else None,
             s.subscriber_drops if ours else None,
+            s.quiet_wait_s,
         ]
         for s in result.steps
     ]
     title = (
         f"fanout: {result.design} — marginal server CPU per viewer "
         f"{result.marginal_cpu_per_viewer:.2f} % of a core"
+        + (
+            f" (per program frame, at 30 fps: {result.marginal_cpu_per_viewer_30fps:.3f} %)"
+            if result.design in SENDERS
+            else ""
+        )
     )
     print(table(headers, rows, title))
+    if any(s.workers_cpu for s in result.steps):
+        print(
+            table(
+                [
+                    "N",
+                    "main %cpu",
+                    *(f"worker{i} %cpu" for i in range(len(result.steps[0].workers_cpu))),
+                ],
+                [[s.n, s.main_cpu, *s.workers_cpu] for s in result.steps],
+                f"{result.design}: the server's processes (fan-out workers pinned to CPU k mod 2)",
+            )
+        )
     for s in result.steps:
         for e in s.errors:
             print(f"  N={s.n}: {e}")
@@ -410,54 +564,75 @@ def print_design(result: DesignResult) -> None:
     print()
 
 
-def print_comparison(a: DesignResult, b: DesignResult) -> list[dict[str, float]]:
-    """LiveStudio against the naive design at the same N."""
-    naive = {s.n: s for s in b.steps}
-    rows_out: list[dict[str, float]] = []
+def print_comparison(a: DesignResult, b: DesignResult) -> list[dict[str, Any]]:
+    """Design `a` (lean) against `b` at the same N, from the same run."""
+    theirs = {s.n: s for s in b.steps}
+    rows_out: list[dict[str, Any]] = []
     for s in a.steps:
-        o = naive.get(s.n)
+        o = theirs.get(s.n)
         if o is None:
             continue
         rows_out.append(
             {
                 "n": s.n,
-                "livestudio_cpu": s.server_cpu,
-                "naive_cpu": o.server_cpu,
+                "against": b.design,
+                "cpu": s.server_cpu,
+                "other_cpu": o.server_cpu,
                 "cpu_ratio": o.server_cpu / s.server_cpu if s.server_cpu else float("nan"),
-                "livestudio_fps_median": s.fps_median,
-                "naive_fps_median": o.fps_median,
+                "fps_median": s.fps_median,
+                "other_fps_median": o.fps_median,
                 "cpu_per_frame_ratio": (
                     o.cpu_ms_per_delivered_frame / s.cpu_ms_per_delivered_frame
                     if s.cpu_ms_per_delivered_frame
                     else float("nan")
                 ),
+                "latency_ms_median": s.latency_ms_median,
+                "other_latency_ms_median": o.latency_ms_median,
+                "join_ms_p95": s.join_ms_p95,
+                "other_join_ms_p95": o.join_ms_p95,
             }
         )
     keys = [
-        "n",
-        "livestudio_cpu",
-        "naive_cpu",
+        "cpu",
+        "other_cpu",
         "cpu_ratio",
-        "livestudio_fps_median",
-        "naive_fps_median",
+        "fps_median",
+        "other_fps_median",
         "cpu_per_frame_ratio",
+        "latency_ms_median",
+        "other_latency_ms_median",
+        "join_ms_p95",
+        "other_join_ms_p95",
     ]
+    x, y = a.design, b.design
     headers = [
         "N",
-        "encode-once %cpu",
-        "naive %cpu",
+        f"{x} %cpu",
+        f"{y} %cpu",
         "cpu ratio",
-        "encode-once fps",
-        "naive fps",
+        f"{x} fps",
+        f"{y} fps",
         "cpu/frame ratio",
+        f"{x} lat med",
+        f"{y} lat med",
+        f"{x} join p95",
+        f"{y} join p95",
     ]
-    rows = [[int(r["n"]), *(r[k] for k in keys[1:])] for r in rows_out]
-    title = "fanout: naive vs encode-once (ratios naive / encode-once; CPU caps at ~100 %)"
+    rows = [[int(r["n"]), *(r[k] for k in keys)] for r in rows_out]
+    title = f"fanout: {y} vs {x}, same run (ratios {y} / {x}; CPU caps at ~100 %)"
     print(table(headers, rows, title))
+    ratio = b.marginal_cpu_per_viewer / a.marginal_cpu_per_viewer
     print(
-        f"marginal CPU per viewer: encode-once {a.marginal_cpu_per_viewer:.2f} %, "
-        f"naive {b.marginal_cpu_per_viewer:.2f} % of a core\n"
+        f"marginal CPU per viewer: {x} {a.marginal_cpu_per_viewer:.3f} %, "
+        f"{y} {b.marginal_cpu_per_viewer:.3f} % of a core ({ratio:.1f}x)"
     )
+    if b.design in SENDERS:
+        ratio = b.marginal_cpu_per_viewer_30fps / a.marginal_cpu_per_viewer_30fps
+        print(
+            f"per program frame, at 30 fps: {x} {a.marginal_cpu_per_viewer_30fps:.3f} %, "
+            f"{y} {b.marginal_cpu_per_viewer_30fps:.3f} % of a core ({ratio:.1f}x)"
+        )
+    print()
     return rows_out
 
 
@@ -465,13 +640,15 @@ def run(opts: FanoutOptions, results_dir: Path | None = None) -> list[DesignResu
     """Run every design, print the tables, write fanout.json."""
     designs: dict[str, DesignResult] = {}
     with tempfile.TemporaryDirectory(prefix="livestudio-bench-") as tmp:
+        workdir = opts.keep_logs or Path(tmp)
         for design in opts.designs:
-            designs[design] = run_design(design, opts, Path(tmp))
+            designs[design] = run_design(design, opts, workdir)
     for result in designs.values():
         print_design(result)
-    comparison: list[dict[str, float]] = []
-    if "livestudio" in designs and "naive" in designs:
-        comparison = print_comparison(designs["livestudio"], designs["naive"])
+    comparison: list[dict[str, Any]] = []
+    for other in ("aiortc", "naive"):
+        if "lean" in designs and other in designs:
+            comparison += print_comparison(designs["lean"], designs[other])
     server_cpus, client_cpus = cpu_plan()
     data: dict[str, Any] = {
         "options": asdict(opts),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import fractions
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -21,7 +23,7 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 
@@ -141,7 +143,7 @@ def h264_only(transceiver: Any) -> None:
 async def publish(config: PublisherConfig, control: Connection) -> None:
     """Publish until the controller sends anything on `control`."""
     times = SendTimes(config.shm_name)
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     video = StampedPacketTrack(config, times)
     video_tx = pc.addTransceiver(video, direction="sendonly")
     h264_only(video_tx)
@@ -173,6 +175,7 @@ async def publish(config: PublisherConfig, control: Connection) -> None:
 
 def main(config: PublisherConfig, control: Connection) -> None:
     """Process entry point (multiprocessing, spawn)."""
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: where a stalled one is
     pin(set(config.cpus) if config.cpus else None)
     try:
         asyncio.run(publish(config, control))

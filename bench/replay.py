@@ -108,11 +108,14 @@ def synthetic_recording(folder: Path, minutes: float) -> None:
             while audio_pts / 48000 <= (copy.pts + 3000) / 90000:
                 a = av.Packet(bytes(audio))
                 a.pts = a.dts = audio_pts
+                a.is_keyframe = True  # as the program's AAC packets are
                 a.time_base = fractions.Fraction(1, 48000)
                 broadcast.publish_audio(a, "aac")
                 audio_pts += 1024
         while recorder.feed.items.qsize() > 100:  # let the writer keep up (no real time)
             time.sleep(0.005)
+    while recorder.feed.items.qsize():  # closing a subscription drops what it has queued
+        time.sleep(0.005)
     broadcast.end()
     recorder.close()
     if recorder.error or recorder.dropped:

@@ -148,8 +148,11 @@ def start_livestudio(
     cpus: set[int] | None,
     profile: Path | None = None,
     settings: dict[str, str] | None = None,
+    sender: str = "lean",
+    workers: int = 0,
 ) -> Server:
-    """`python -m livestudio serve` with caps lifted so they never refuse bench viewers.
+    """`python -m livestudio serve` with caps lifted so they never refuse bench viewers,
+    sending viewers' RTP the `sender` way (the fanout_sender setting: lean or aiortc).
 
     With `profile`, the server runs under pyinstrument (event-loop thread only), which
     writes a text report there when the server exits. `settings` adds LIVESTUDIO_*
@@ -168,10 +171,12 @@ def start_livestudio(
         "LIVESTUDIO_VIDEO_WIDTH": "1280",
         "LIVESTUDIO_VIDEO_HEIGHT": "720",
         "LIVESTUDIO_VIDEO_FPS": "30",
+        "LIVESTUDIO_FANOUT_SENDER": sender,
+        "LIVESTUDIO_FANOUT_WORKERS": str(workers),
         **{f"LIVESTUDIO_{name.upper()}": value for name, value in (settings or {}).items()},
     }
     show, key = create_show(data_dir, env)
-    log_path = workdir / "livestudio.log"
+    log_path = workdir / f"livestudio-{sender}.log"
     wrapper = []
     if profile:
         wrapper = ["-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(profile)]
@@ -192,7 +197,7 @@ def start_livestudio(
     base = f"http://127.0.0.1:{port}"
     _wait_ready(proc, f"{base}/metrics", log_path, 30)
     return Server(
-        design="livestudio",
+        design=sender,
         proc=proc,
         base=base,
         whip_url=f"{base}/whip/{show}",

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import counting
@@ -38,8 +38,9 @@ class ClientConfig:
     whep_url: str
     shm_name: str
     cpus: frozenset[int] | None = None
-    nice: int = 5
-    light: str = "rtp"
+    nice: int = 10
+    "Nicer than the publisher: a crowd of joins (DTLS handshakes) must not stall its camera."
+    light: str = "srtp"
     "How non-decoding viewers count: see bench.counting."
 
 
@@ -49,7 +50,10 @@ class BenchViewer:
 
     index: int
     decode: bool
-    pc: RTCPeerConnection = field(default_factory=RTCPeerConnection)
+    pc: RTCPeerConnection = field(
+        # No STUN server: aiortc's default (Google's) only costs a failing DNS lookup here.
+        default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    )
     location: str = ""
     error: str = ""
     posted_at: float = 0.0
@@ -63,6 +67,8 @@ class BenchViewer:
     measuring: bool = False
     window_start_frames: int = 0
     task: asyncio.Task[None] | None = None
+    datagrams: counting.DatagramCounter | None = None
+    "srtp mode: what reads the socket once connected."
 
     @property
     def frames(self) -> int:
@@ -107,7 +113,7 @@ async def join(
     url: str,
     times: SendTimes,
     deadline: float,
-    light: str = "rtp",
+    light: str = "srtp",
 ) -> None:
     """Negotiate over WHEP (retrying 503/429 until `deadline`); start counting/decoding."""
     pc = viewer.pc
@@ -116,6 +122,15 @@ async def join(
     if not viewer.decode:
         viewer.counter = counting.count_frames(video_tx.receiver, "video", light)
     viewer.audio = counting.count_frames(audio_tx.receiver, "audio", light)
+    if light == "srtp" and not viewer.decode:
+
+        @pc.on("connectionstatechange")
+        def connected() -> None:
+            if pc.connectionState == "connected" and viewer.datagrams is None:
+                assert viewer.counter is not None and viewer.audio is not None
+                counters = {"video": viewer.counter, "audio": viewer.audio}
+                viewer.datagrams = counting.count_datagrams(pc, counters)
+
     await pc.setLocalDescription(await pc.createOffer())
     while True:
         viewer.posted_at = time.monotonic()
@@ -228,6 +243,9 @@ class Client:
         async def one(v: BenchViewer) -> None:
             if v.task:
                 v.task.cancel()
+            if v.datagrams is not None:
+                counting.stop_counting(v.datagrams)
+                v.datagrams = None
             if v.location:
                 with contextlib.suppress(Exception):
                     async with self.session.delete(v.location):

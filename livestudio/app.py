@@ -15,10 +15,16 @@ from aiohttp import web
 
 from .config import Settings, write_server_address
 from .http import (
+    analytics,
     api,
+    audience,
     auth,
+    calendar,
     chat_api,
+    clips,
     destinations_api,
+    embed,
+    framing,
     headers,
     hls,
     onair_api,
@@ -107,6 +113,12 @@ def create_app(settings: Settings) -> web.Application:
     replay.setup(app)
     hls.setup(app)
     sessions.setup(app)
+    embed.setup(app)
+    calendar.setup(app)
+    audience.setup(app)
+    analytics.setup(app)
+    clips.setup(app)
+    framing.setup(app)  # after any hook that sets a page policy: it merges into it
     app.router.add_get("/live/{show}/events", events_socket)
     app.router.add_get("/metrics", metrics)
     return app

@@ -28,7 +28,7 @@ class Settings:
     recordings_dir: Path = Path("recordings")
     "Where show recordings are written, one folder per show."
     public_url: str = ""
-    "Base URL printed in links (WHIP URL, viewer link); defaults to http(s)://host:port."
+    "Base URL in links (WHIP URL, viewer link, embed code, oEmbed, calendars); defaults to http(s)://host:port."
     tls_cert: Path | None = None
     "PEM certificate: serve HTTPS directly (browsers open the camera only on HTTPS or localhost)."
     tls_key: Path | None = None
@@ -67,6 +67,10 @@ class Settings:
     "libx264 preset; see `python -m bench` for the cost of each on this machine."
     keyframe_interval: float = 2.0
     "Seconds between regular keyframes (a joiner also forces one)."
+    fanout_workers: int = 0
+    "Processes that serve the viewers, to use every core (0: the main process does)."
+    fanout_sender: str = "lean"
+    "Viewers' RTP: lean (packetized once, one loop over viewers) or aiortc (a sender each)."
     grace_period: float = 60.0
     "Seconds a vanished publisher has to come back before the show ends."
     hls: bool = True
@@ -96,6 +100,9 @@ class Settings:
 
 
 _PATH_FIELDS = {"data_dir", "recordings_dir", "tls_cert", "tls_key"}
+
+FANOUT_SENDERS = ("lean", "aiortc")
+"Values of fanout_sender (media/viewer.py SENDERS)."
 
 X264_PRESETS = (
     "ultrafast",
@@ -199,6 +206,7 @@ _COUNT = _Range(1, text="a whole number above 0")
 _RANGES: dict[str, _Range] = {
     "port": _Range(0, 65535, text="a whole number from 0 to 65535"),
     "max_viewers": _COUNT,
+    "fanout_workers": _Range(0, 64, text="a whole number from 0 to 64"),
     "max_negotiations": _COUNT,
     "max_sessions_per_ip": _COUNT,
     "max_event_sockets_per_ip": _COUNT,
@@ -307,6 +315,8 @@ def _validate(s: Settings, kinds: dict[str, Any], given: _Given) -> None:
     _check_tls(s, given)
     if s.x264_preset not in X264_PRESETS:
         raise given.error("x264_preset", "one of " + ", ".join(X264_PRESETS))
+    if s.fanout_sender not in FANOUT_SENDERS:
+        raise given.error("fanout_sender", "one of " + ", ".join(FANOUT_SENDERS))
     _check_public_ip(s.public_ip, given)
     _check_public_url(s.public_url, given)
     _check_ice_servers(s, given)

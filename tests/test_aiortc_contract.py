@@ -116,3 +116,85 @@ def test_ice_transport_connection_and_trickled_candidates() -> None:
     assert "self._connection" in inspect.getsource(RTCIceTransport.__init__)
     assert "not transceiver._bundled" in inspect.getsource(RTCPeerConnection.addIceCandidate)
     assert "_bundled" in inspect.getsource(RTCRtpTransceiver.__init__)
+
+
+def test_lean_sender_hooks() -> None:
+    # media/leansend.py: the sender is started (send()) once DTLS is up, with the
+    # negotiated parameters; its RTP task only reads our StartTrack; NACKs go to
+    # self._retransmit (replaced per sender); its SSRCs are _ssrc and _rtx_ssrc.
+    from aiortc import RTCPeerConnection
+
+    connect = inspect.getsource(RTCPeerConnection._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    assert connect.index("await dtlsTransport.start(") < connect.index(
+        "await transceiver.sender.send(self.__localRtp(transceiver))"
+    )
+    assert 'if dtlsTransport.state == "connected":' in connect
+    send = inspect.getsource(RTCRtpSender.send)
+    assert "self._run_rtp(parameters.codecs[0])" in send and "self._run_rtcp()" in send
+    assert "data = await self.__track.recv()" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "enc_frame = await self._next_encoded_frame(codec)" in inspect.getsource(
+        RTCRtpSender._run_rtp
+    )
+    assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    init = inspect.getsource(RTCRtpSender.__init__)
+    assert "self._ssrc = random32()" in init and "self._rtx_ssrc = random32()" in init
+
+
+def test_lean_sender_feeds_aiortcs_sender_reports() -> None:
+    # leansend._SENDER_REPORT_FIELDS: what _run_rtcp puts in each SR, set by us per frame.
+    from livestudio.media.leansend import _SENDER_REPORT_FIELDS
+
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for needed in (
+        "ntp_timestamp=self.__ntp_timestamp",
+        "rtp_timestamp=self.__rtp_timestamp",
+        "packet_count=self.__packet_count & 0xFFFFFFFF",
+        "octet_count=self.__octet_count & 0xFFFFFFFF",
+        "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF",
+    ):
+        assert needed in rtcp, needed
+    init = inspect.getsource(RTCRtpSender.__init__)
+    for name in _SENDER_REPORT_FIELDS:
+        assert f"self.__{name.split('__', 1)[1]} = 0" in init, name
+    # RR statistics read the packet count too; nothing else writes these but _run_rtp.
+    assert "self.__packet_count - report.packets_lost" in inspect.getsource(
+        RTCRtpSender._handle_rtcp_packet
+    )
+    assert "__slots__" not in inspect.getsource(RTCRtpSender), "__class__ switch needs a dict"
+
+
+def test_pylibsrtp_internals_of_fast_protect() -> None:
+    # media/srtp.py calls srtp_protect on a Session's own srtp_t and buffer.
+    import pylibsrtp
+    from pylibsrtp._binding import lib
+
+    init = inspect.getsource(pylibsrtp.Session.__init__)
+    assert 'self._cdata = ffi.new("char[]", 1500)' in init
+    assert "self._buffer = ffi.buffer(self._cdata)" in init
+    assert "self._srtp = ffi.gc(srtp," in init
+    process = inspect.getsource(pylibsrtp.Session._Session__process)  # type: ignore[attr-defined]
+    assert "func(self._srtp[0], self._cdata, len_p)" in process
+    assert "return self._buffer[0 : len_p[0]]" in process
+    assert callable(lib.srtp_protect)
+
+
+def test_lean_sender_srtp_session_and_ice_pair() -> None:
+    # leansend: SRTP with the DTLS transport's _tx_srtp (repeat allowed: retransmissions
+    # re-protect a sequence number), sent on the selected pair's socket as aioice does.
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    keys = inspect.getsource(RTCDtlsTransport._setup_srtp)
+    assert "tx_policy.allow_repeat_tx = True" in keys
+    assert "self._tx_srtp = Session(tx_policy)" in keys
+    assert "data = self._tx_srtp.protect(data)" in inspect.getsource(RTCDtlsTransport._send_rtp)
+    sendto = inspect.getsource(aioice.ice.Connection.sendto)
+    assert "active_pair = self._nominated.get(component)" in sendto
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in sendto
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(
+        aioice.ice.StunProtocol.send_data
+    )
+    assert "self._nominated" in inspect.getsource(aioice.ice.Connection.__init__)
+    # ... and stops when the ICE transport closes or fails (consent lost).
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    assert 'self.emit("statechange")' in inspect.getsource(RTCIceTransport)

@@ -32,6 +32,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/logout"): "ends only the caller's own session (CSRF-checked)",
     ("GET", "/live/{show}"): "the viewer page: a show's public link",
     ("GET", "/live/{show}/events"): "the viewer page's WebSocket (state, viewers, chat)",
+    ("GET", "/live/{show}/calendar.ics"): "a show's Add to calendar: what its page says",
+    ("GET", "/shows.ics"): "the calendar of upcoming shows: what the home page lists",
+    ("GET", "/embed/{show}"): "the viewer page's player for the brand's own site",
+    ("GET", "/oembed"): "the player's embed code for a public show link (oEmbed)",
     ("GET", "/static"): "CSS, JS and images of the pages",
     ("GET", "/media/products/{file}"): "product images shown to viewers (hashed names)",
     ("GET", "/go/{show}/{product}"): "the viewers' Buy link: counts a click, redirects",
@@ -52,6 +56,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("OPTIONS", "/whep/{show}/{session}"): "CORS preflight",
     ("GET", "/api/openapi.json"): "the API description: it describes, it grants nothing",
     ("GET", "/metrics"): "no secrets in it (test_metrics_privacy); restricted at the proxy",
+    ("GET", "/clips/{clip}"): "a clip's share page: public once its replay is (test_clips.py)",
+    ("GET", "/clips/{clip}/{file}"): "a clip's video, poster, download: as its share page",
 }
 "(method, route as registered) → why it needs no login. HEAD goes with GET."
 
@@ -114,6 +120,9 @@ async def snapshot(studio: Studio, show_id: str, product_id: int) -> dict[str, A
         "bans": await store.bans(),
         "chat_settings": await store.chat_settings(show_id),
         "destinations": await store.destinations(show_id),
+        "clips": await store.list_clips(show_id),
+        "viewer_sessions": await store.sessions(show_id),
+        "views": await store.views(show_id),
         "chat": (
             room.settings.slow_mode,
             room.settings.blocked_words,
@@ -176,7 +185,9 @@ async def test_every_route_is_guarded_or_public_by_design(studio: Studio) -> Non
     await studio.store.set_running_order(show_id, [product.id])
     ban_id = await studio.store.add_ban(show_id, "troll-cookie", "203.0.113.9", "Troll")
     destination = await studio.store.add_destination(show_id, "rtmp://127.0.0.1:9/live", "k")
+    clip = await studio.store.add_clip(show_id, product.id, "Mug", "plain", (0, 90000), (0, 90000))
     values = {
+        "clip": str(clip.id),
         "ban": str(ban_id),
         "destination": str(destination.id),
         "show": show_id,

@@ -203,3 +203,15 @@ async def test_a_joiner_whose_keyframe_is_on_its_way_does_not_ask_again() -> Non
     assert requests == [1], "asked once, at subscription: a second would delay the next joiner"
     b.publish_video(packet(3000, key=True))
     assert (await first).pts == 3000
+
+
+async def test_an_output_gets_what_was_queued_before_the_end() -> None:
+    b = Broadcast(request_keyframe=lambda: None)
+    out = b.subscribe_output("recorder", max_packets=4)
+    for n in range(4):  # the queue is full when the show ends: a slow disk
+        b.publish_video(packet(n * 3000, key=n == 0))
+    b.end()
+    got = []
+    while (item := out.get(timeout=1)) is not None:
+        got.append(item[1].pts)
+    assert got == [0, 3000, 6000, 9000], "the recording keeps its last packets"

@@ -68,9 +68,8 @@ async def test_highlighted_question_is_burned_in_then_dismissed(studio: Studio) 
     session_id = player.location.rsplit("/", 1)[1]
     watching = live.viewer(session_id)
     assert watching is not None
-    track = next(t for t in watching.tracks if t.kind == "video")
     frames: list[tuple[int, object]] = []
-    player.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
+    player.on_frame = lambda f: frames.append((f.pts + (watching.first_video_pts or 0), f))
     session, ws, _ = await studio.viewer_page(show_id)
     await say(ws, "Does it come in green? 🌿 " + "verylongword" * 12, name="Zoë")
     message = await next_of(ws, "chat")

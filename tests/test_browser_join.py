@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from livestudio.media import broadcast
+from livestudio.media import broadcast, leansend
 
 from .browser import chromium, watch
 from .conftest import Studio
@@ -42,6 +42,14 @@ async def test_a_slowly_connected_viewer_plays_at_live(
         return await original(self)
 
     monkeypatch.setattr(broadcast.PacketTrack, "recv", late)
+    lean_original = leansend.StartTrack.recv
+
+    async def lean_late(self: leansend.StartTrack) -> Any:
+        if self._on_start is not None:
+            await asyncio.sleep(0.7)  # the same, on the lean send path (the default)
+        return await lean_original(self)
+
+    monkeypatch.setattr(leansend.StartTrack, "recv", lean_late)
     show_id, key = await studio.create_show()
     pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key)
     live = studio.onair.get(show_id)

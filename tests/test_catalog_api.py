@@ -405,6 +405,7 @@ async def test_brand_settings(catalog: Studio) -> None:
         "logo": None,
         "logo_url": None,
         "logo_thumbnail_url": None,
+        "embed_origins": [],
     }
     changes = {
         "name": "Möbel & Co",

@@ -71,10 +71,9 @@ async def test_session_clock_maps_rtp_to_program_pts(studio: Studio) -> None:
     session = viewer.location.rsplit("/", 1)[1]
     watching = live.viewer(session)
     assert watching is not None
-    track = next(t for t in watching.tracks if t.kind == "video")
-    sender = track.sender
-    # The sender's RTP timestamps are origin + program pts.
-    sent = sender._RTCRtpSender__rtp_timestamp  # type: ignore[union-attr]
+    # The RTP timestamps sent are origin + program pts.
+    sent = watching.last_video_rtp_timestamp
+    assert sent is not None
     pts = (sent - clock["rtpOrigin"]) & 0xFFFFFFFF
     now = live.program_pts()
     assert now is not None and abs(pts - now) < 90000, "within a second of program time now"

@@ -27,9 +27,8 @@ async def test_pin_burns_the_card_in_at_the_stamped_pts_then_unpin(studio: Studi
     session = viewer.location.rsplit("/", 1)[1]
     watching = live.viewer(session)
     assert watching is not None
-    track = next(t for t in watching.tracks if t.kind == "video")
     frames: list[tuple[int, av.VideoFrame]] = []
-    viewer.on_frame = lambda f: frames.append((f.pts + (track.first_pts or 0), f))
+    viewer.on_frame = lambda f: frames.append((f.pts + (watching.first_video_pts or 0), f))
     await until(lambda: len(frames) > 10, 10)  # frames from before the pin, to compare
 
     status, event = await studio.api(

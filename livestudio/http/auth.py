@@ -59,6 +59,12 @@ def https(settings: Settings) -> bool:
     return bool(settings.tls_cert) or settings.public_url.startswith("https://")
 
 
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A key of its own for `purpose` (e.g. signed links), derived from the cookie key:
+    stable across restarts, and never the cookie key itself."""
+    return hmac.new(_secret(settings.data_dir), purpose.encode(), "sha256").digest()
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     """Install the session middleware."""
     storage = EncryptedCookieStorage(

@@ -28,6 +28,7 @@ def brand_json(brand: BrandSettings) -> dict[str, Any]:
         "logo": brand.logo,
         "logo_url": urls["image_url"],
         "logo_thumbnail_url": urls["thumbnail_url"],
+        "embed_origins": list(brand.embed_origins),
     }
 
 

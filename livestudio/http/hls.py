@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..media.hls import HlsBusy, HlsStream
+from .audience import hls_player_seen
 from .errors import error
 from .keys import ONAIR, STORE
 
@@ -104,6 +105,8 @@ def _blocking_query(request: web.Request) -> tuple[int | None, int | None]:
 async def live_playlist(request: web.Request, stream: HlsStream) -> web.Response:
     """The live playlist of a show on air (index.m3u8 while it is live)."""
     msn, part = _blocking_query(request)
+    if not stream.ended:
+        await hls_player_seen(request, request.match_info["show"])  # analytics
     target = stream.options.target_duration
     cache = PLAYLIST_CACHE
     try:

@@ -10,7 +10,9 @@ from ..config import Settings
 from ..store import Store
 
 if TYPE_CHECKING:
+    from ..live.audience import Audience
     from ..live.chat import ChatRooms
+    from ..live.clips import Clips
     from ..live.destinations import Destinations
     from ..live.events import EventHub
     from ..live.onair import OnAir
@@ -22,3 +24,5 @@ EVENTS: web.AppKey[EventHub] = web.AppKey("events")
 LOOP_LAG: web.AppKey[list[float]] = web.AppKey("loop_lag")
 CHAT: web.AppKey[ChatRooms] = web.AppKey("chat")
 DESTINATIONS: web.AppKey[Destinations] = web.AppKey("destinations")
+AUDIENCE: web.AppKey[Audience] = web.AppKey("audience")
+CLIPS: web.AppKey[Clips] = web.AppKey("clips")

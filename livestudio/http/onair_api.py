@@ -20,10 +20,11 @@ from ..catalog.money import parse_price
 from ..live.errors import ShowActionError
 from ..live.onair_products import OnAirProducts
 from .api import require_host
+from .embed import embed_viewer
 from .errors import domain_error, error
 from .ids import json_id, path_id
 from .jsonbody import json_object, whole_number
-from .keys import ONAIR, STORE
+from .keys import AUDIENCE, ONAIR, STORE
 from .products import PRICE_FORMAT_HEADER
 
 MAX_SALE_SECONDS = 24 * 3600
@@ -105,15 +106,15 @@ async def clicks(request: web.Request) -> web.Response:
     return web.json_response({"clicks": {str(k): v for k, v in counts.items()}})
 
 
-def with_utm(url: str, show_id: str) -> str:
-    """The product URL with utm_source=livestudio and utm_campaign=<show>."""
+def with_utm(url: str, show_id: str, medium: str | None = None) -> str:
+    """The product URL with utm_source=livestudio and utm_campaign=<show> (and
+    utm_medium=embed for a click from the player on another site)."""
     parts = urlsplit(url)
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k not in ("utm_source", "utm_campaign")
-    ]
+    ours = ("utm_source", "utm_campaign", *(("utm_medium",) if medium else ()))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
     query += [("utm_source", "livestudio"), ("utm_campaign", show_id)]
+    if medium:
+        query.append(("utm_medium", medium))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -137,11 +138,18 @@ async def go(request: web.Request) -> web.Response:
     if not await store.in_show(show.id, product.id):
         raise error(404, "no such product in this show")
     viewer = (await get_session(request)).get("viewer")
+    if not isinstance(viewer, str):
+        # From an embed on another site, where the cookie is not kept: its signed id.
+        viewer = embed_viewer(request)
     if request.method == "GET" and isinstance(viewer, str):
         source = "replay" if request.query.get("from") == "replay" else "live"
-        await store.add_click(show.id, product.id, source, viewer)
+        # Stored by the analytics' keyed hash: it links the click to the viewer's watching
+        # without keeping the cookie's id.
+        viewer_key = request.app[AUDIENCE].viewer_key(viewer)
+        await store.add_click(show.id, product.id, source, viewer_key)
+    medium = "embed" if request.query.get("embed") == "1" else None
     raise web.HTTPFound(
-        with_utm(product.fields.url, show.id), headers={"Cache-Control": "no-store"}
+        with_utm(product.fields.url, show.id, medium), headers={"Cache-Control": "no-store"}
     )
 
 

@@ -20,6 +20,7 @@ from ..live.chat import BLOCKED_MODES, MAX_NAME
 from ..live.destinations import KEY_PATTERN, MAX_KEY, MAX_URL, URL_PATTERN
 from ..store.shows import TITLE_MAX
 from .ids import MAX_ID
+from .openapi_analytics import PATHS as ANALYTICS_PATHS
 
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _ERRORS = {
@@ -321,7 +322,24 @@ _BRAND = {
         "logo": {"type": ["string", "null"]},
         "logo_url": {"type": ["string", "null"]},
         "logo_thumbnail_url": {"type": ["string", "null"]},
+        "embed_origins": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "examples": ["https://shop.example", "*"]},
+            "description": "sites that may frame the player (/embed/{show})",
+        },
     },
+}
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMBED_ORIGIN = {
+    "type": "string",
+    "maxLength": 300,
+    "pattern": (
+        rf"^(\*|https://(\*\.)?{_LABEL}(\.{_LABEL})*(:[0-9]{{1,4}})?/?"
+        r"|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,4})?/?)$"
+    ),
+    "description": "https://host[:port], https://*.host, http://localhost[:port], or *"
+    " (the server also takes IDN hosts and more loopback forms)",
 }
 _BRAND_CHANGES = _object(
     {
@@ -331,6 +349,7 @@ _BRAND_CHANGES = _object(
         "locale": {"type": "string", "enum": locale_names()},
         "currency": {"type": "string", "enum": _CURRENCIES},
         "logo": {"type": "null", "description": "null removes the logo"},
+        "embed_origins": {"type": "array", "maxItems": 20, "items": _EMBED_ORIGIN},
     }
 )
 _IMAGES = ("image/jpeg", "image/png", "image/webp")
@@ -999,6 +1018,105 @@ SPEC["paths"]["/api/products/import"]["post"]["responses"]["422"] = {
     "description": "rows that cannot be imported; nothing was",
     "content": {"application/json": {"schema": _IMPORT_PROBLEMS}},
 }
+
+# Public, no login (livestudio/http/embed.py, calendar.py): the player on other sites,
+# oEmbed, calendars.
+_OEMBED = {
+    "type": "object",
+    "required": ["version", "type", "title", "provider_name", "html", "width", "height"],
+    "properties": {
+        "version": {"const": "1.0"},
+        "type": {"const": "video"},
+        "title": {"type": "string"},
+        "provider_name": {"type": "string"},
+        "provider_url": {"type": "string"},
+        "html": {"type": "string", "description": "the iframe of /embed/{show}"},
+        "width": {"type": "integer", "minimum": 1},
+        "height": {"type": "integer", "minimum": 1},
+        "thumbnail_url": {"type": "string"},
+        "thumbnail_width": {"type": "integer", "minimum": 1},
+        "thumbnail_height": {"type": "integer", "minimum": 1},
+    },
+}
+_PIXELS = {"type": "integer", "minimum": 1, "maximum": 100_000}
+
+
+def _public(operation_id: str, summary: str, ok: dict[str, Any], **errors: str) -> Any:
+    """A public operation (no login): its answer and its plain-text errors."""
+    responses = {"200": ok}
+    for status, why in errors.items():
+        responses[status.removeprefix("e")] = {"description": why, "content": _TEXT}
+    return {"operationId": operation_id, "summary": summary, "security": [], "responses": responses}
+
+
+def _query(name: str, description: str, schema: dict[str, Any], required: bool = False) -> Any:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_CALENDAR = {"description": "iCalendar (RFC 5545)", "content": {"text/calendar": {}}}
+SPEC["paths"].update(
+    {
+        "/oembed": {
+            "get": {
+                **_public(
+                    "getOembed",
+                    "oEmbed of a show's link: the embeddable player",
+                    {"description": "ok", "content": {"application/json": {"schema": _OEMBED}}},
+                    e400="no url, or a size that is not a positive number",
+                    e404="not a show link of this server",
+                    e501="a format other than json",
+                ),
+                "parameters": [
+                    _query(
+                        "url",
+                        "a /live/, /replay/ or /embed/ link of this server",
+                        {"type": "string", "minLength": 1},
+                        required=True,
+                    ),
+                    _query("maxwidth", "largest width in pixels", _PIXELS),
+                    _query("maxheight", "largest height in pixels", _PIXELS),
+                    _query("format", "json, the only one offered", {"enum": ["json"]}),
+                ],
+            }
+        },
+        "/embed/{show}": {
+            "parameters": [_SHOW_PARAM],
+            "get": {
+                **_public(
+                    "getEmbed",
+                    "The player for another site's iframe (frame-ancestors: embed_origins)",
+                    {"description": "the player", "content": {"text/html": {}}},
+                ),
+                "responses": {
+                    "200": {"description": "the player", "content": {"text/html": {}}},
+                    "404": {"description": "no such show", "content": {"text/html": {}}},
+                },
+                "parameters": [_query("chat", "1: with the chat", {"enum": ["0", "1"]})],
+            },
+        },
+        "/live/{show}/calendar.ics": {
+            "parameters": [_SHOW_PARAM],
+            "get": _public(
+                "getShowCalendar",
+                "Add to calendar: the show as an iCalendar event (a stable UID)",
+                _CALENDAR,
+                e404="no such show, or it has no start time",
+            ),
+        },
+        "/shows.ics": {
+            "get": _public("getShowsCalendar", "The calendar of upcoming shows", _CALENDAR),
+        },
+    }
+)
+
+
+SPEC["paths"].update(ANALYTICS_PATHS)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -25,14 +25,25 @@ from ..catalog.brand import BrandSettings
 from ..catalog.images import image_urls
 from ..catalog.labels import card_words
 from ..catalog.page_words import page_words
+from ..live.calendar import google_calendar_url
 from ..live.chat import viewer_tag
 from ..store import ShowRecord, ValidationError
 from .auth import CSRF_FIELD, check_csrf, csrf_token, current_user, log_in, log_out, require_login
 from .errors import error
 from .iceservers import ice_servers
 from .keys import ONAIR, SETTINGS, STORE
+from .share import (
+    brand_image,
+    embed_iframe,
+    embed_size,
+    embed_url,
+    oembed_discovery_url,
+    structured_data,
+)
 
 JINJA = web.AppKey("jinja", jinja2.Environment)
+LATEST_CLIPS = 6
+"Clips the home page shows, newest first."
 
 
 def web_root() -> Path:
@@ -105,6 +116,14 @@ def make_environment() -> jinja2.Environment:
     )
     env.filters["duration"] = _duration
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
+    # What _og.html and _calendar.html need to describe a show to other sites and apps.
+    env.globals.update(
+        embed_url=embed_url,
+        embed_size=embed_size,
+        oembed_url=oembed_discovery_url,
+        structured_data=structured_data,
+        google_calendar_url=google_calendar_url,
+    )
     return env
 
 
@@ -205,6 +224,7 @@ async def home(request: web.Request) -> web.Response:
     replays = [s for s in shows if s.state == "published"]
     replays.sort(key=lambda s: s.went_live_at or s.created_at, reverse=True)
     featured = await request.app[STORE].featured([s.id for s in replays])
+    clips = await request.app[STORE].latest_clips(LATEST_CLIPS)
     return await render(
         request,
         "index.html",
@@ -214,6 +234,7 @@ async def home(request: web.Request) -> web.Response:
             "replays": replays,
             "featured": featured,
             "config": {"locale": (await request.app[STORE].get_brand()).locale.replace("_", "-")},
+            "clips": clips,
         },
     )
 
@@ -241,17 +262,13 @@ def words(locale: str) -> dict[str, str]:
     return {**page_words(locale), **card_words(locale).page()}
 
 
-async def viewer_page(request: web.Request) -> web.Response:
-    """GET /live/{show}: the viewer link. No login."""
-    show = await request.app[STORE].get_show(request.match_info["show"])
-    if show is None or show.state == "deleted":
-        return await render(request, "not_found.html", {"what": "show"}, status=404)
+def live_config(
+    request: web.Request, show: ShowRecord, state: str, viewer: str, brand: BrandSettings
+) -> dict[str, Any]:
+    """What live.js needs to play a show (the viewer page's and the embed's)."""
     settings = request.app[SETTINGS]
-    viewer = await ensure_viewer(request)
-    brand = await request.app[STORE].get_brand()
-    state = request.app[ONAIR].state_of(show)
     live = request.app[ONAIR].get(show.id)
-    config = {
+    return {
         "show": show.id,
         "state": state,
         "title": show.title,
@@ -272,6 +289,17 @@ async def viewer_page(request: web.Request) -> web.Response:
         "words": words(brand.locale),
         "orientation": show.orientation,
     }
+
+
+async def viewer_page(request: web.Request) -> web.Response:
+    """GET /live/{show}: the viewer link. No login."""
+    show = await request.app[STORE].get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        return await render(request, "not_found.html", {"what": "show"}, status=404)
+    settings = request.app[SETTINGS]
+    viewer = await ensure_viewer(request)
+    state = request.app[ONAIR].state_of(show)
+    brand = await request.app[STORE].get_brand()
     return await render(
         request,
         "live.html",
@@ -280,8 +308,10 @@ async def viewer_page(request: web.Request) -> web.Response:
             "state": state,
             "badge_state": badge_state(state),
             "orientation": show.orientation,
-            "config": config,
+            "config": live_config(request, show, state, viewer, brand),
             "page_url": f"{settings.base_url}/live/{show.id}",
+            "og_image": settings.base_url + brand_image(brand),
+            "player_card": "*" in brand.embed_origins,
         },
     )
 
@@ -480,8 +510,20 @@ async def studio_show(request: web.Request) -> web.Response:
             "video_bitrate": settings.video_bitrate,
             "video_fps": settings.video_fps,
             "video_size": f"{settings.video_width}×{settings.video_height}",
+            "embed": await _embed_codes(request, show),
         },
     )
+
+
+async def _embed_codes(request: web.Request, show: ShowRecord) -> dict[str, Any]:
+    """The studio's embed codes (without and with chat) and the sites allowed to use them."""
+    base = request.app[SETTINGS].base_url
+    codes = {}
+    for chat in (False, True):
+        width, height = embed_size(chat)
+        codes[chat] = embed_iframe(embed_url(base, show.id, chat), show.title, width, height)
+    brand = await request.app[STORE].get_brand()
+    return {"code": codes[False], "code_chat": codes[True], "origins": brand.embed_origins}
 
 
 def setup(app: web.Application) -> None:

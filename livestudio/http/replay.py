@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..config import Settings
 from ..media.mp4index import cached_playlist
 from ..media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING, finalize
 from ..store import EventRecord, ShowRecord
@@ -28,7 +29,7 @@ from .api import require_host, show_json
 from .auth import current_user
 from .errors import error
 from .hls import PLAYLIST_TYPE, live_playlist
-from .keys import ONAIR, SETTINGS, STORE
+from .keys import AUDIENCE, ONAIR, SETTINGS, STORE
 from .pages import ensure_viewer, render
 
 log = logging.getLogger(__name__)
@@ -181,10 +182,41 @@ async def replay_page(request: web.Request) -> web.Response:
     if not visible or show is None:
         return await render(request, "not_found.html", {"what": "replay"}, status=404)
     settings = request.app[SETTINGS]
-    await ensure_viewer(request)
+    viewer = await ensure_viewer(request)
+    if await current_user(request) is None:  # the host's previews are no views
+        await request.app[STORE].add_view(
+            show.id, "replay", request.app[AUDIENCE].viewer_key(viewer)
+        )
     events = await request.app[STORE].list_events(show.id)
-    chapters = product_chapters(events)
+    brand = await request.app[STORE].get_brand()
+    config = replay_config(show, events, brand.locale)
+    return await render(
+        request,
+        "replay.html",
+        {
+            "show": show,
+            "config": config,
+            "chapters": config["chapters"],
+            "poster": poster_path(settings, show),
+            "page_url": f"{settings.base_url}/replay/{show.id}",
+            "player_card": "*" in brand.embed_origins,
+            "clips": [
+                c for c in await request.app[STORE].list_clips(show.id) if c.status == "ready"
+            ],
+        },
+    )
+
+
+def poster_path(settings: Settings, show: ShowRecord) -> str:
+    """The replay's poster, or the default picture when it has none."""
     has_poster = media_path(settings.recordings_dir, show.id, POSTER) is not None
+    return f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png"
+
+
+def replay_config(show: ShowRecord, events: list[EventRecord], locale: str) -> dict[str, Any]:
+    """What replay.js needs (the replay page's and the embed's): playlist, chapters, the
+    chat to play back, the card timeline, and the brand's locale (prices, times: Intl)."""
+    chapters = product_chapters(events)
     deleted = {e.data.get("id") for e in events if e.kind == "chat_delete"}
     chat = [
         {
@@ -196,7 +228,7 @@ async def replay_page(request: web.Request) -> web.Response:
         for e in events
         if e.kind == "chat" and e.pts is not None and e.data.get("id") not in deleted
     ]
-    config = {
+    return {
         "show": show.id,
         "playlist": f"/media/{show.id}/{PLAYLIST}",
         "chapters": chapters,
@@ -208,19 +240,8 @@ async def replay_page(request: web.Request) -> web.Response:
             for e in events
             if e.kind in CARD_EVENTS and e.pts is not None
         ],
-        "locale": (await request.app[STORE].get_brand()).locale.replace("_", "-"),
+        "locale": locale.replace("_", "-"),
     }
-    return await render(
-        request,
-        "replay.html",
-        {
-            "show": show,
-            "config": config,
-            "chapters": chapters,
-            "poster": f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png",
-            "page_url": f"{settings.base_url}/replay/{show.id}",
-        },
-    )
 
 
 # -- the host's actions ------------------------------------------------------------------------

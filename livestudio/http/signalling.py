@@ -23,8 +23,9 @@ from ..media.viewer import Viewer
 from ..store import ShowRecord
 from .auth import CSRF_HEADER, check_csrf, current_user
 from .errors import domain_error, error, read_limited
+from .events import viewer_id
 from .iceservers import link_headers
-from .keys import ONAIR, SETTINGS, STORE
+from .keys import AUDIENCE, ONAIR, SETTINGS, STORE
 from .net import address_group, client_address, server_address
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ async def whep_post(request: web.Request) -> web.Response:
             message = "the show is not live (it has ended)"
         raise error(409, message)
     offer = await _offer(request)
+    who = await viewer_id(request)  # for the analytics (a keyed hash of it is kept)
     settings = request.app[SETTINGS]
     address = client_address(request, settings.trusted_proxy)
     # Counted per address group: an IPv6 client has a whole /64 to pick addresses from.
@@ -300,14 +302,14 @@ async def whep_post(request: web.Request) -> web.Response:
     # The seat is taken before negotiating (it takes a while): POSTs arriving together
     # from one address must not all pass the check above.
     per_ip[group] += 1
-    viewer_id = ""
+    negotiated = ""  # the viewer's id once negotiated (for the preview's release)
 
     def released() -> None:
         per_ip[group] -= 1
         if per_ip[group] <= 0:
             del per_ip[group]
         if preview:
-            onair.remove_preview(show.id, viewer_id)
+            onair.remove_preview(show.id, negotiated)
         onair.viewers_changed(show.id)
 
     try:
@@ -316,10 +318,16 @@ async def whep_post(request: web.Request) -> web.Response:
         released()
         raise
     assert viewer.subscriber is not None
-    viewer_id = viewer.id
+    negotiated = viewer.id
     if preview:
         onair.add_preview(show.id, viewer.id)
     viewer.subscriber.on_close.append(released)
+    # Analytics: a viewer session from now until its subscription closes. The host's
+    # program preview is no viewer (like the host's replay previews: no views).
+    if not preview:
+        audience = request.app[AUDIENCE]
+        watch = audience.joined(show.id, who)
+        viewer.subscriber.on_close.append(lambda: audience.left(watch))
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
 

@@ -52,6 +52,8 @@ def limits_from(settings: Settings) -> ShowLimits:
         )
         if settings.hls
         else None,
+        sender=settings.fanout_sender,
+        fanout_workers=settings.fanout_workers,
     )
 
 

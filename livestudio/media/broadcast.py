@@ -10,14 +10,15 @@ viewers too while it is recent.
 from __future__ import annotations
 
 import asyncio
-import queue
 from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
 import av
 
+from .leansend import DirectViewerSubscriber
 from .packets import seconds
+from .rtpsend import PayloadCache
 from .subscribers import OutputSubscriber, PacketTrack, Subscriber, ViewerSubscriber
 
 VIDEO_QUEUE_PACKETS = 30
@@ -66,11 +67,18 @@ class Broadcast:
         self.ended = False
         self._drops_of_departed = 0
         "Video drops of viewers that have left, so the total never falls."
+        self.payload_cache = PayloadCache()
+        "RTP payloads of each packet, made once for every lean viewer (media/rtpsend.py)."
 
     # -- subscribing --------------------------------------------------------------------------
 
-    def subscribe(self, name: str, from_gop_cache: bool = False) -> ViewerSubscriber:
-        """Add a WebRTC viewer.
+    def subscribe(
+        self,
+        name: str,
+        from_gop_cache: bool = False,
+        kind: type[ViewerSubscriber] = ViewerSubscriber,
+    ) -> ViewerSubscriber:
+        """Add a WebRTC viewer (`kind`: queued for an aiortc sender, or direct).
 
         It starts from the cached GOP if its keyframe is recent (JOIN_FROM_CACHE), else
         at the next keyframe, requested now. Either way what queues before its connection
@@ -83,12 +91,14 @@ class Broadcast:
         if from_gop_cache:
             video_size = max(video_size, len(self.gop) + self._video_queue)
         cached_audio = len(self.gop_audio["opus"]) + 1
-        sub = ViewerSubscriber(
+        sub = kind(
             name=name,
             request_keyframe=self._request_keyframe,
             video=asyncio.Queue(maxsize=video_size),
             audio=asyncio.Queue(maxsize=max(self._audio_queue, cached_audio)),
         )
+        if isinstance(sub, DirectViewerSubscriber):
+            sub.payload_cache = self.payload_cache
         if not (from_gop_cache and self.gop) and not self.ended:
             self._request_keyframe()
         return self._add(sub, from_gop_cache)
@@ -101,7 +111,11 @@ class Broadcast:
         if audio not in AUDIO_RENDITIONS:
             raise ValueError(f"no {audio!r} audio rendition (have {AUDIO_RENDITIONS})")
         size = max(max_packets, len(self.gop) + len(self.gop_audio[audio]) + 1)
-        sub = OutputSubscriber(name=name, audio_codec=audio, items=queue.Queue(maxsize=size))
+        sub = OutputSubscriber(name=name, audio_codec=audio, limit=size)
+        return self._add(sub, from_gop_cache=True)
+
+    def attach(self, sub: S) -> S:
+        """Add a subscriber made elsewhere (a fan-out worker's feed), from the GOP cache."""
         return self._add(sub, from_gop_cache=True)
 
     def _add(self, sub: S, from_gop_cache: bool) -> S:
@@ -173,6 +187,7 @@ class Broadcast:
 
 __all__ = [
     "Broadcast",
+    "DirectViewerSubscriber",
     "OutputSubscriber",
     "PacketTrack",
     "Subscriber",

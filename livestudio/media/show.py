@@ -30,6 +30,7 @@ from .record import Recorder, RecordingResult, finalize
 from .restream import RtmpPush
 from .viewer import Viewer
 from .whip_push import WhipPush
+from .workers import FanoutWorkers
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class ShowLimits:
     "Where each show's recording folder goes; None: shows are not recorded."
     hls: HlsOptions | None = None
     "How the show's live HLS is cut; None: no HLS."
+    sender: str = "lean"
+    "How viewers' RTP is sent: 'lean' (packetized once, media/rtpsend.py) or 'aiortc'."
+    fanout_workers: int = 0
+    "Processes serving the viewers (media/workers.py); 0: the main process does."
 
 
 StateListener = Callable[[str], None]
@@ -155,6 +160,11 @@ class LiveShow:
                 aac_config=self.program.aac_extradata,
                 loop=loop,
                 name=f"hls-{show_id}",
+            )
+        self.workers: FanoutWorkers | None = None
+        if limits.fanout_workers > 0:
+            self.workers = FanoutWorkers(
+                limits.fanout_workers, self.broadcast, self.program.keyframes.request
             )
         self.publisher: Publisher | None = None
         self.viewers: dict[str, Viewer] = {}
@@ -434,6 +444,8 @@ class LiveShow:
             raise ShowEnded
         if len(self.viewers) >= self.limits.max_viewers:
             raise ShowFull
+        if self.workers is not None:
+            return await self._play_on_worker(self.workers, offer_sdp, address, reached)
         viewer = Viewer(
             self.broadcast,
             self.program.keyframes.request,
@@ -441,6 +453,7 @@ class LiveShow:
             on_gone=self._viewer_gone,
             address=address,
             profile_level_id=self.limits.box.profile_level_id,
+            sender=self.limits.sender,
         )
         self.viewers[viewer.id] = viewer
         try:
@@ -449,6 +462,22 @@ class LiveShow:
             await viewer.close()
             raise
         return viewer
+
+    async def _play_on_worker(
+        self, workers: FanoutWorkers, offer_sdp: str, address: str, reached: str
+    ) -> Viewer:
+        remote = await workers.play(
+            offer_sdp,
+            self.limits.ice.for_client(address, reached),
+            address,
+            self.limits.box.profile_level_id,
+            self.limits.sender,
+        )
+        remote.on_gone = self._viewer_gone
+        self.viewers[remote.id] = remote
+        if self.ended:
+            await remote.close()
+        return remote
 
     def _viewer_gone(self, viewer: Viewer) -> None:
         self.viewers.pop(viewer.id, None)
@@ -470,6 +499,8 @@ class LiveShow:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*closers, return_exceptions=True)
             await asyncio.to_thread(self.program.stop)
+            if self.workers is not None:
+                await asyncio.to_thread(self.workers.stop)
             hls_done = None
             if self._hls_packager is not None:
                 # Its last part and segment are written, and the playlist ends (alongside

@@ -74,11 +74,11 @@ class Subscriber:
         raise NotImplementedError
 
     def close(self) -> None:
-        """No more packets: its reader gets the end."""
+        """No more packets: its reader gets the end (a viewer at once; an output after
+        what is queued, so a recording or a segment is not cut short)."""
         if self.closed:
             return
         self.closed = True
-        self._drop_all()
         self._end()
         for callback in self.on_close:
             callback()
@@ -155,6 +155,8 @@ class ViewerSubscriber(Subscriber):
         _drain(self.video)
 
     def _end(self) -> None:
+        # A viewer that is gone, or a show that ended, needs none of what is queued.
+        _drain(self.video)
         _drain(self.audio)
         self.video.put_nowait(None)
         self.audio.put_nowait(None)
@@ -167,6 +169,9 @@ class OutputSubscriber(Subscriber):
     stalled network) loses everything queued and resumes at the next keyframe."""
 
     items: queue.Queue[Packet | None] = field(default_factory=queue.Queue)
+    "Unbounded itself: `limit` is the bound, so the end always fits behind what is queued."
+    limit: int = 600
+    "Packets (video and audio) queued at most; past it the output skips to a keyframe."
     _early_audio: deque[av.Packet] = field(default_factory=lambda: deque(maxlen=50))
     "Audio offered while waiting for a keyframe: what is not older than it goes in after it."
 
@@ -180,7 +185,7 @@ class OutputSubscriber(Subscriber):
             # takes an encode longer. It is kept to start the audio with the picture.
             self._early_audio.append(packet)
             return
-        if self.items.full():
+        if self._video_full():
             self._drop_all()  # video too: the output resumes at the next keyframe
             self.video_drops += 1
             self.waiting_for_keyframe = True
@@ -190,7 +195,7 @@ class OutputSubscriber(Subscriber):
     def _started_at(self, keyframe: av.Packet) -> None:
         start = seconds(keyframe)
         for packet in self._early_audio:
-            if seconds(packet) >= start and not self.items.full():
+            if seconds(packet) >= start and not self._video_full():
                 self._put("audio", packet)
         self._early_audio.clear()
 
@@ -199,7 +204,7 @@ class OutputSubscriber(Subscriber):
         return self.items.get(timeout=timeout)
 
     def _video_full(self) -> bool:
-        return self.items.full()
+        return self.items.qsize() >= self.limit
 
     def _put(self, kind: str, packet: av.Packet) -> None:
         self.items.put_nowait((kind, packet))

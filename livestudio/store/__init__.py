@@ -1,7 +1,9 @@
 """Persistence: one SQLite file through one Store; imports nothing from media/ or http/."""
 
+from livestudio.store.analytics import ClickRow, SessionRow, TimedEvent
 from livestudio.store.auth import ApiTokenRecord, LoginSessionRecord, generate_password
 from livestudio.store.base import ConflictError, NotFoundError, ValidationError
+from livestudio.store.clips import ClipRecord
 from livestudio.store.db import Store
 from livestudio.store.destinations import DestinationRecord
 from livestudio.store.moderation import BanRecord, ChatSettingsRecord
@@ -15,14 +17,18 @@ __all__ = [
     "ApiTokenRecord",
     "BanRecord",
     "ChatSettingsRecord",
+    "ClickRow",
+    "ClipRecord",
     "ConflictError",
     "DestinationRecord",
     "EventRecord",
     "LoginSessionRecord",
     "NotFoundError",
     "ProductRecord",
+    "SessionRow",
     "ShowRecord",
     "Store",
+    "TimedEvent",
     "ValidationError",
     "generate_password",
     "normalize_starts_at",

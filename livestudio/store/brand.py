@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -12,22 +13,25 @@ import aiosqlite
 from livestudio.catalog.brand import BrandSettings, parse_brand
 from livestudio.store.base import StoreBase
 
-_COLUMNS = "name, accent, corner, locale, currency, logo"
+_COLUMNS = "name, accent, corner, locale, currency, logo, embed_origins"
 
 
 async def _read(db: aiosqlite.Connection) -> BrandSettings:
     rows = list(await db.execute_fetchall(f"SELECT {_COLUMNS} FROM brand WHERE id = 1"))
     if not rows:
         return BrandSettings()
-    return BrandSettings(**{key: rows[0][key] for key in rows[0].keys()})
+    values = {key: rows[0][key] for key in rows[0].keys()}
+    values["embed_origins"] = tuple(json.loads(values["embed_origins"]))
+    return BrandSettings(**values)
 
 
 async def _write_brand(db: aiosqlite.Connection, brand: BrandSettings) -> None:
     await db.execute(
-        f"INSERT INTO brand (id, {_COLUMNS}, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO brand (id, {_COLUMNS}, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, accent = excluded.accent,"
         " corner = excluded.corner, locale = excluded.locale, currency = excluded.currency,"
-        " logo = excluded.logo, updated_at = excluded.updated_at",
+        " logo = excluded.logo, embed_origins = excluded.embed_origins,"
+        " updated_at = excluded.updated_at",
         (
             brand.name,
             brand.accent,
@@ -35,6 +39,7 @@ async def _write_brand(db: aiosqlite.Connection, brand: BrandSettings) -> None:
             brand.locale,
             brand.currency,
             brand.logo,
+            json.dumps(list(brand.embed_origins)),
             time.time(),
         ),
     )

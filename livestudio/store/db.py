@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 
+from livestudio.store.analytics import AnalyticsStore
 from livestudio.store.auth import AuthStore
 from livestudio.store.brand import BrandStore
 from livestudio.store.clicks import ClickStore
+from livestudio.store.clips import ClipStore
 from livestudio.store.destinations import DestinationStore
 from livestudio.store.moderation import ModerationStore
 from livestudio.store.products import ProductStore
@@ -16,7 +18,15 @@ _SESSION_SECRET_KEY = "session_secret"
 
 
 class Store(
-    ShowStore, AuthStore, ProductStore, BrandStore, ClickStore, ModerationStore, DestinationStore
+    ShowStore,
+    AuthStore,
+    ProductStore,
+    BrandStore,
+    ClickStore,
+    ModerationStore,
+    DestinationStore,
+    AnalyticsStore,
+    ClipStore,
 ):
     """LiveStudio's SQLite database (WAL, one serialized writer); open with `Store.open`."""
 

@@ -186,7 +186,65 @@ MIGRATIONS: list[str] = [
     UPDATE shows SET stream_key = NULL;
     ALTER TABLE shows DROP COLUMN stream_key;
     """,
-    # Portrait programs (9:16, for shows meant for phones): a show's setting.
+    # The sites allowed to frame the embeddable player (/embed/{show}): a JSON list of
+    # origins, as the embed's Content-Security-Policy frame-ancestors names them.
+    """
+    ALTER TABLE brand ADD COLUMN embed_origins TEXT NOT NULL DEFAULT '[]';
+    """,
+    # Analytics (live/analytics.py, docs/deploy.md "Privacy"): who watched when, by a keyed
+    # hash of the viewer cookie (never the cookie itself, never an address). A session is
+    # one player: a WHEP connection, or an HLS player seen fetching the live playlist.
+    # left_at stays NULL while it watches (or if the server died: the show's end counts).
+    # Page views count each viewer once per replay or clip page.
+    """
+    CREATE TABLE viewer_sessions (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        viewer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        joined_at REAL NOT NULL,
+        left_at REAL
+    );
+    CREATE INDEX viewer_sessions_by_show ON viewer_sessions (show_id, joined_at);
+    CREATE TABLE page_views (
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        page TEXT NOT NULL,
+        viewer TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (show_id, page, viewer)
+    );
+    """,
+    # Per-product clips of a replay (live/clips.py): the chapter they come from, the span
+    # asked for (trimmed), and the span the file holds (cut at a keyframe). Times are
+    # program pts (1/90000 s), like show events. kind: plain (cut, no re-encode) or
+    # vertical (9:16, re-encoded); status: working, ready or failed.
+    """
+    CREATE TABLE clips (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT NOT NULL REFERENCES shows (id) ON DELETE CASCADE,
+        product_id INTEGER REFERENCES products (id),
+        title TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        chapter_start INTEGER NOT NULL,
+        chapter_end INTEGER NOT NULL,
+        start_pts INTEGER NOT NULL,
+        end_pts INTEGER NOT NULL,
+        cut_start INTEGER,
+        cut_end INTEGER,
+        status TEXT NOT NULL,
+        error TEXT,
+        width INTEGER,
+        height INTEGER,
+        size INTEGER,
+        version INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX clips_by_show ON clips (show_id, id);
+    CREATE INDEX clips_by_created_at ON clips (created_at);
+    """,
+    # Migration 13: portrait programs (9:16, for shows meant for phones), a show's setting.
     """
     ALTER TABLE shows ADD COLUMN orientation TEXT NOT NULL DEFAULT 'landscape';
     """,

@@ -11,6 +11,7 @@ function values() {
   const data = {};
   for (const name of FIELDS) data[name] = form.elements[name].value.trim();
   data.currency = data.currency.toUpperCase();
+  data.embed_origins = form.elements.embed_origins.value.split(/\s+/).filter(Boolean);
   return data;
 }
 
@@ -44,6 +45,7 @@ function showLogo(brand) {
 
 function fill(brand) {
   for (const name of FIELDS) form.elements[name].value = brand[name];
+  form.elements.embed_origins.value = brand.embed_origins.join("\n");
 }
 
 async function onSave(event) {

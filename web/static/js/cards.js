@@ -17,12 +17,13 @@ const ENGLISH = { buy: "Buy", sold_out: "Sold out", sale_ends_in: "Flash sale ·
 const words = (card) => ({ ...ENGLISH, ...(card.labels || {}) });
 
 export class Cards {
-  constructor({ goSuffix = "" } = {}) {
+  constructor({ goSuffix = "", target = "_blank" } = {}) {
     this.pending = []; // events waiting for playback to reach their pts
     this.currentPts = null;
     this.card = null;
     this.featured = new Map();
     this.goSuffix = goSuffix;
+    this.target = target; // where Buy opens: a new tab, or the top window from an embed
     this.log = []; // {type, at} for tests and debugging
   }
 
@@ -79,7 +80,7 @@ export class Cards {
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.href = c.buy + this.goSuffix;
-      a.target = "_blank";
+      a.target = this.target;
       a.rel = "noopener";
       a.textContent = `${c.name} · ${c.price}`;
       li.append(a);
@@ -101,6 +102,7 @@ export class Cards {
     if (card.thumbnail) { img.src = card.thumbnail; img.hidden = false; } else { img.hidden = true; }
     const buy = $("card-buy");
     buy.href = card.buy + this.goSuffix;
+    buy.target = this.target;
     const w = words(card);
     buy.textContent = card.sold_out ? w.sold_out : w.buy;
     buy.setAttribute("aria-disabled", card.sold_out ? "true" : "false");

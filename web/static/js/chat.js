@@ -15,6 +15,7 @@ export class ChatList {
   }
 
   add(message) {
+    if (!this.list) return; // a page without the chat (an embed without ?chat=1)
     if (this.seen.has(message.id)) return;
     this.seen.add(message.id);
     const li = document.createElement("li");
@@ -34,17 +35,20 @@ export class ChatList {
   }
 
   remove(id) {
+    if (!this.list) return;
     const li = this.list.querySelector(`li[data-id="${Number(id)}"]`);
     if (li) li.remove();
   }
 
   mark(id, highlighted) {
+    if (!this.list) return;
     for (const li of this.list.querySelectorAll("li.highlighted")) li.classList.remove("highlighted");
     const li = this.list.querySelector(`li[data-id="${Number(id)}"]`);
     if (li && highlighted) li.classList.add("highlighted");
   }
 
   clear() {
+    if (!this.list) return;
     this.list.replaceChildren();
     this.seen.clear();
   }

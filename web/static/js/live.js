@@ -48,7 +48,8 @@ let disconnectedSince = null;
 let lastBytes = 0;
 let lastBytesAt = 0;
 let stopFollowing = () => {};
-const cards = new Cards();
+// An embed's Buy links carry its signed viewer id and open the shop in the top window.
+const cards = new Cards({ goSuffix: config.goSuffix || "", target: config.buyTarget || "_blank" });
 const chat = new ChatList();
 
 // For tests and the curious: what the page is doing.
@@ -88,25 +89,28 @@ function setState(next) {
   } else if (next === "scheduled") {
     say(W.not_started);
   }
+  const scheduled = document.getElementById("scheduled");
+  if (scheduled) scheduled.hidden = next !== "scheduled";
 }
 
 /** The chat form stops taking input, saying why (the show ended, or a ban). */
 function closeChat(why) {
-  const form = document.getElementById("chat-form");
+  window.livestudio.chatClosed = why;
+  const form = document.getElementById("chat-form"); // none in an embed without ?chat=1
+  if (!form) return;
   for (const el of form.elements) el.disabled = true;
   for (const b of document.querySelectorAll(".reaction")) b.disabled = true;
   form.classList.add("closed");
   const status = document.getElementById("chat-status");
   status.textContent = why;
   status.classList.add("closed");
-  window.livestudio.chatClosed = why;
 }
 
 function showReplayLink() {
   if (document.getElementById("replay-link")) return;
   const a = document.createElement("a");
   a.id = "replay-link";
-  a.href = `/replay/${config.show}`;
+  a.href = config.replayUrl || `/replay/${config.show}`;
   a.textContent = W.watch_replay;
   a.className = "buy";
   message.after(a);
@@ -272,10 +276,15 @@ unmute.addEventListener("click", () => {
 });
 video.addEventListener("volumechange", () => { unmute.hidden = !video.muted; });
 
+// Start times (localizeTimes above) and the countdown in the brand's language, in the
+// viewer's own time zone.
+const inDays = new Intl.RelativeTimeFormat(config.locale, { numeric: "auto" });
+
 function tickCountdown() {
   if (state !== "scheduled" || !config.startsAt) return;
   const left = (new Date(config.startsAt) - Date.now()) / 1000;
-  countdown.textContent = left > 0 ? fill(W.starts_in, { time: clock(left) }) : W.starting_soon;
+  if (left > 86400) countdown.textContent = fill(W.starts, { when: inDays.format(Math.floor(left / 86400), "day") });
+  else countdown.textContent = left > 0 ? fill(W.starts_in, { time: clock(left) }) : W.starting_soon;
   overlay.hidden = false;
 }
 setInterval(tickCountdown, 1000);
@@ -283,8 +292,8 @@ tickCountdown();
 
 const socket = events(config.events, (event) => {
   chat.event(event);
-  if ((event.type === "error" || event.type === "held") && !window.livestudio.chatClosed) {
-    const status = document.getElementById("chat-status");
+  const status = document.getElementById("chat-status"); // none in an embed without ?chat=1
+  if (status && (event.type === "error" || event.type === "held") && !window.livestudio.chatClosed) {
     status.textContent = event.message + (event.retry_after ? ` (wait ${Math.ceil(event.retry_after)} s)` : "");
   }
   if (event.type === "snapshot") cards.snapshot(event);
@@ -306,9 +315,9 @@ setState(state);
 window.addEventListener("pagehide", stop);
 
 // -- chat and reactions -------------------------------------------------------------------
-const form = document.getElementById("chat-form");
-form.name.value = localStorage.getItem("livestudio.name") || "";
-form.addEventListener("submit", (event) => {
+const form = document.getElementById("chat-form"); // none in an embed without ?chat=1
+if (form) form.name.value = localStorage.getItem("livestudio.name") || "";
+form?.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = form.name.value.trim();
   const text = form.text.value.trim();

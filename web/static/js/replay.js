@@ -7,7 +7,8 @@ import { localizeTimes } from "./intl.js";
 const config = JSON.parse(document.getElementById("config").textContent);
 localizeTimes(config.locale);
 const video = document.getElementById("video");
-const cards = new Cards({ goSuffix: "?from=replay" });
+// An embed's Buy links carry its signed viewer id and open the shop in the top window.
+const cards = new Cards({ goSuffix: config.goSuffix || "?from=replay", target: config.buyTarget || "_blank" });
 // The same on-air events as live, in program pts (the recording's timeline).
 const timeline = config.events
   .filter((e) => ["pin", "unpin", "sale", "sale_end", "stock"].includes(e.kind))
