@@ -31,7 +31,7 @@ async def test_the_embed_speaks_the_brands_language(studio: Studio) -> None:
     assert "🔇 Ton an" in page and 'id="state-badge">Bald<' in page
     assert ">normale Verzögerung<" in page  # HLS, when WebRTC cannot play
     assert "Zum Kalender hinzufügen" in page and "Stell eine Frage…" in page
-    assert 'data-local>Fr., 4. Dez. 2099' in page  # Babel, then Intl in the viewer's zone
+    assert "data-local>Fr., 4. Dez. 2099" in page  # Babel, then Intl in the viewer's zone
     config = config_of(page)
     assert config["locale"] == "de-DE" and config["words"]["starts"] == "Beginnt {when}"
     for english in ("Tap to unmute", "standard latency", "Add to calendar", "Buy<"):
