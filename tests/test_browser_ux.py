@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Dialog, Page
 
 from .browser import PageLog, chromium, eventually, log_in
@@ -35,6 +36,27 @@ PHONE: dict[str, Any] = {
     "is_mobile": True,
     "has_touch": True,
 }
+
+
+FONTS = Path(__file__).parent.parent / "livestudio" / "media" / "fonts"
+
+
+def emoji_fonts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Let Chromium draw the chat's emoji (reactions, "🔇") in the screenshots.
+
+    Phones have an emoji font; this test machine has none, so the reactions came out as
+    empty boxes. The program's own emoji font (Symbola, in livestudio/media/fonts) is
+    added to the system's fontconfig for the browser the test starts (it inherits the
+    environment when Playwright starts). The pages themselves load no font.
+    """
+    conf = tmp_path / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f"  <dir>{FONTS}</dir>\n  <cachedir>{tmp_path / 'fontcache'}</cachedir>\n"
+        "</fontconfig>\n"
+    )
+    monkeypatch.setenv("FONTCONFIG_FILE", str(conf))
 
 
 def accept_dialogs(page: Page) -> None:
@@ -69,8 +91,11 @@ def text_of(page: Page, selector: str) -> Any:
     return page.evaluate(f"(document.querySelector({selector!r}) || {{}}).textContent || ''")
 
 
-async def test_a_german_show_from_laptop_studio_to_phone(studio: Studio, tmp_path: Path) -> None:
+async def test_a_german_show_from_laptop_studio_to_phone(
+    studio: Studio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    emoji_fonts(monkeypatch, tmp_path)
     token = await german_brand(studio)
     mug = await studio.create_product(token, like=MUG)
     filter_ = await studio.create_product(token, like=LAMP, name="Handfilter Porzellan")
@@ -343,8 +368,11 @@ async def _stock(studio: Studio, product_id: int) -> int | None:
     return None if product is None else product.fields.stock
 
 
-async def test_portrait_program_on_a_phone(studio: Studio) -> None:
+async def test_portrait_program_on_a_phone(
+    studio: Studio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    emoji_fonts(monkeypatch, tmp_path)
     token = await german_brand(studio)
     mug = await studio.create_product(token, like=MUG)
     status, show = await studio.api(
