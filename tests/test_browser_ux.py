@@ -272,7 +272,10 @@ async def test_a_german_show_from_laptop_studio_to_phone(
         # -- stock: a number, also for a product that did not track it -----------------------
         await row.locator(".stock-form input").fill("30")
         await row.locator(".stock-form button").click()
-        await eventually(lambda: _stock(studio, mug["id"]), 5, "stock 30", hlog, interval=0.1)
+        # Waits for 30 itself: the mug already had a stock (12), truthy before the change.
+        await eventually(
+            lambda: _is(_stock(studio, mug["id"]), 30), 5, "stock 30", hlog, interval=0.1
+        )
         assert await _stock(studio, mug["id"]) == 30
         other = host.locator(f"#onair-products li[data-product='{filter_['id']}']")
         assert await other.locator(".stock-form button").text_content() == "Track stock"
