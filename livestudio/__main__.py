@@ -152,12 +152,28 @@ def _with_store(command: StoreCommand) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def links_base(settings: config.Settings, args: argparse.Namespace) -> str:
+    """The base URL for printed links: the address given to this command (flag or
+    environment), else that of the server running on the same data directory, else the
+    default one."""
+    given = any(getattr(args, name, None) is not None for name in config.ADDRESS_SETTINGS) or any(
+        config.env_name(name) in os.environ for name in config.ADDRESS_SETTINGS
+    )
+    if not given:
+        running = config.running_server_url(settings.data_dir)
+        if running:
+            return running
+    return settings.base_url
+
+
 async def _show_create(store: Store, settings: config.Settings, args: argparse.Namespace) -> int:
     show, stream_key = await store.create_show(args.title, args.starts_at)
+    base = links_base(settings, args)
     print(f"Show: {show.id}")
-    print(f"WHIP URL: {settings.base_url}/whip/{show.id}")
+    print(f"WHIP URL: {base}/whip/{show.id}")
     print(f"Stream key: {stream_key}")
-    print(f"Viewer link: {settings.base_url}/live/{show.id}")
+    print(f"Viewer link: {base}/live/{show.id}")
+    print(f"Studio: {base}/studio/shows/{show.id}")
     return 0
 
 

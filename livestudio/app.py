@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import secrets
 import ssl
 from collections import Counter
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .config import Settings
+from .config import Settings, write_server_address
 from .http import (
     analytics,
     api,
@@ -139,13 +140,23 @@ async def _first_run_login(settings: Settings) -> list[str]:
         await store.close()
 
 
-def run_server(settings: Settings) -> None:
-    """`livestudio serve`: print where the studio is and serve until interrupted."""
-
+def setup_logging(environ: dict[str, str] | None = None) -> None:
+    """The server's log: INFO, without access lines and aioice's chatter."""
+    env = os.environ if environ is None else environ
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aioice logs ~20 INFO lines per connection (each candidate pair it checks): quiet by
+    # default; LIVESTUDIO_LOG_ICE=1 brings them back to debug a connection.
+    ice = env.get("LIVESTUDIO_LOG_ICE", "").lower() in ("1", "true", "yes")
+    logging.getLogger("aioice").setLevel(logging.INFO if ice else logging.WARNING)
+
+
+def run_server(settings: Settings) -> None:
+    """`livestudio serve`: print where the studio is and serve until interrupted."""
+
+    setup_logging()
     lines = asyncio.run(_first_run_login(settings))
     ssl_context = None
     if settings.tls_cert and settings.tls_key:
@@ -155,6 +166,8 @@ def run_server(settings: Settings) -> None:
     for line in lines:
         print(line, flush=True)
     print(f"Data: {settings.data_dir}  Recordings: {settings.recordings_dir}", flush=True)
+    # The CLI (`livestudio show create`) prints links with this server's address.
+    write_server_address(settings)
     web.run_app(
         create_app(settings),
         host=settings.host,

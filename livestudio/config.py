@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import json
 import math
 import os
 import re
@@ -120,6 +121,35 @@ X264_PRESETS = (
 
 class SettingsError(ValueError):
     """A setting the server cannot run with; the message names it the way the user set it."""
+
+
+SERVER_FILE = "server.json"
+"In the data directory: the address of the server running on it (written by serve)."
+ADDRESS_SETTINGS = ("public_url", "host", "port", "tls_cert")
+"The settings that make the server's base URL."
+
+
+def write_server_address(settings: Settings) -> None:
+    """Note the server's base URL in its data directory, for the CLI's links."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    record = {"base_url": settings.base_url, "pid": os.getpid()}
+    (settings.data_dir / SERVER_FILE).write_text(json.dumps(record) + "\n")
+
+
+def running_server_url(data_dir: Path) -> str | None:
+    """The base URL of the server running on `data_dir`, if one is (its process lives)."""
+    try:
+        record = json.loads((data_dir / SERVER_FILE).read_text())
+        pid, base_url = int(record["pid"]), str(record["base_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a server that stopped: its address may be gone with it
+    except PermissionError:
+        pass  # alive, another user's
+    return base_url
 
 
 def env_name(name: str) -> str:

@@ -26,6 +26,7 @@ from .conftest import Studio
 
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/"): "the public home page: shows on air, upcoming, published replays",
+    ("GET", "/brand.css"): "the brand's accent colour, as every public page shows it",
     ("GET", "/login"): "the login form itself",
     ("POST", "/login"): "logging in (CSRF-checked, rate-limited)",
     ("POST", "/logout"): "ends only the caller's own session (CSRF-checked)",

@@ -53,14 +53,17 @@ async def test_products_add_search_edit_image_csv(studio: Studio) -> None:
         rows = page.locator("#product-rows tr:not(.empty)")
         await expect(rows).to_have_count(0)
 
-        # A price written the European way is refused with the API's message; nothing stored.
+        # A price written the European way, under an en_US brand, is refused with the API's
+        # message (saying how en_US writes it); nothing stored.
         form = page.locator("#product-form")
         await form.locator("[name=name]").fill(NAME)
         await form.locator("[name=price]").fill("1.299,00")
         await form.locator("[name=currency]").fill("EUR")
         await form.locator("[name=url]").fill("https://shop.example/chair")
         await page.click("#save")
-        await expect(page.locator("#form-error")).to_contain_text("write prices with a dot")
+        await expect(page.locator("#form-error")).to_contain_text(
+            "as en_US writes it, e.g. 1,299.90"
+        )
         assert await studio.store.list_products() == []
 
         await form.locator("[name=price]").fill("1299.00")

@@ -1,6 +1,7 @@
 """In a real Chromium: a show scheduled in the studio has a page that counts down in the
-viewer's language and time zone, offers "Add to calendar", and turns into the live player
-by itself when the host goes live, without a reload."""
+brand's language (#16: not the browser's) and the viewer's time zone, offers "Add to
+calendar", and turns into the live player by itself when the host goes live, without a
+reload."""
 
 from __future__ import annotations
 
@@ -41,11 +42,16 @@ async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None
         assert show is not None and show.starts_at == starts.isoformat()
         key = await page.input_value("#stream-key")  # shown this once, for OBS
 
-        # The viewer page: when, in German and Berlin time; a countdown; the calendar.
+        # The viewer page: when, in the brand's language (en_US here, though this browser
+        # is German: the page around the card speaks the shop's language) and Berlin time
+        # (the viewer's zone), as intl.js's localizeTimes writes a show's start; a
+        # countdown; the calendar.
         await page.goto(studio.url(f"/live/{show_id}"))
         expected = await page.evaluate(
-            """(iso) => new Intl.DateTimeFormat("de-DE",
-                 {dateStyle: "full", timeStyle: "short", timeZone: "Europe/Berlin"})
+            """(iso) => new Intl.DateTimeFormat("en-US",
+                 {weekday: "short", day: "numeric", month: "short", year: "numeric",
+                  hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+                  timeZone: "Europe/Berlin"})
                  .format(new Date(iso))""",
             starts.isoformat(),
         )
@@ -77,7 +83,7 @@ async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None
             assert await page.evaluate("window.sameDocument === true"), "no reload"
             await expect(page.locator("#scheduled")).to_be_hidden()
             await expect(page.locator("#countdown")).to_have_text("")
-            await expect(page.locator("#state-badge")).to_have_text("live")
+            await expect(page.locator("#state-badge")).to_have_text("Live")
         finally:
             await pub.close(studio.session)
         assert not [line for line in log.lines if "pageerror" in line], str(log)

@@ -479,7 +479,12 @@ async def test_a_ban_is_by_cookie_and_by_address_only_when_asked(studio_factory)
     await say(troll, "spam", name="Troll")
     spam = await next_of(neighbour, "chat")
     status, banned = await studio.api("POST", f"/api/shows/{show_id}/chat/{spam['id']}/ban", token)
-    assert status == 200 and banned == {"banned": "Troll", "address_until": None}
+    assert status == 200 and banned == {
+        "banned": "Troll",
+        "address_until": None,
+        "removed": 1,
+        "question_dismissed": False,
+    }
     await say(neighbour, "same café, still chatting")
     assert (await next_of(neighbour, "chat", "error"))["text"] == "same café, still chatting"
     await say(troll, "me again")

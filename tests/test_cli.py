@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from livestudio.store import Store
@@ -50,6 +52,7 @@ async def test_show_create_prints_links_and_a_working_key(tmp_path: Path) -> Non
         "WHIP URL",
         "Stream key",
         "Viewer link",
+        "Studio",
     ]
     out = fields(done.stdout)
     show_id = out["Show"]
@@ -69,6 +72,45 @@ def test_default_base_url_follows_host_and_port(tmp_path: Path) -> None:
     done = run("show", "create", "Sale", "--port", "9000", data_dir=tmp_path)
     assert done.returncode == 0, done.stderr
     assert fields(done.stdout)["WHIP URL"].startswith("http://127.0.0.1:9000/whip/")
+
+
+def test_show_create_links_to_the_running_server(tmp_path: Path) -> None:
+    """Without an address of its own, `show create` prints the address of the server
+    running on the same data directory (its --port, --public-url...), as issue #16 asked."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "livestudio", "serve", "--data-dir", str(tmp_path)],
+        env=_env(LIVESTUDIO_PORT=str(port), LIVESTUDIO_HOST="127.0.0.1"),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "server.json").exists():
+            assert time.monotonic() < deadline and server.poll() is None, "the server starts"
+            time.sleep(0.1)
+        done = run("show", "create", "Sale", data_dir=tmp_path)
+        assert done.returncode == 0, done.stderr
+        out = fields(done.stdout)
+        assert out["Viewer link"] == f"http://127.0.0.1:{port}/live/{out['Show']}"
+        assert out["Studio"] == f"http://127.0.0.1:{port}/studio/shows/{out['Show']}"
+        # An address given to the command wins over the running server's.
+        given = run(
+            "show", "create", "Sale", "--public-url", "https://a.example", data_dir=tmp_path
+        )
+        assert fields(given.stdout)["WHIP URL"].startswith("https://a.example/whip/")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # A stopped server's address is not used any more.
+    after = run("show", "create", "Sale", data_dir=tmp_path)
+    assert fields(after.stdout)["WHIP URL"].startswith("http://127.0.0.1:8080/whip/")
+    log = server.stdout.read() if server.stdout else ""
+    assert "aioice" not in log
 
 
 def test_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
@@ -181,3 +223,15 @@ async def test_show_create_while_the_server_holds_the_database(tmp_path: Path) -
         assert await server_store.check_stream_key(out["Show"], out["Stream key"])
         titles = {show.title for show in await server_store.list_shows()}
         assert titles == {"Renamed", "While live"}
+
+
+def test_aioice_is_quiet_unless_asked() -> None:
+    import logging
+
+    from livestudio.app import setup_logging
+
+    setup_logging({})
+    assert logging.getLogger("aioice").getEffectiveLevel() == logging.WARNING
+    setup_logging({"LIVESTUDIO_LOG_ICE": "1"})
+    assert logging.getLogger("aioice").getEffectiveLevel() == logging.INFO
+    logging.getLogger("aioice").setLevel(logging.NOTSET)

@@ -83,7 +83,9 @@ async def test_login_redirect_stays_on_site(studio: Studio) -> None:
 
 
 async def test_viewer_page_escapes_and_previews(studio: Studio) -> None:
-    show, _ = await studio.store.create_show('<script>alert("x")</script> & Co', None)
+    show, _ = await studio.store.create_show(
+        '<script>alert("x")</script> & Co', "2099-01-01T18:00:00+00:00"
+    )
     async with studio.session.get(studio.url(f"/live/{show.id}")) as r:
         assert r.status == 200
         html = await r.text()

@@ -8,7 +8,14 @@ from decimal import Decimal, InvalidOperation
 
 from babel.core import get_global
 from babel.localedata import locale_identifiers
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    get_group_symbol,
+    parse_decimal,
+)
 
 from livestudio.catalog.errors import FieldError
 
@@ -67,12 +74,45 @@ def minor_units(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
-def parse_price(value: object, currency: str, field: str = "price") -> Decimal:
+def read_local_number(text: str, locale: str, field: str = "price") -> str:
+    """A number as `locale` writes it ("1.299,90" in de_DE, "1 299,90" in fr_FR) as
+    plain decimal text ("1299.90"), read strictly (Babel): misplaced separators are refused
+    with what was probably meant. Text that the locale cannot read but that is already
+    plain ("24.90" typed in de_DE) is taken as plain, so either way works."""
+    group = get_group_symbol(locale)
+    if group.isspace():  # fr_FR groups with U+202F: hosts type a plain space
+        text = re.sub(r"[ \u00a0\u202f]", group, text)
+    elif group in "’'":  # de_CH groups with ’: hosts type '
+        text = text.replace("'", group).replace("’", group)
+    try:
+        amount = parse_decimal(text, locale=locale, strict=True)
+    except NumberFormatError:
+        if re.fullmatch(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", text):
+            return text
+        example = format_decimal(Decimal("1299.90"), format="#,##0.00", locale=locale)
+        raise FieldError(
+            field, f"{text!r} is not a price as {locale} writes it, e.g. {example}"
+        ) from None
+    except (ValueError, InvalidOperation):
+        raise FieldError(field, f"{text!r} is not a number") from None
+    return format(amount, "f")
+
+
+def parse_price(
+    value: object, currency: str, field: str = "price", locale: str | None = None
+) -> Decimal:
     """A price from JSON or CSV ("12.50", 12, Decimal) quantized to the currency's minor units.
+
+    With `locale` (the studio's forms: the brand's locale) text may also be written as
+    that locale writes numbers ("24,90" in de_DE), see `read_local_number`.
 
     Refuses floats' cousins too: booleans, NaN, infinities, negatives, amounts of
     PRICE_MAX or more, and more decimals than the currency has (JPY 1.5).
     """
+    if locale is not None and isinstance(value, str) and value.strip():
+        if len(value.strip()) > _PRICE_TEXT_MAX:
+            raise FieldError(field, "is not a price")
+        value = read_local_number(value.strip(), locale, field)
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise FieldError(field, 'must be a decimal number written as text, e.g. "19.99"')
     if isinstance(value, str):

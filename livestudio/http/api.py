@@ -48,12 +48,13 @@ def show_json(request: web.Request, show: ShowRecord) -> dict[str, Any]:
         "title": show.title,
         "starts_at": show.starts_at,
         "state": onair.state_of(show),
-        "viewers": live.viewer_count if live else 0,
+        "viewers": onair.audience(show.id) if live else 0,
         "created_at": show.created_at,
         "went_live_at": show.went_live_at,
         "ended_at": show.ended_at,
         "recording": show.recording,
         "recording_error": show.recording_error,
+        "orientation": show.orientation,
         "whip_url": f"{base}/whip/{show.id}",
         "viewer_url": f"{base}/live/{show.id}",
     }
@@ -88,8 +89,11 @@ async def create_show(request: web.Request) -> web.Response:
         raise error(422, "title is required (a string)")
     if starts_at is not None and not isinstance(starts_at, str):
         raise error(422, "starts_at must be an ISO 8601 string")
+    orientation = data.get("orientation", "landscape")
+    if not isinstance(orientation, str):
+        raise error(422, "orientation must be landscape or portrait")
     try:
-        show, key = await request.app[STORE].create_show(title, starts_at)
+        show, key = await request.app[STORE].create_show(title, starts_at, orientation)
     except ValidationError as exc:
         raise error(422, str(exc)) from None
     return web.json_response({**show_json(request, show), "stream_key": key}, status=201)
@@ -101,6 +105,33 @@ async def get_show(request: web.Request) -> web.Response:
     show = await request.app[STORE].get_show(request.match_info["show"])
     if show is None or show.state == "deleted":
         raise error(404, "no such show")
+    return web.json_response(show_json(request, show))
+
+
+async def update_show(request: web.Request) -> web.Response:
+    """PATCH /api/shows/{show} {"orientation"}: a show's settings, before it goes live (the
+    program's size is fixed for the life of a show)."""
+    await require_host(request)
+    store = request.app[STORE]
+    show = await store.get_show(request.match_info["show"])
+    if show is None or show.state == "deleted":
+        raise error(404, "no such show")
+    data = await _json_body(request)
+    unknown = set(data) - {"orientation"}
+    if unknown:
+        raise error(422, f"unknown fields: {', '.join(sorted(unknown))} (known: orientation)")
+    orientation = data.get("orientation", show.orientation)
+    if not isinstance(orientation, str):
+        raise error(422, "orientation must be landscape or portrait")
+    if orientation != show.orientation:
+        if request.app[ONAIR].get(show.id) is not None or show.state != "scheduled":
+            raise error(409, "the orientation is fixed once the show has gone live")
+        try:
+            await store.set_orientation(show.id, orientation)
+        except ValidationError as exc:
+            raise error(422, str(exc)) from None
+    show = await store.get_show(show.id)
+    assert show is not None
     return web.json_response(show_json(request, show))
 
 
@@ -136,5 +167,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/shows", list_shows)
     r.add_post("/api/shows", create_show)
     r.add_get("/api/shows/{show}", get_show)
+    r.add_patch("/api/shows/{show}", update_show)
     r.add_post("/api/shows/{show}/end", end_show)
     r.add_post("/api/shows/{show}/stream-key", rotate_stream_key)

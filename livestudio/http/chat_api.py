@@ -51,7 +51,7 @@ async def ban(request: web.Request) -> web.Response:
     room = await _room(request)
     message_id = _id(request)
     data = await optional_json_object(request)
-    unknown = set(data) - {"address_minutes"}
+    unknown = set(data) - {"address_minutes", "remove_messages"}
     if unknown:
         raise error(422, f"unknown fields: {', '.join(sorted(unknown))}")
     minutes = data.get("address_minutes")
@@ -61,15 +61,26 @@ async def ban(request: web.Request) -> web.Response:
         raise error(
             422, f"address_minutes must be a whole number from 1 to {MAX_ADDRESS_BAN_MINUTES}"
         )
+    remove = data.get("remove_messages", True)
+    if not isinstance(remove, bool):
+        raise error(422, "remove_messages must be true or false")
     products = request.app[ONAIR].products(room.show_id)
     try:
-        message = await moderation.ban_author(
-            room, products, message_id, None if minutes is None else minutes * 60.0
+        outcome = await moderation.ban_author(
+            room, products, message_id, None if minutes is None else minutes * 60.0, remove
         )
     except ShowActionError as exc:
         raise domain_error(exc) from None
+    message = outcome.message
     until = room.banned_addresses.get(message.network) if minutes is not None else None
-    return web.json_response({"banned": message.name, "address_until": until})
+    return web.json_response(
+        {
+            "banned": message.name,
+            "address_until": until,
+            "removed": outcome.removed,
+            "question_dismissed": outcome.question_dismissed,
+        }
+    )
 
 
 def settings_json(room: ChatRoom) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from .errors import error
 from .framing import allow_framing
 from .images import IMAGES
 from .keys import ONAIR, SETTINGS, STORE
-from .pages import ensure_viewer, live_config, render, web_root
+from .pages import badge_state, ensure_viewer, live_config, render, web_root
 from .replay import poster_path, replay_config
 from .share import DEFAULT_IMAGE, brand_image, embed_iframe, embed_size, embed_url
 
@@ -78,15 +78,16 @@ async def embed_page(request: web.Request) -> web.Response:
         return response
     settings = request.app[SETTINGS]
     chat = request.query.get("chat") == "1"
-    signed = sign_viewer(request.app[LINK_KEY], await ensure_viewer(request))
+    viewer = await ensure_viewer(request)
+    signed = sign_viewer(request.app[LINK_KEY], viewer)
     replay = show.state == "published"
     if replay:
-        config = replay_config(show, await store.list_events(show.id))
+        config = replay_config(show, await store.list_events(show.id), brand.locale)
         query = {"from": "replay", "embed": "1", "v": signed}
         state = show.state
     else:
         state = request.app[ONAIR].state_of(show)
-        config = live_config(request, show, state)
+        config = live_config(request, show, state, viewer, brand)
         query = {"embed": "1", "v": signed}
         # When the replay is published, the embed reloads into it (same options).
         config["replayUrl"] = request.path_qs
@@ -97,6 +98,7 @@ async def embed_page(request: web.Request) -> web.Response:
         {
             "show": show,
             "state": state,
+            "badge_state": badge_state(state),
             "config": config,
             "chat": chat,
             "replay": replay,

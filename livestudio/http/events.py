@@ -63,6 +63,8 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
                     "title": show.title,
                     **snapshot,
                     "chat": room.history(),
+                    # This page's viewer may not post (banned): its form says so at once.
+                    "banned": room.is_banned(sender),
                 }
             )
         reader = asyncio.ensure_future(_read_client(ws, room, sender))

@@ -2,7 +2,8 @@
 
 Exact paths, as scripts and a moderator's phone rely on them:
 `POST /api/shows/{show}/pin` {"product": id}, `DELETE /api/shows/{show}/pin`,
-`POST /api/shows/{show}/sale` {"product": id, "price": "<decimal>", "seconds": N};
+`POST /api/shows/{show}/sale` {"product": id, "price": "<decimal>", "seconds": N},
+`DELETE /api/shows/{show}/sale` (end it early);
 stock changes go through `PATCH /api/products/{id}` {"stock": N} (the catalog API).
 """
 
@@ -24,6 +25,7 @@ from .errors import domain_error, error
 from .ids import json_id, path_id
 from .jsonbody import json_object, whole_number
 from .keys import AUDIENCE, ONAIR, STORE
+from .products import PRICE_FORMAT_HEADER
 
 MAX_SALE_SECONDS = 24 * 3600
 
@@ -72,8 +74,10 @@ async def sale(request: web.Request) -> web.Response:
     product = await request.app[STORE].get_product(product_id)
     if product is None:
         raise error(404, "no such product (deleted or never in the catalog)")
+    local = request.headers.get(PRICE_FORMAT_HEADER, "").strip().lower() == "locale"
+    locale = (await request.app[STORE].get_brand()).locale if local else None
     try:
-        price = parse_price(data.get("price"), product.currency, "price")
+        price = parse_price(data.get("price"), product.currency, "price", locale)
     except FieldError as exc:
         raise error(422, str(exc)) from None
     if price >= product.price:
@@ -84,6 +88,12 @@ async def sale(request: web.Request) -> web.Response:
     if not 1 <= seconds <= MAX_SALE_SECONDS:
         raise error(422, f"seconds must be between 1 and {MAX_SALE_SECONDS}")
     return await _run(on_air.start_sale(product_id, price, seconds))
+
+
+async def end_sale(request: web.Request) -> web.Response:
+    """DELETE /api/shows/{show}/sale: end the running flash sale early."""
+    on_air = await _on_air(request)
+    return await _run(on_air.end_sale())
 
 
 async def clicks(request: web.Request) -> web.Response:
@@ -149,5 +159,6 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/shows/{show}/pin", pin)
     r.add_delete("/api/shows/{show}/pin", unpin)
     r.add_post("/api/shows/{show}/sale", sale)
+    r.add_delete("/api/shows/{show}/sale", end_sale)
     r.add_get("/api/shows/{show}/clicks", clicks)
     r.add_get(r"/go/{show}/{product:\d+}", go)

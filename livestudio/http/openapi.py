@@ -119,6 +119,7 @@ _SHOW: dict[str, Any] = {
         "ended_at": {"type": ["number", "null"]},
         "recording": {"type": "string", "enum": ["none", "recording", "ready", "failed"]},
         "recording_error": {"type": ["string", "null"]},
+        "orientation": {"type": "string", "enum": ["landscape", "portrait"]},
         "whip_url": {"type": "string"},
         "viewer_url": {"type": "string"},
     },
@@ -130,6 +131,11 @@ _NEW_SHOW = {
         **_SHOW["properties"],
         "stream_key": {"type": "string", "description": "shown only here (stored hashed)"},
     },
+}
+_ORIENTATION = {
+    "type": "string",
+    "enum": ["landscape", "portrait"],
+    "description": "landscape: 16:9; portrait: 9:16 cropped from the camera, for phones",
 }
 _SHOW_PARAM = {
     "name": "show",
@@ -429,6 +435,7 @@ _SHOW_LINKS = {
     name: _link(operation, show="$response.body#/id")
     for name, operation in (
         ("GetShow", "getShow"),
+        ("UpdateShow", "updateShow"),
         ("DeleteShow", "deleteShow"),
         ("EndShow", "endShow"),
         ("RotateStreamKey", "rotateStreamKey"),
@@ -437,6 +444,7 @@ _SHOW_LINKS = {
         ("Pin", "pin"),
         ("Unpin", "unpin"),
         ("StartSale", "startSale"),
+        ("EndSale", "endSale"),
         ("GetClicks", "getClicks"),
         ("GetChatSettings", "getChatSettings"),
         ("PutChatSettings", "putChatSettings"),
@@ -492,7 +500,11 @@ SPEC: dict[str, Any] = {
                     {
                         "type": "object",
                         "required": ["title"],
-                        "properties": {"title": _line(TITLE_MAX), "starts_at": _STARTS_AT},
+                        "properties": {
+                            "title": _line(TITLE_MAX),
+                            "starts_at": _STARTS_AT,
+                            "orientation": _ORIENTATION,
+                        },
                     }
                 ),
             ),
@@ -500,6 +512,14 @@ SPEC: dict[str, Any] = {
         "/api/shows/{show}": {
             "parameters": [_SHOW_PARAM],
             "get": _op("getShow", "One show", 200, _SHOW, (404,)),
+            "patch": _op(
+                "updateShow",
+                "Change a show's settings: its orientation, until it goes live",
+                200,
+                _SHOW,
+                _with_body(404, 409, 422),
+                requestBody=_json_body(_object({"orientation": _ORIENTATION})),
+            ),
             "delete": _op(
                 "deleteShow",
                 "Delete a show: its recording files and rows (a live show is refused)",
@@ -544,6 +564,13 @@ SPEC: dict[str, Any] = {
                         },
                     }
                 ),
+            ),
+            "delete": _op(
+                "endSale",
+                "End the running flash sale early: the card goes back to the product's price",
+                200,
+                _ON_AIR_EVENT,
+                _change(404, 409),
             ),
         },
         "/api/shows/{show}/destinations": {
@@ -687,12 +714,26 @@ SPEC: dict[str, Any] = {
                     "properties": {
                         "banned": {"type": "string"},
                         "address_until": {"type": ["number", "null"]},
+                        "removed": {
+                            "type": "integer",
+                            "description": "how many of their messages were removed",
+                        },
+                        "question_dismissed": {
+                            "type": "boolean",
+                            "description": "their question was on air and went off",
+                        },
                     },
                 },
                 _with_body(404, 422),
                 requestBody=_json_body(
                     _object(
-                        {"address_minutes": {"type": "integer", "minimum": 1, "maximum": 10080}}
+                        {
+                            "address_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+                            "remove_messages": {
+                                "type": "boolean",
+                                "description": "also remove their messages (default true)",
+                            },
+                        }
                     ),
                     required=False,
                 ),

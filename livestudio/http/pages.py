@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import secrets
 import shutil
+import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,9 +17,16 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 from aiohttp_session import get_session
+from babel.dates import format_date, format_skeleton, format_time
+from babel.numbers import format_decimal
 
 from .. import __version__
+from ..catalog.brand import BrandSettings
+from ..catalog.images import image_urls
+from ..catalog.labels import card_words
+from ..catalog.page_words import page_words
 from ..live.calendar import google_calendar_url
+from ..live.chat import viewer_tag
 from ..store import ShowRecord, ValidationError
 from .auth import CSRF_FIELD, check_csrf, csrf_token, current_user, log_in, log_out, require_login
 from .errors import error
@@ -45,14 +55,41 @@ def web_root() -> Path:
     return package / "web"  # installed: pyproject maps web/ to livestudio.web
 
 
-def _when(value: str | None) -> str:
+def _when(value: str | None, locale: str = "en_US") -> str:
+    """An ISO date-time as the locale writes it, in UTC with its zone ("Fr., 4. Dez. 2026
+    17:00 UTC"); pages show it in the viewer's own zone (`Intl`, web/static/js/intl.js)."""
     if not value:
         return ""
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         return value
-    return moment.strftime("%a %d %b %Y, %H:%M %Z").strip()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    moment = moment.astimezone(dt.UTC)
+    day = format_skeleton("yMMMEd", moment, locale=locale, fuzzy=True)
+    hour = format_time(moment, "short", tzinfo=dt.UTC, locale=locale)
+    return f"{day} {hour} UTC"
+
+
+def _date(ts: float, locale: str = "en_US") -> str:
+    """A unix time's date as the locale writes it ("04.12.2026" in de_DE)."""
+    return str(format_date(dt.datetime.fromtimestamp(ts, dt.UTC), "medium", locale=locale))
+
+
+def _iso(value: str | float | None) -> str:
+    """ISO 8601 in UTC, for <time datetime>."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, dt.UTC).isoformat()
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat()
 
 
 def _duration(seconds: float | None) -> str:
@@ -70,8 +107,13 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
-    env.filters["date"] = lambda ts: dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %b %Y")
+    # Dates in the brand's locale (the page's `locale`; the studio's pages: the same).
+    env.filters["when"] = jinja2.pass_context(lambda ctx, v: _when(v, ctx.get("locale", "en_US")))
+    env.filters["date"] = jinja2.pass_context(lambda ctx, v: _date(v, ctx.get("locale", "en_US")))
+    env.filters["iso"] = _iso
+    env.filters["number"] = jinja2.pass_context(
+        lambda ctx, n: format_decimal(n, locale=ctx.get("locale", "en_US"))
+    )
     env.filters["duration"] = _duration
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
     # What _og.html and _calendar.html need to describe a show to other sites and apps.
@@ -91,7 +133,16 @@ async def render(
     """Render a template with what every page needs (user, CSRF token, base URL)."""
     env = request.app[JINJA]
     user = await current_user(request)
+    brand = await request.app[STORE].get_brand()
     base = {
+        # The shop on every page (name, logo, accent from /brand.css) and the words of
+        # the public pages in its language.
+        "brand": brand,
+        "brand_logo": image_urls(brand.logo)["thumbnail_url"],
+        "brand_css": brand_css_version(brand),
+        "locale": brand.locale,
+        "lang": brand.locale.replace("_", "-"),
+        "words": words(brand.locale),
         "user": user,
         "csrf_field": CSRF_FIELD,
         "csrf_token": await csrf_token(request) if user else "",
@@ -99,7 +150,7 @@ async def render(
         "version": __version__,
         "request_path": request.path,
     }
-    html = env.get_template(template).render(**base, **context)
+    html = env.get_template(template).render({**base, **context})
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
@@ -121,12 +172,53 @@ def _safe_next(target: str | None) -> str:
 # -- public ---------------------------------------------------------------------------------
 
 
+def brand_css_text(brand: BrandSettings) -> str:
+    """The brand's accent as CSS custom properties (pages have no inline styles: CSP)."""
+    return f":root {{ --accent: {brand.accent}; --brand-accent: {brand.accent}; }}\n"
+
+
+def brand_css_version(brand: BrandSettings) -> str:
+    """A short hash of /brand.css, for its URL: it changes when the accent does."""
+    return hashlib.sha256(brand_css_text(brand).encode()).hexdigest()[:10]
+
+
+async def brand_css(request: web.Request) -> web.Response:
+    """GET /brand.css: the brand's accent colour for every page."""
+    brand = await request.app[STORE].get_brand()
+    cache = "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"
+    return web.Response(
+        text=brand_css_text(brand), content_type="text/css", headers={"Cache-Control": cache}
+    )
+
+
+LATE_LISTED_SECONDS = 6 * 3600
+"A scheduled show stays listed this long past its start time (running late), then drops."
+
+
+def is_listed(show: ShowRecord, now: float) -> bool:
+    """Whether a scheduled show is listed as upcoming on the public home page.
+
+    A show without a start time is a draft (a test, a show being prepared): unlisted, like
+    a shop's draft product. Its viewer link works for whoever has it, and it is listed
+    once it has a start time, or live. A start long past is dropped too.
+    """
+    if show.state != "scheduled" or not show.starts_at:
+        return False
+    try:
+        starts = dt.datetime.fromisoformat(show.starts_at)
+    except ValueError:
+        return False
+    if starts.tzinfo is None:
+        starts = starts.replace(tzinfo=dt.UTC)
+    return starts.timestamp() > now - LATE_LISTED_SECONDS
+
+
 async def home(request: web.Request) -> web.Response:
     """GET /: live now and upcoming shows."""
     shows = await request.app[STORE].list_shows()
     onair = request.app[ONAIR]
     live = [s for s in shows if onair.get(s.id) is not None]
-    upcoming = [s for s in shows if s.state == "scheduled"]
+    upcoming = [s for s in shows if is_listed(s, time.time())]
     upcoming.sort(key=lambda s: s.starts_at or "9999")
     replays = [s for s in shows if s.state == "published"]
     replays.sort(key=lambda s: s.went_live_at or s.created_at, reverse=True)
@@ -140,6 +232,7 @@ async def home(request: web.Request) -> web.Response:
             "upcoming": upcoming,
             "replays": replays,
             "featured": featured,
+            "config": {"locale": (await request.app[STORE].get_brand()).locale.replace("_", "-")},
             "clips": clips,
         },
     )
@@ -158,7 +251,19 @@ async def ensure_viewer(request: web.Request) -> str:
     return viewer
 
 
-def live_config(request: web.Request, show: ShowRecord, state: str) -> dict[str, Any]:
+def badge_state(state: str) -> str:
+    """What a viewer's badge says of a show state: live, back soon, soon, or ended."""
+    return state if state in ("live", "reconnecting", "scheduled") else "ended"
+
+
+def words(locale: str) -> dict[str, str]:
+    """Every word of the public pages in the locale's language (page and card words)."""
+    return {**page_words(locale), **card_words(locale).page()}
+
+
+def live_config(
+    request: web.Request, show: ShowRecord, state: str, viewer: str, brand: BrandSettings
+) -> dict[str, Any]:
     """What live.js needs to play a show (the viewer page's and the embed's)."""
     settings = request.app[SETTINGS]
     live = request.app[ONAIR].get(show.id)
@@ -176,6 +281,12 @@ def live_config(request: web.Request, show: ShowRecord, state: str) -> dict[str,
         "programStart": live.wall_origin if live is not None else None,
         "events": f"/live/{show.id}/events",
         "iceServers": ice_servers(settings),
+        # Public events name a banned viewer by this tag: the page knows it is its own.
+        "viewerTag": viewer_tag(viewer),
+        # The page's words and the locale its numbers and times are written in (Intl).
+        "locale": brand.locale.replace("_", "-"),
+        "words": words(brand.locale),
+        "orientation": show.orientation,
     }
 
 
@@ -185,7 +296,7 @@ async def viewer_page(request: web.Request) -> web.Response:
     if show is None or show.state == "deleted":
         return await render(request, "not_found.html", {"what": "show"}, status=404)
     settings = request.app[SETTINGS]
-    await ensure_viewer(request)
+    viewer = await ensure_viewer(request)
     state = request.app[ONAIR].state_of(show)
     brand = await request.app[STORE].get_brand()
     return await render(
@@ -194,7 +305,9 @@ async def viewer_page(request: web.Request) -> web.Response:
         {
             "show": show,
             "state": state,
-            "config": live_config(request, show, state),
+            "badge_state": badge_state(state),
+            "orientation": show.orientation,
+            "config": live_config(request, show, state, viewer, brand),
             "page_url": f"{settings.base_url}/live/{show.id}",
             "og_image": settings.base_url + brand_image(brand),
             "player_card": "*" in brand.embed_origins,
@@ -359,6 +472,7 @@ async def studio_show(request: web.Request) -> web.Response:
     # the key is stored hashed, and shown only when made or rotated.
     key = await _take_new_key(request, show.id)
     state = request.app[ONAIR].state_of(show)
+    locale = (await request.app[STORE].get_brand()).locale
     config = {
         "show": show.id,
         "state": state,
@@ -368,6 +482,9 @@ async def studio_show(request: web.Request) -> web.Response:
         "gracePeriod": settings.grace_period,
         "wentLiveAt": show.went_live_at,
         "csrf": await csrf_token(request),
+        # The host's program preview: WHEP, not counted among the viewers.
+        "whep": f"/whep/{show.id}?preview=host",
+        "orientation": show.orientation,
     }
     return await render(
         request,
@@ -387,6 +504,11 @@ async def studio_show(request: web.Request) -> web.Response:
                 "failed": f"stopped: {show.recording_error or 'error'}",
             }.get(show.recording, show.recording),
             "replay_url": f"/replay/{show.id}" if show.recording in ("ready", "failed") else "",
+            # Prices are typed as the brand's locale writes them ("19,90" in de_DE).
+            "price_example": format_decimal(Decimal("19.90"), format="#,##0.00", locale=locale),
+            "video_bitrate": settings.video_bitrate,
+            "video_fps": settings.video_fps,
+            "video_size": f"{settings.video_width}×{settings.video_height}",
             "embed": await _embed_codes(request, show),
         },
     )
@@ -408,6 +530,7 @@ def setup(app: web.Application) -> None:
     app[JINJA] = make_environment()
     r = app.router
     r.add_get("/", home)
+    r.add_get("/brand.css", brand_css)
     r.add_get("/login", login_form)
     r.add_post("/login", login_submit)
     r.add_post("/logout", logout)

@@ -31,7 +31,7 @@ from ..catalog.images import (
     image_name,
     image_urls,
 )
-from ..catalog.money import format_price
+from ..catalog.money import format_price, read_local_number
 from ..catalog.shops import SHOP_URL_OPTION
 from ..catalog.validation import parse_product, validate_url
 from ..store import ConflictError, NotFoundError, ProductRecord, ValidationError
@@ -130,6 +130,28 @@ async def list_products(request: web.Request) -> web.Response:
     return web.json_response({"products": [product_json(r, brand_settings) for r in records]})
 
 
+PRICE_FORMAT_HEADER = "X-Price-Format"
+"""`locale`: prices in the body are written as the brand's locale writes them ("24,90" in
+de_DE), as hosts type them in the studio's forms. Without it prices are plain decimal
+text ("24.90") or JSON numbers, whatever the locale: scripts never depend on it."""
+
+
+def local_prices(request: web.Request, data: dict[str, Any], locale: str) -> None:
+    """Read the prices of `data` the locale's way, in place, if the request says so."""
+    if request.headers.get(PRICE_FORMAT_HEADER, "").strip().lower() != "locale":
+        return
+    errors = []
+    for key in ("price", "compare_at_price"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            try:
+                data[key] = read_local_number(value.strip(), locale, key)
+            except FieldError as exc:
+                errors.append(exc)
+    if errors:
+        raise error(422, str(InvalidInput(errors)))
+
+
 async def create_product(request: web.Request) -> web.Response:
     """POST /api/products: a new product (currency defaults to the brand's)."""
     await require_host(request)
@@ -137,6 +159,7 @@ async def create_product(request: web.Request) -> web.Response:
     _take_image(data, creating=True)
     store = request.app[STORE]
     brand_settings = await store.get_brand()
+    local_prices(request, data, brand_settings.locale)
     try:
         fields = parse_product(data, None, brand_settings.currency)
         record = await store.create_product(fields)
@@ -171,6 +194,7 @@ async def patch_product(request: web.Request) -> web.Response:
     remove_image = _take_image(data, creating=False)
     store = request.app[STORE]
     product_id = _product_id(request)
+    local_prices(request, data, (await store.get_brand()).locale)
     try:
         record = await store.update_product(product_id, data)
         if remove_image:

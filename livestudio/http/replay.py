@@ -188,7 +188,8 @@ async def replay_page(request: web.Request) -> web.Response:
             show.id, "replay", request.app[AUDIENCE].viewer_key(viewer)
         )
     events = await request.app[STORE].list_events(show.id)
-    config = replay_config(show, events)
+    brand = await request.app[STORE].get_brand()
+    config = replay_config(show, events, brand.locale)
     return await render(
         request,
         "replay.html",
@@ -198,7 +199,7 @@ async def replay_page(request: web.Request) -> web.Response:
             "chapters": config["chapters"],
             "poster": poster_path(settings, show),
             "page_url": f"{settings.base_url}/replay/{show.id}",
-            "player_card": "*" in (await request.app[STORE].get_brand()).embed_origins,
+            "player_card": "*" in brand.embed_origins,
             "clips": [
                 c for c in await request.app[STORE].list_clips(show.id) if c.status == "ready"
             ],
@@ -212,9 +213,9 @@ def poster_path(settings: Settings, show: ShowRecord) -> str:
     return f"/media/{show.id}/{POSTER}" if has_poster else "/static/img/og.png"
 
 
-def replay_config(show: ShowRecord, events: list[EventRecord]) -> dict[str, Any]:
+def replay_config(show: ShowRecord, events: list[EventRecord], locale: str) -> dict[str, Any]:
     """What replay.js needs (the replay page's and the embed's): playlist, chapters, the
-    chat to play back, the card timeline."""
+    chat to play back, the card timeline, and the brand's locale (prices, times: Intl)."""
     chapters = product_chapters(events)
     deleted = {e.data.get("id") for e in events if e.kind == "chat_delete"}
     chat = [
@@ -239,6 +240,7 @@ def replay_config(show: ShowRecord, events: list[EventRecord]) -> dict[str, Any]
             for e in events
             if e.kind in CARD_EVENTS and e.pts is not None
         ],
+        "locale": locale.replace("_", "-"),
     }
 
 

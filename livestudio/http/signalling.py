@@ -152,7 +152,7 @@ async def whip_post(request: web.Request) -> web.Response:
     reached = server_address(request, settings.trusted_proxy)
     with request.app[NEGOTIATIONS].slot(publisher=True):
         created = onair.get(show.id) is None
-        live = onair.start(show.id, show.state)
+        live = onair.start(show.id, show.state, show.orientation)
         try:
             publisher = await live.publish(offer, address=address, reached=reached)
         except ShowBusy:
@@ -296,14 +296,20 @@ async def whep_post(request: web.Request) -> web.Response:
     per_ip = request.app[SESSIONS_PER_IP]
     if per_ip[group] >= settings.max_sessions_per_ip:
         raise error(429, "too many sessions from your address", {"Retry-After": RETRY_AFTER})
+    # The host's program preview in the studio (?preview=host, logged in) is not counted
+    # in "N watching"; without a login the flag means nothing.
+    preview = request.query.get("preview") == "host" and await current_user(request) is not None
     # The seat is taken before negotiating (it takes a while): POSTs arriving together
     # from one address must not all pass the check above.
     per_ip[group] += 1
+    negotiated = ""  # the viewer's id once negotiated (for the preview's release)
 
     def released() -> None:
         per_ip[group] -= 1
         if per_ip[group] <= 0:
             del per_ip[group]
+        if preview:
+            onair.remove_preview(show.id, negotiated)
         onair.viewers_changed(show.id)
 
     try:
@@ -312,11 +318,16 @@ async def whep_post(request: web.Request) -> web.Response:
         released()
         raise
     assert viewer.subscriber is not None
+    negotiated = viewer.id
+    if preview:
+        onair.add_preview(show.id, viewer.id)
     viewer.subscriber.on_close.append(released)
-    # Analytics: a viewer session from now until its subscription closes.
-    audience = request.app[AUDIENCE]
-    watch = audience.joined(show.id, who)
-    viewer.subscriber.on_close.append(lambda: audience.left(watch))
+    # Analytics: a viewer session from now until its subscription closes. The host's
+    # program preview is no viewer (like the host's replay previews: no views).
+    if not preview:
+        audience = request.app[AUDIENCE]
+        watch = audience.joined(show.id, who)
+        viewer.subscriber.on_close.append(lambda: audience.left(watch))
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from babel.numbers import format_decimal
 
 from ..catalog.brand import CORNERS
 from ..catalog.csvio import COLUMNS
@@ -53,6 +54,7 @@ async def products_page(request: web.Request) -> web.Response:
         "products": products,
         "query": query,
         "currency": brand.currency,
+        "locale": brand.locale,
     }
     return await render(
         request,
@@ -64,6 +66,10 @@ async def products_page(request: web.Request) -> web.Response:
             "config": config,
             "currencies": CURRENCY_SUGGESTIONS,
             "csv_columns": COLUMNS,
+            # Prices are typed as the brand's locale writes them ("1.299,00" in de_DE).
+            "price_example": format_decimal(
+                Decimal("1299.00"), format="#,##0.00", locale=brand.locale
+            ),
             "name_max": NAME_MAX,
             "description_max": DESCRIPTION_MAX,
         },

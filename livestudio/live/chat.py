@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -58,6 +59,12 @@ HELD_MAX = 200
 "Messages held for approval per show; beyond, the oldest is dropped (it is stale by then)."
 LIVE_STATES = ("live", "reconnecting")
 "The show states in which the chat is open."
+
+
+def viewer_tag(viewer: str) -> str:
+    """A public name for a viewer's secret cookie id: their page knows its own tag (page
+    config) and so learns from the public events that it was banned."""
+    return hashlib.sha256(b"livestudio-viewer:" + viewer.encode()).hexdigest()[:20]
 
 
 class ChatRejected(Exception):
@@ -454,10 +461,13 @@ class ChatRoom:
         self.hub.publish(self.show_id, "chat_delete", message=message_id)
         self._write("chat_delete", {"id": message_id}, self._pts(), time.time())
 
-    async def ban(self, message_id: int, address_seconds: float | None = None) -> Message:
+    async def ban(
+        self, message_id: int, address_seconds: float | None = None, remove_messages: bool = True
+    ) -> Message:
         """Ban the author of a message by viewer session (in every show), and with
-        `address_seconds` their address (group) in this show for that long; the author's
-        messages go (those of others at the address stay: they may be bystanders)."""
+        `address_seconds` their address (group) in this show for that long; with
+        `remove_messages` the author's messages go (those of others at the address stay:
+        they may be bystanders). Their open pages hear of it (a `banned` event)."""
         message = await self.find(message_id)
         self.banned_viewers.add(message.viewer)
         until = None
@@ -467,6 +477,9 @@ class ChatRoom:
         await self.store.add_ban(
             self.show_id, message.viewer, message.network, message.name, address_until=until
         )
+        self.hub.publish(self.show_id, "banned", viewer=viewer_tag(message.viewer))
+        if not remove_messages:
+            return message
         for other in list(self.messages.values()):
             if not other.deleted and other.viewer == message.viewer:
                 await self.delete(other.id)

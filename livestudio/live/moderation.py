@@ -7,6 +7,7 @@ together.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .chat import ChatRoom, Message
@@ -47,28 +48,44 @@ async def delete_message(room: ChatRoom, products: OnAirProducts | None, message
     await _dismiss_if_shown(room, products, {message_id})
 
 
+@dataclass(frozen=True)
+class BanOutcome:
+    """What a ban did, for the host to read."""
+
+    message: Message
+    "The message the host banned from (its author is banned)."
+    removed: int
+    "How many of the author's messages were removed."
+    question_dismissed: bool
+    "Their question was on air and went off."
+
+
 async def ban_author(
     room: ChatRoom,
     products: OnAirProducts | None,
     message_id: int,
     address_seconds: float | None = None,
-) -> Message:
+    remove_messages: bool = True,
+) -> BanOutcome:
     """Ban a message's author (and with `address_seconds` their address for that long);
-    their messages go (and off air if highlighted)."""
+    with `remove_messages` their messages go too (and off air if highlighted)."""
+    before = {m.id for m in room.messages.values() if m.deleted}
     try:
-        message = await room.ban(message_id, address_seconds)
+        message = await room.ban(message_id, address_seconds, remove_messages)
     except KeyError:
         raise UnknownMessage("no such message") from None
     gone = {m.id for m in room.messages.values() if m.deleted}
-    await _dismiss_if_shown(room, products, gone)
-    return message
+    removed = len(gone - before) + (1 if remove_messages and message.id not in room.messages else 0)
+    dismissed = await _dismiss_if_shown(room, products, gone)
+    return BanOutcome(message, removed, dismissed)
 
 
-async def _dismiss_if_shown(room: ChatRoom, products: OnAirProducts | None, ids: set[int]) -> None:
+async def _dismiss_if_shown(room: ChatRoom, products: OnAirProducts | None, ids: set[int]) -> bool:
     if products is None or products.highlighted not in ids:
-        return
+        return False
     try:
         await products.dismiss()
     except ShowActionError:  # gone off air meanwhile
         pass
     room.set_highlight(None)
+    return True

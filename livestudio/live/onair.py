@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,16 @@ def limits_from(settings: Settings) -> ShowLimits:
     )
 
 
+def portrait(limits: ShowLimits) -> ShowLimits:
+    """The limits of a portrait show: the box turned to 9:16 (720x1280 for a 1280x720
+    setting), the camera cropped to fill it (centre) instead of letterboxed."""
+    box = limits.box
+    side, other = max(box.width, box.height), min(box.width, box.height)
+    return dataclasses.replace(
+        limits, box=dataclasses.replace(box, width=other, height=side, fill=True)
+    )
+
+
 ENDED_HLS_KEPT = 60.0
 """Seconds an ended show's live HLS stays fetchable: players and CDN edges a few segments
 behind finish what they were fetching (the playlist URL serves the replay meanwhile)."""
@@ -83,6 +94,8 @@ class OnAir:
         "Where each show on air goes back to if nothing of it airs."
         self._tasks: set[asyncio.Task[Any]] = set()
         self._viewer_counts: dict[str, int] = {}
+        self._previews: dict[str, set[str]] = {}
+        "WHEP sessions of the host's own program preview, per show: not in the audience."
         self._ended_hls: dict[str, HlsStream] = {}
         "Live HLS of shows that ended less than ENDED_HLS_KEPT ago."
         self.on_finished: list[Callable[[str], Awaitable[None]]] = []
@@ -94,10 +107,13 @@ class OnAir:
         """The live show with this id, if it is on air in this process."""
         return self.shows.get(show_id)
 
-    def start(self, show_id: str, previous_state: str = "scheduled") -> LiveShow:
+    def start(
+        self, show_id: str, previous_state: str = "scheduled", orientation: str = "landscape"
+    ) -> LiveShow:
         """The show's LiveShow, created (and marked live) if it is not on air yet.
 
-        `previous_state` is where the show goes back to if nothing of it ever airs.
+        `previous_state` is where the show goes back to if nothing of it ever airs;
+        `orientation` "portrait" makes a 9:16 program (cropped from the camera).
         """
         live = self.shows.get(show_id)
         if live is not None:
@@ -106,7 +122,7 @@ class OnAir:
             return live
         live = LiveShow(
             show_id,
-            self.limits,
+            portrait(self.limits) if orientation == "portrait" else self.limits,
             on_state=lambda s: self._state_changed(show_id, s),
             on_recording_error=lambda message: self._recording_failed(show_id, message),
             on_nothing_aired=lambda: self._spawn(self.abandon(show_id, previous_state, live)),
@@ -207,7 +223,7 @@ class OnAir:
         products = self._products.get(show_id)
         return {
             "state": live.state,
-            "viewers": live.viewer_count,
+            "viewers": self.audience(show_id),
             # Unix time of program pts 0: an HLS player maps its program date-time to
             # program pts with it (product cards follow playback).
             "program_start": live.wall_origin,
@@ -249,10 +265,30 @@ class OnAir:
         for finished in self.on_finished:
             await finished(show_id)
 
+    def add_preview(self, show_id: str, session_id: str) -> None:
+        """A WHEP session is the host's program preview: it does not count as a viewer."""
+        self._previews.setdefault(show_id, set()).add(session_id)
+
+    def remove_preview(self, show_id: str, session_id: str) -> None:
+        """The host's preview session left."""
+        previews = self._previews.get(show_id)
+        if previews is not None:
+            previews.discard(session_id)
+            if not previews:
+                del self._previews[show_id]
+
+    def audience(self, show_id: str) -> int:
+        """Viewers watching the show now ("N watching"): its WHEP sessions, less the host's
+        program preview."""
+        live = self.shows.get(show_id)
+        if live is None:
+            return 0
+        previews = self._previews.get(show_id, set())
+        return live.viewer_count - sum(1 for s in previews if live.viewer(s) is not None)
+
     def viewers_changed(self, show_id: str) -> None:
         """Tell pages the new viewer count (coalesced: only when it changed)."""
-        live = self.shows.get(show_id)
-        count = live.viewer_count if live else 0
+        count = self.audience(show_id)
         if self._viewer_counts.get(show_id) != count:
             self._viewer_counts[show_id] = count
             self.hub.publish(show_id, "viewers", viewers=count)

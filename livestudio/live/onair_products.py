@@ -109,6 +109,30 @@ class OnAirProducts:
             self._sale_timer = asyncio.ensure_future(self._end_sale_after(seconds))
             return event
 
+    async def end_sale(self) -> dict[str, Any]:
+        """End the running flash sale now: the card goes back to the product's price."""
+        async with self._lock:
+            sale = self.state.sale
+            if sale is None:
+                raise NothingToUndo("no flash sale is running")
+            self._end_sale_timer()
+            self.state.sale = None
+            product = await self.store.get_product(sale.product_id, include_deleted=True)
+            return await self._apply("sale_end", product, extra={"early": True})
+
+    def sale_json(self) -> dict[str, Any] | None:
+        """The running sale for the studio: product, price as shown, wall time it ends."""
+        sale = self.state.sale
+        if sale is None:
+            return None
+        card = self._cards.get(sale.product_id)
+        left = max(0.0, sale.ends_at - self.live.program_seconds())
+        return {
+            "product": sale.product_id,
+            "price": card["price"] if card else str(sale.price),
+            "ends_at": time.time() + left,
+        }
+
     async def highlight(self, message_id: int, name: str, text: str) -> dict[str, Any]:
         """Burn a viewer's question into the video as a lower-third, until dismissed."""
         self._require_on_air()
@@ -191,6 +215,7 @@ class OnAirProducts:
             "card": self._cards.get(pinned) if pinned is not None else None,
             "featured": [self._cards[p] for p in self.state.featured if p in self._cards],
             "question": {"message": q[0], "author": q[1], "text": q[2]} if q else None,
+            "sale": self.sale_json(),
         }
 
     # -- internals ----------------------------------------------------------------------------
@@ -257,6 +282,8 @@ class OnAirProducts:
         data.update(extra or {})
         if card_json is not None:
             data["card"] = card_json
+        if kind == "sale":
+            data["sale"] = self.sale_json()
         event: dict[str, Any] = {"kind": kind, "pts": pts, "wall": wall, **data}
         if store_event:
             event["event_id"] = await self.store.add_event(self.show_id, kind, data, pts, wall)

@@ -46,6 +46,9 @@ class VideoSettings:
     bitrate: int = 2_000_000
     preset: str = "veryfast"
     keyframe_interval: float = 2.0
+    fill: bool = False
+    """Crop sources to fill the box (centre), instead of fitting them in with bars: a
+    portrait program from a landscape camera. The program is then the box's size."""
     level: int = 0
     """H.264 level_idc; 0: the smallest that fits.
 

@@ -27,9 +27,11 @@ class FramePicker:
     and shows no overlay drawn twice; hands out copies when a scene will draw on them.
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, fill: bool = False) -> None:
         self._width = width
         self._height = height
+        self._fill = fill
+        "Crop sources to fill the program (portrait from a landscape camera)."
         self._slate = slate(width, height)
         self._last_source: av.VideoFrame | None = None
         self._last_program: av.VideoFrame | None = None
@@ -52,7 +54,7 @@ class FramePicker:
         if source is self._last_source and self._last_program is not None:
             frame = self._last_program
             return (copy_frame(frame) if will_draw else frame), FrameOrigin.REPEAT
-        frame = to_program(source, self._width, self._height)
+        frame = to_program(source, self._width, self._height, fill=self._fill)
         self._last_source, self._last_program = source, frame
         # keep the clean frame for repeats; draw on a copy
         return (copy_frame(frame) if will_draw else frame), FrameOrigin.SOURCE

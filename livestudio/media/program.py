@@ -23,7 +23,7 @@ import av
 from .clock import AUDIO_RATE, VIDEO_TIME_BASE, ProgramClock
 from .compose import Compositor
 from .encode import AUDIO_FRAME_SAMPLES, AacEncoder, OpusEncoder, ProgramEncoder, VideoSettings
-from .frames import program_size
+from .frames import even, program_size
 from .hostaudio import HostAudio
 from .keyframes import KeyframeRequests, KeyframeSchedule
 from .pacing import VideoPacer
@@ -71,7 +71,7 @@ class ProgramRun:
         self.encoder = ProgramEncoder(settings)
         self.opus = OpusEncoder()
         self.pacer = VideoPacer(settings.fps)
-        self.pictures = FramePicker(settings.width, settings.height)
+        self.pictures = FramePicker(settings.width, settings.height, fill=settings.fill)
         self.keyframes = KeyframeSchedule(settings.keyframe_interval, settings.fps, requests)
         self.audio_pts = 0
         "Program pts (1/48000) of the next 20 ms of audio."
@@ -146,7 +146,10 @@ class Program:
 
     def _start(self, source_w: int, source_h: int) -> None:
         """Fix the settings for this source size and start the program thread."""
-        w, h = program_size(source_w, source_h, self._box.width, self._box.height)
+        if self._box.fill:  # cropped to the box: the box's size, whatever the source's
+            w, h = even(self._box.width), even(self._box.height)
+        else:
+            w, h = program_size(source_w, source_h, self._box.width, self._box.height)
         self.settings = VideoSettings(
             width=w,
             height=h,
@@ -154,6 +157,7 @@ class Program:
             bitrate=self._box.bitrate,
             preset=self._box.preset,
             keyframe_interval=self._box.keyframe_interval,
+            fill=self._box.fill,
             level=self._box.level_idc,
         )
         self._thread = threading.Thread(target=self._thread_main, name=f"{self.name}", daemon=True)

@@ -37,6 +37,12 @@ REFERENCE_SIDE = 720
 "Overlay sizes are designed at 720p and scaled with the program's shorter side."
 MARGIN = 24
 "Distance of the layers from the frame's edges, at 720p (a title-safe margin)."
+PORTRAIT_SCALE = 4 / 3
+"""A portrait program (9:16, for phones) draws its layers this much larger than a
+landscape one of the same width: it fills a phone's width, where a 720 px frame is shown
+~390 px wide, and the card's text must stay readable there (≥ 12 px)."""
+PORTRAIT_BOTTOM = 0.06
+"A portrait card sits centred at the bottom, this much of the height above the edge."
 QUESTION_WIDTH = 560
 QUESTION_MIN_WIDTH = 300
 
@@ -184,7 +190,8 @@ class OverlayScene:
         self.size = size
         self.card, self.logo, self.question = card, logo, question
         self._prefetch = prefetch
-        self.scale = min(size) / REFERENCE_SIDE  # portrait programs too
+        self.portrait = size[1] > size[0]
+        self.scale = min(size) / REFERENCE_SIDE * (PORTRAIT_SCALE if self.portrait else 1)
         margin = round(MARGIN * self.scale)
         reuse = previous if previous is not None and previous.size == size else None
 
@@ -222,8 +229,10 @@ class OverlayScene:
 
     @property
     def card_corner(self) -> str | None:
-        """The corner the card is in, if any."""
-        return self.card.corner if self.card is not None else None
+        """The corner the card is in, if any (portrait: "bottom-centre", whatever the brand's)."""
+        if self.card is None:
+            return None
+        return "bottom-centre" if self.portrait else self.card.corner
 
     @property
     def card_rect(self) -> Rect | None:
@@ -269,7 +278,11 @@ class OverlayScene:
     def _card(self, card: CardModel, margin: int, now: float | None) -> Layer:
         rendered = render_card(card, self.scale)
         w, h = rendered.image.size
-        x, y = _corner_position(card.corner, self.size, (w, h), margin)
+        if self.portrait:  # a phone's thumb is at the bottom: the card too, centred
+            x = (self.size[0] - w) // 4 * 2
+            y = self.size[1] - round(self.size[1] * PORTRAIT_BOTTOM) - h
+        else:
+            x, y = _corner_position(card.corner, self.size, (w, h), margin)
         layer = Layer("card", Rect(x, y, w, h), Overlay.from_rgba(rendered.image, x, y))
         slot = rendered.countdown_slot
         if card.sale_ends_at is not None and slot is not None:

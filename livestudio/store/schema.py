@@ -244,6 +244,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX clips_by_show ON clips (show_id, id);
     CREATE INDEX clips_by_created_at ON clips (created_at);
     """,
+    # Migration 13: portrait programs (9:16, for shows meant for phones), a show's setting.
+    """
+    ALTER TABLE shows ADD COLUMN orientation TEXT NOT NULL DEFAULT 'landscape';
+    """,
 ]
 
 

@@ -40,6 +40,8 @@ class ShowRecord:
     "Seconds of recorded media, once the recording is finalized."
     recording_error: str | None = None
     "Why the recording stopped early (e.g. disk full), for the studio."
+    orientation: str = "landscape"
+    "landscape (16:9) or portrait (9:16, cropped from the camera: shows meant for phones)."
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class EventRecord:
 
 _SHOW_COLUMNS = (
     "id, title, starts_at, state, created_at, went_live_at, ended_at,"
-    " recording, duration, recording_error"
+    " recording, duration, recording_error, orientation"
 )
 
 
@@ -98,6 +100,10 @@ def normalize_starts_at(starts_at: object) -> str | None:
     return moment.astimezone(UTC).isoformat()
 
 
+ORIENTATIONS = ("landscape", "portrait")
+"A show's program: 16:9, or 9:16 for phones."
+
+
 def _new_show_id() -> str:
     # 9 bytes → 12 URL-safe characters: unguessable, short enough to read aloud. Never a
     # leading "-": argparse (and most CLIs) would take the id for an option.
@@ -119,6 +125,7 @@ def _show(row: sqlite3.Row) -> ShowRecord:
         recording=row["recording"],
         duration=row["duration"],
         recording_error=row["recording_error"],
+        orientation=row["orientation"],
     )
 
 
@@ -136,8 +143,12 @@ def _event(row: sqlite3.Row) -> EventRecord:
 class ShowStore(StoreBase):
     """Show and event methods of the Store."""
 
-    async def create_show(self, title: str, starts_at: str | None = None) -> tuple[ShowRecord, str]:
+    async def create_show(
+        self, title: str, starts_at: str | None = None, orientation: str = "landscape"
+    ) -> tuple[ShowRecord, str]:
         """Create a scheduled show; return it and its stream key (shown once, stored hashed)."""
+        if orientation not in ORIENTATIONS:
+            raise ValidationError(f"orientation must be one of {', '.join(ORIENTATIONS)}")
         record = ShowRecord(
             id=_new_show_id(),
             title=validate_title(title),
@@ -146,12 +157,14 @@ class ShowStore(StoreBase):
             created_at=time.time(),
             went_live_at=None,
             ended_at=None,
+            orientation=orientation,
         )
         stream_key = secrets.token_urlsafe(32)
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO shows (id, title, starts_at, state, stream_key_hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shows"
+                " (id, title, starts_at, state, stream_key_hash, created_at, orientation)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.title,
@@ -159,9 +172,19 @@ class ShowStore(StoreBase):
                     record.state,
                     sha256_hex(stream_key),
                     record.created_at,
+                    record.orientation,
                 ),
             )
         return record, stream_key
+
+    async def set_orientation(self, show_id: str, orientation: str) -> None:
+        """landscape or portrait; ValidationError for anything else."""
+        if orientation not in ORIENTATIONS:
+            raise ValidationError(f"orientation must be one of {', '.join(ORIENTATIONS)}")
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE shows SET orientation = ? WHERE id = ?", (orientation, show_id)
+            )
 
     async def get_show(self, show_id: str) -> ShowRecord | None:
         """The show with this id (deleted ones included), or None."""

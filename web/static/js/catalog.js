@@ -16,7 +16,10 @@ export class ApiError extends Error {
 /** Call the JSON API as the logged-in host; resolves to the parsed answer (null for 204). */
 export async function api(path, { method = "GET", json, body } = {}) {
   const headers = {};
-  if (method !== "GET") headers["X-CSRF-Token"] = config.csrf;
+  if (method !== "GET") {
+    headers["X-CSRF-Token"] = config.csrf;
+    headers["X-Price-Format"] = "locale"; // prices as the brand's locale writes them (24,90)
+  }
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(json);

@@ -5,9 +5,26 @@
 import { Cards, followHls, followLive } from "./cards.js";
 import { ChatList, float } from "./chat.js";
 import { canPlayHls, playHls } from "./hlsplay.js";
+import { count, fill, localizeTimes } from "./intl.js";
 import { SignalError, canPlayH264, clock, events, hangUp, play } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
+// The page's words in the brand's language (catalog/page_words.py), English if missing.
+const W = {
+  connecting: "Connecting…", back_soon: "The host will be right back…",
+  ended: "This show has ended. Thanks for watching!", watch_replay: "Watch the replay",
+  not_started: "The show has not started yet. It will play here by itself.",
+  starts_in: "Starts in {time}", starting_soon: "Starting soon…", watching: "{n} watching",
+  chat_closed: "The chat is closed: the show has ended.",
+  banned: "The host has removed you from this chat.",
+  state_live: "Live", state_scheduled: "Soon", state_ended: "Ended", state_reconnecting: "Back soon",
+  full_retry: "This show is full right now. Trying again in {n} s…",
+  connection_problem: "Connection problem. Retrying…", reconnecting: "Reconnecting…",
+  ...(config.words || {}),
+};
+const LIVE_STATES = ["live", "reconnecting"];
+const ENDED_STATES = ["ended", "published", "unpublished"];
+localizeTimes(config.locale);
 const video = document.getElementById("video");
 const message = document.getElementById("message");
 const countdown = document.getElementById("countdown");
@@ -52,23 +69,41 @@ function say(text) {
 
 function setState(next) {
   state = next;
-  badge.textContent = next;
-  badge.className = `badge state-${next}`;
+  const shown = LIVE_STATES.includes(next) || next === "scheduled" ? next : "ended";
+  badge.textContent = W[`state_${shown}`] || next;
+  badge.className = `badge state-${shown}`;
+  document.body.dataset.state = shown;
   if (next === "live" || next === "reconnecting") {
     countdown.textContent = "";
-    if (next === "reconnecting") say("The host will be right back…");
+    if (next === "reconnecting") say(W.back_soon);
     else if (session && session.pc.connectionState === "connected") say("");
     else if (hlsPlayer && !video.paused) say("");
     ensurePlaying();
-  } else if (next === "ended" || next === "published" || next === "unpublished") {
+  } else if (ENDED_STATES.includes(next)) {
+    // Ended means ended here too, at once: no picture, no count, no chat.
     stop();
-    say("This show has ended. Thanks for watching!");
+    say(W.ended);
+    viewersEl.textContent = "";
+    closeChat(W.chat_closed);
     if (next === "published") showReplayLink();
   } else if (next === "scheduled") {
-    say("The show has not started yet. It will play here by itself.");
+    say(W.not_started);
   }
   const scheduled = document.getElementById("scheduled");
   if (scheduled) scheduled.hidden = next !== "scheduled";
+}
+
+/** The chat form stops taking input, saying why (the show ended, or a ban). */
+function closeChat(why) {
+  window.livestudio.chatClosed = why;
+  const form = document.getElementById("chat-form"); // none in an embed without ?chat=1
+  if (!form) return;
+  for (const el of form.elements) el.disabled = true;
+  for (const b of document.querySelectorAll(".reaction")) b.disabled = true;
+  form.classList.add("closed");
+  const status = document.getElementById("chat-status");
+  status.textContent = why;
+  status.classList.add("closed");
 }
 
 function showReplayLink() {
@@ -76,7 +111,7 @@ function showReplayLink() {
   const a = document.createElement("a");
   a.id = "replay-link";
   a.href = config.replayUrl || `/replay/${config.show}`;
-  a.textContent = "Watch the replay";
+  a.textContent = W.watch_replay;
   a.className = "buy";
   message.after(a);
   overlay.hidden = false;
@@ -97,7 +132,7 @@ async function ensurePlaying() {
   }
   connecting = true;
   let fallback = null;
-  if (!session) say("Connecting…");
+  if (!session) say(W.connecting);
   try {
     session = await play(config.whep, video, config.iceServers);
     stopFollowing();
@@ -105,16 +140,16 @@ async function ensurePlaying() {
     lastBytes = 0;
     lastBytesAt = sessionStartedAt = performance.now();
     session.pc.addEventListener("connectionstatechange", check);
-    say(state === "reconnecting" ? "The host will be right back…" : "");
+    say(state === "reconnecting" ? W.back_soon : "");
   } catch (err) {
     if (err instanceof SignalError) {
       if (err.status === 409) {
-        say(err.message.includes("not started") ? "The show has not started yet. It will play here by itself." : "This show is not live.");
+        say(err.message.includes("not started") ? W.not_started : W.ended);
       } else if ((err.status === 503 || err.status === 429 || err.status === 422) && config.hls) {
         fallback = `WHEP answered ${err.status}`; // full, or no H.264 in this browser's offer
       } else if (err.status === 503 || err.status === 429) {
         const wait = Math.max(1, err.retryAfter || 5);
-        say(`This show is full right now. Trying again in ${wait} s…`);
+        say(fill(W.full_retry, { n: wait }));
         retry(wait * 1000);
       } else if (err.status === 422) {
         say(err.message);
@@ -123,7 +158,7 @@ async function ensurePlaying() {
         retry(3000);
       }
     } else {
-      say("Connection problem. Retrying…");
+      say(W.connection_problem);
       retry(2000);
     }
   } finally {
@@ -145,7 +180,7 @@ async function startHls() {
   if (hlsPlayer || connecting || !(state === "live" || state === "reconnecting")) return;
   connecting = true;
   latencyNote.hidden = false;
-  say("Connecting…");
+  say(W.connecting);
   try {
     const player = await playHls(config.hls, video, {
       lowLatency: config.hlsPartTarget > 0,
@@ -153,7 +188,7 @@ async function startHls() {
         if (hlsPlayer !== player) return;
         console.info("HLS playback stopped:", why);
         stop();
-        say("Connection problem. Retrying…");
+        say(W.connection_problem);
         retry(2000);
       },
     });
@@ -168,7 +203,7 @@ async function startHls() {
 }
 
 video.addEventListener("playing", () => {
-  if (hlsPlayer && (message.textContent === "Connecting…" || message.textContent.startsWith("Connection problem"))) say("");
+  if (hlsPlayer && (message.textContent === W.connecting || message.textContent === W.connection_problem)) say("");
 });
 
 function stop() {
@@ -194,7 +229,7 @@ function recover(reason) {
   stop();
   disconnectedSince = null;
   if (state === "live" || state === "reconnecting") {
-    say("Reconnecting…");
+    say(W.reconnecting);
     ensurePlaying();
   }
 }
@@ -224,7 +259,7 @@ async function check() {
     if (bytes > lastBytes) {
       lastBytes = bytes;
       lastBytesAt = now;
-      if (message.textContent === "Connecting…" || message.textContent === "Reconnecting…") say("");
+      if (message.textContent === W.connecting || message.textContent === W.reconnecting) say("");
     } else if (now - lastBytesAt > STALL_MS && session && session.pc === pc) {
       return recover("no media");
     }
@@ -241,20 +276,15 @@ unmute.addEventListener("click", () => {
 });
 video.addEventListener("volumechange", () => { unmute.hidden = !video.muted; });
 
-// Start times in the viewer's own language and time zone.
-for (const el of document.querySelectorAll("time.local")) {
-  const when = new Date(el.dateTime);
-  if (!Number.isNaN(when.getTime())) {
-    el.textContent = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" }).format(when);
-  }
-}
-const inDays = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+// Start times (localizeTimes above) and the countdown in the brand's language, in the
+// viewer's own time zone.
+const inDays = new Intl.RelativeTimeFormat(config.locale, { numeric: "auto" });
 
 function tickCountdown() {
   if (state !== "scheduled" || !config.startsAt) return;
   const left = (new Date(config.startsAt) - Date.now()) / 1000;
-  if (left > 86400) countdown.textContent = `Starts ${inDays.format(Math.floor(left / 86400), "day")}`;
-  else countdown.textContent = left > 0 ? `Starts in ${clock(left)}` : "Starting soon…";
+  if (left > 86400) countdown.textContent = fill(W.starts, { when: inDays.format(Math.floor(left / 86400), "day") });
+  else countdown.textContent = left > 0 ? fill(W.starts_in, { time: clock(left) }) : W.starting_soon;
   overlay.hidden = false;
 }
 setInterval(tickCountdown, 1000);
@@ -262,8 +292,8 @@ tickCountdown();
 
 const socket = events(config.events, (event) => {
   chat.event(event);
-  const status = document.getElementById("chat-status");
-  if (status && (event.type === "error" || event.type === "held")) {
+  const status = document.getElementById("chat-status"); // none in an embed without ?chat=1
+  if (status && (event.type === "error" || event.type === "held") && !window.livestudio.chatClosed) {
     status.textContent = event.message + (event.retry_after ? ` (wait ${Math.ceil(event.retry_after)} s)` : "");
   }
   if (event.type === "snapshot") cards.snapshot(event);
@@ -273,9 +303,13 @@ const socket = events(config.events, (event) => {
     if (event.state && event.state !== state) setState(event.state);
     else if (event.type === "snapshot") setState(event.state || state);
   }
-  if (typeof event.viewers === "number") {
-    viewersEl.textContent = `${event.viewers} watching`;
+  if (typeof event.viewers === "number" && !ENDED_STATES.includes(state)) {
+    viewersEl.textContent = fill(W.watching, { n: count(event.viewers, config.locale) });
   }
+  const banned = (event.type === "snapshot" && event.banned)
+    || (event.type === "banned" && event.viewer === config.viewerTag)
+    || (event.type === "error" && event.code === "banned");
+  if (banned) closeChat(W.banned);
 });
 setState(state);
 window.addEventListener("pagehide", stop);
@@ -287,13 +321,13 @@ form?.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = form.name.value.trim();
   const text = form.text.value.trim();
-  if (!name || !text) return;
+  if (!name || !text || window.livestudio.chatClosed) return;
   localStorage.setItem("livestudio.name", name);
   if (socket.send({ type: "chat", name, text })) {
     form.text.value = "";
     document.getElementById("chat-status").textContent = "";
   } else {
-    document.getElementById("chat-status").textContent = "Reconnecting… try again in a moment.";
+    document.getElementById("chat-status").textContent = W.reconnecting;
   }
 });
 // A tap floats at once here; taps go to the server in batches (4 frames a second at most,

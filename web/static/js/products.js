@@ -75,10 +75,19 @@ function showImage(product) {
   if (!box.hidden) $("current-image-img").src = product.thumbnail_url;
 }
 
+/** "1299.50" as the brand's locale writes it for typing ("1299,50" in de_DE). */
+function localNumber(text) {
+  const decimals = (text.split(".")[1] || "").length;
+  return new Intl.NumberFormat(config.locale.replace("_", "-"), {
+    minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping: false,
+  }).format(Number(text));
+}
+
 function startEdit(product) {
   editing = product;
   for (const name of FIELDS) {
-    const value = product[name];
+    let value = product[name];
+    if ((name === "price" || name === "compare_at_price") && value) value = localNumber(value);
     form.elements[name].value = value === null || value === undefined ? "" : String(value);
   }
   form.elements.image.value = "";

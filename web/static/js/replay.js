@@ -2,8 +2,10 @@
 // the product card appearing and disappearing at the same moments as live.
 import { Cards } from "./cards.js";
 import { ChatList } from "./chat.js";
+import { localizeTimes } from "./intl.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
+localizeTimes(config.locale);
 const video = document.getElementById("video");
 // An embed's Buy links carry its signed viewer id and open the shop in the top window.
 const cards = new Cards({ goSuffix: config.goSuffix || "?from=replay", target: config.buyTarget || "_blank" });

@@ -1,5 +1,6 @@
 // The studio: pick devices, preview, go live over WHIP, watch the health, end the show.
 import { ChatList } from "./chat.js";
+import { ProgramPreview } from "./program_preview.js";
 import { SignalError, clock, events, hangUp, publish } from "./signal.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -18,8 +19,14 @@ let lostSince = null;
 let republishing = false;
 let wentLiveAt = config.wentLiveAt ? config.wentLiveAt * 1000 : null;
 let lastStats = null;
+let ended = ["ended", "published", "unpublished"].includes(config.state);
+let endedAt = null;
+const program = new ProgramPreview($("program"), config.whep, config.iceServers);
 
-window.livestudio = { get session() { return session; }, get wantLive() { return wantLive; }, republishes: 0 };
+window.livestudio = {
+  get session() { return session; }, get wantLive() { return wantLive; }, republishes: 0,
+  get stream() { return stream; }, get ended() { return ended; }, program,
+};
 
 function say(text, kind = "") {
   status.textContent = text;
@@ -36,11 +43,42 @@ function setState(state) {
     $("recording").textContent = "recording";
   }
   $("delete-show").hidden = state === "live" || state === "reconnecting";
-  if (state === "ended" || state === "published") {
-    wantLive = false;
-    goLive.disabled = true;
-    say("The show has ended.");
+  $("orientation").disabled = state !== "scheduled";
+  if (state === "live" || state === "reconnecting") startProgramIfShown();
+  if (state === "ended" || state === "published" || state === "unpublished") endHere();
+}
+
+/** Ended means ended here too, at once: publisher, camera and microphone off, clocks and
+ * stats stopped, on-air controls off, the program preview closed. */
+function endHere() {
+  const first = !ended;
+  ended = true;
+  wantLive = false;
+  goLive.disabled = true;
+  endShow.disabled = true;
+  if (session) {
+    const old = session;
+    session = null;
+    old.pc.close();
+    hangUp(old.location);
   }
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+  stream = null;
+  preview.srcObject = null;
+  program.stop();
+  if (first && wentLiveAt) endedAt = Date.now();
+  cameraSelect.disabled = micSelect.disabled = true;
+  $("outgoing").textContent = "–";
+  $("health").textContent = "ended";
+  $("viewers").textContent = "–";
+  $("program-delay").textContent = "";
+  $("ended-banner").hidden = false;
+  document.body.classList.add("show-ended");
+  pinned = null;
+  sale = null;
+  $("dismiss-question").hidden = true;
+  renderProducts();
+  say("The show has ended.");
 }
 
 let noMicrophone = false;
@@ -160,8 +198,10 @@ async function republishIfLost() {
 setInterval(republishIfLost, 1000);
 
 async function updateStats() {
-  if (wentLiveAt) $("elapsed").textContent = clock((Date.now() - wentLiveAt) / 1000);
-  if (!session) return;
+  if (wentLiveAt) $("elapsed").textContent = clock(((endedAt || Date.now()) - wentLiveAt) / 1000);
+  showDelay();
+  renderSaleClock();
+  if (!session || ended) return;
   const report = await session.pc.getStats();
   let video = null, pair = null;
   report.forEach((r) => {
@@ -180,6 +220,7 @@ async function updateStats() {
       $("outgoing").textContent += ` (limited by ${video.qualityLimitationReason})`;
     }
   }
+  if (!session || ended) return; // ended while the stats were read
   const state = session.pc.connectionState;
   const rtt = pair && pair.currentRoundTripTime ? ` · RTT ${Math.round(pair.currentRoundTripTime * 1000)} ms` : "";
   $("health").textContent = `${state}${rtt}`;
@@ -198,8 +239,6 @@ async function onEndShow() {
     say(`Could not end the show: ${(await response.text()).trim()}`, "error");
     return;
   }
-  wantLive = false;
-  if (session) { session.pc.close(); hangUp(session.location); session = null; }
   setState("ended");
 }
 
@@ -259,10 +298,14 @@ async function showRecordingError(publicText) {
 events(config.events, (event) => {
   onAirEvent(event);
   chat.event(event);
+  // "Dismiss question" only while one is on air.
   if (event.type === "highlight" || (event.type === "snapshot" && event.question)) {
-    $("dismiss-question").disabled = false;
+    $("dismiss-question").hidden = ended;
   }
-  if (event.type === "highlight_end") $("dismiss-question").disabled = true;
+  if (event.type === "highlight_end" || (event.type === "snapshot" && !event.question)) {
+    $("dismiss-question").hidden = true;
+  }
+  if (typeof event.program_start === "number") program.programStart = event.program_start;
   if (event.type === "recording" && event.error) showRecordingError(event.error);
   if (event.replay) {
     $("unpublish").hidden = false;
@@ -270,7 +313,7 @@ events(config.events, (event) => {
     $("recording").replaceChildren("ready · ", Object.assign(document.createElement("a"), { href: event.replay, textContent: "replay" }));
   }
   if (event.state) setState(event.state);
-  if (typeof event.viewers === "number") $("viewers").textContent = String(event.viewers);
+  if (typeof event.viewers === "number" && !ended) $("viewers").textContent = String(event.viewers);
 });
 
 // -- products on air ------------------------------------------------------------------------
@@ -281,22 +324,40 @@ let products = [];
 let pinned = null;
 let clicks = {};
 let saleProduct = null;
+let sale = null; // the running flash sale: {product, price, ends_at (unix s)}
+const onAirOpen = () => !ended;
+
+/** The stock a product's row shows in its clicks line. */
+function infoText(p) {
+  const c = clicks[p.id] || { live: 0, replay: 0 };
+  const tracked = p.stock !== null && p.stock !== undefined;
+  return `${p.price_display}${tracked ? ` · stock ${p.stock}` : " · stock not tracked"} · ${c.live} clicks`;
+}
 
 function renderProducts() {
   const list = $("onair-products");
+  // A number being typed into a stock field survives the redraw (events come any time).
+  const typing = {};
+  for (const input of list.querySelectorAll(".stock-form input")) {
+    if (input.dataset.typed) typing[input.closest("li").dataset.product] = input.value;
+  }
+  const focused = document.activeElement && document.activeElement.closest
+    ? document.activeElement.closest("#onair-products li") : null;
+  const focusedId = focused && document.activeElement.matches("input") ? focused.dataset.product : null;
   list.replaceChildren();
   for (const p of products) {
     const li = document.createElement("li");
     li.dataset.product = p.id;
     if (p.id === pinned) li.classList.add("pinned");
+    const onSale = sale && sale.product === p.id;
+    if (onSale) li.classList.add("on-sale");
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = p.name;
     const info = document.createElement("span");
     info.className = "muted";
-    const c = clicks[p.id] || { live: 0, replay: 0 };
-    const stock = p.stock === null || p.stock === undefined ? "" : ` · stock ${p.stock}`;
-    info.textContent = `${p.price_display}${stock} · ${c.live} clicks`;
+    const tracked = p.stock !== null && p.stock !== undefined;
+    info.textContent = infoText(p);
     info.dataset.role = "info";
     const actions = document.createElement("span");
     actions.className = "actions";
@@ -305,25 +366,82 @@ function renderProducts() {
       b.type = "button";
       b.textContent = label;
       if (cls) b.className = cls;
+      b.disabled = !onAirOpen();
       b.addEventListener("click", handler);
       actions.append(b);
       return b;
     };
-    button(p.id === pinned ? "Pinned" : "Pin", () => onAir(`/api/shows/${config.show}/pin`, { method: "POST", json: { product: p.id } }));
-    button("Flash sale", () => openSale(p), "secondary");
-    if (p.stock !== null && p.stock !== undefined) {
-      button("−1 stock", () => setStock(p, p.stock - 1), "secondary");
-      button("+1 stock", () => setStock(p, p.stock + 1), "secondary");
+    const pin = button(p.id === pinned ? "Pinned" : "Pin", () => onAir(`/api/shows/${config.show}/pin`, { method: "POST", json: { product: p.id } }));
+    pin.dataset.role = "pin";
+    if (p.id === pinned) pin.setAttribute("aria-pressed", "true");
+    li.append(name, info);
+    if (onSale) {
+      // The running sale, as viewers see it: sale price, old price struck, time left.
+      const row = document.createElement("span");
+      row.className = "sale-now";
+      row.dataset.role = "sale-now";
+      const price = document.createElement("strong");
+      price.textContent = `Flash sale ${sale.price}`;
+      const was = document.createElement("s");
+      was.className = "muted";
+      was.textContent = p.price_display;
+      const left = document.createElement("span");
+      left.className = "sale-clock";
+      left.dataset.role = "sale-clock";
+      row.append(price, " ", was, " · ", left);
+      li.append(row);
+      button("End sale", () => onAir(`/api/shows/${config.show}/sale`, { method: "DELETE" }), "danger").dataset.role = "end-sale";
+    } else {
+      button("Flash sale", () => openSale(p), "secondary").dataset.role = "sale";
     }
-    li.append(name, info, actions);
+    if (tracked) {
+      button("−1", () => setStock(p, p.stock - 1), "secondary").setAttribute("aria-label", "−1 stock");
+      button("+1", () => setStock(p, p.stock + 1), "secondary").setAttribute("aria-label", "+1 stock");
+    }
+    // Stock set to a number, also for a product that did not track it.
+    const form = document.createElement("form");
+    form.className = "stock-form";
+    const input = document.createElement("input");
+    input.type = "number";
+    input.min = "0";
+    input.max = "1000000000";
+    input.name = "stock";
+    input.placeholder = "units";
+    input.setAttribute("aria-label", `Stock of ${p.name}`);
+    input.value = tracked ? String(p.stock) : "";
+    if (String(p.id) in typing) { input.value = typing[p.id]; input.dataset.typed = "1"; }
+    input.addEventListener("input", () => { input.dataset.typed = "1"; });
+    const set = document.createElement("button");
+    set.type = "submit";
+    set.className = "secondary";
+    set.textContent = tracked ? "Set stock" : "Track stock";
+    form.append(input, set);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const n = Number(input.value);
+      if (input.value.trim() === "" || !Number.isInteger(n) || n < 0) { say("Stock is a whole number, 0 or more.", "error"); return; }
+      setStock(p, n);
+    });
+    actions.append(form);
+    li.append(actions);
     list.append(li);
+    if (String(p.id) === focusedId) input.focus();
   }
   if (!products.length) {
     const li = document.createElement("li");
     li.textContent = "No products in this show's running order yet.";
     list.append(li);
   }
-  $("unpin").disabled = pinned === null;
+  $("unpin").disabled = pinned === null || !onAirOpen();
+  renderSaleClock();
+}
+
+/** The running sale's time left, every second. */
+function renderSaleClock() {
+  const el = document.querySelector('[data-role="sale-clock"]');
+  if (!el || !sale) return;
+  const left = Math.max(0, sale.ends_at - Date.now() / 1000);
+  el.textContent = `ends in ${clock(left)}`;
 }
 
 async function loadProducts() {
@@ -339,7 +457,11 @@ async function loadClicks() {
   const r = await api(`/api/shows/${config.show}/clicks`);
   if (r.ok) {
     clicks = (await r.json()).clicks;
-    renderProducts();
+    // Only the counts change: the rows (and anything typed into them) stay.
+    for (const p of products) {
+      const info = document.querySelector(`#onair-products li[data-product="${p.id}"] [data-role=info]`);
+      if (info) info.textContent = infoText(p);
+    }
   }
 }
 
@@ -352,7 +474,7 @@ async function onAir(path, options) {
 async function setStock(product, stock) {
   if (stock < 0) return;
   const r = await onAir(`/api/products/${product.id}`, { method: "PATCH", json: { stock } });
-  if (r.ok) { product.stock = stock; renderProducts(); }
+  if (r.ok) { product.stock = stock; renderProducts(); say(`Stock of ${product.name}: ${stock}.`, "ok"); }
 }
 
 function openSale(product) {
@@ -367,6 +489,8 @@ $("sale-form").addEventListener("submit", async (event) => {
   const form = $("sale-form");
   const r = await onAir(`/api/shows/${config.show}/sale`, {
     method: "POST",
+    // The price as the brand's locale writes it ("24,90" in de_DE).
+    headers: { "X-Price-Format": "locale" },
     json: { product: saleProduct.id, price: form.price.value.trim(), seconds: Number(form.seconds.value) },
   });
   if (r.ok) { form.hidden = true; say("Flash sale on air.", "ok"); }
@@ -376,8 +500,17 @@ $("unpin").addEventListener("click", () => onAir(`/api/shows/${config.show}/pin`
 
 function onAirEvent(event) {
   if (event.type === "pin" || event.type === "sale") pinned = event.product;
-  if (event.type === "unpin") pinned = null;
-  if (event.type === "snapshot" && event.card) pinned = event.card.id;
+  if (event.type === "unpin") { pinned = null; sale = null; }
+  if (event.type === "snapshot") {
+    pinned = event.card ? event.card.id : null;
+    sale = event.sale || null;
+  }
+  if (event.type === "sale") sale = event.sale || null;
+  if (event.type === "sale_end") {
+    sale = null;
+    if (event.early) say("Flash sale ended.", "ok");
+  }
+  if (event.type === "pin" && sale && sale.product !== event.product) sale = null;
   if (event.card) {
     const p = products.find((x) => x.id === event.card.id);
     if (p && event.card.stock !== undefined) p.stock = event.card.stock;
@@ -402,20 +535,68 @@ const chat = new ChatList({
   moderation: (li, message) => {
     modButton(li, "Highlight", () => onAir(`/api/shows/${config.show}/highlight`, { method: "POST", json: { message: message.id } }));
     modButton(li, "Delete", () => onAir(`/api/shows/${config.show}/chat/${message.id}`, { method: "DELETE" }));
-    modButton(li, "Ban", async () => {
-      if (!confirm(`Ban ${message.name} from this chat (and your next shows)?`)) return;
-      await onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST" });
-      loadBans();
-    });
-    modButton(li, "Ban address 1 h", async () => {
-      if (!confirm(`Ban ${message.name}, and for an hour everyone at their address (a café, an office, a mobile network can share one)?`)) return;
-      await onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST", json: { address_minutes: 60 } });
-      loadBans();
-    });
+    // A ban and removing the viewer's messages are two choices; the host reads what
+    // each did (how many messages went, whether their question left the screen).
+    modButton(li, "Ban", () => ban(message, { remove_messages: false },
+      `Ban ${message.name} from this chat (and your next shows)? Their messages stay.`));
+    modButton(li, "Ban + remove messages", () => ban(message, { remove_messages: true },
+      `Ban ${message.name} and remove all their messages (and their question, if it is on screen)?`));
+    modButton(li, "Ban address 1 h", () => ban(message, { address_minutes: 60, remove_messages: false },
+      `Ban ${message.name}, and for an hour everyone at their address (a café, an office, a mobile network can share one)? Their messages stay.`));
   },
 });
 window.livestudio.chat = chat;
+
+async function ban(message, body, question) {
+  if (!confirm(question)) return;
+  const r = await onAir(`/api/shows/${config.show}/chat/${message.id}/ban`, { method: "POST", json: body });
+  if (!r.ok) return;
+  const done = await r.json();
+  const parts = [`Banned ${done.banned}: they can no longer post.`];
+  if (body.address_minutes) parts.push(`Their address is barred for ${body.address_minutes} min.`);
+  parts.push(done.removed ? `${done.removed} message${done.removed === 1 ? "" : "s"} removed.` : "Their messages stay.");
+  if (done.question_dismissed) parts.push("Their question was taken off the screen.");
+  say(parts.join(" "), "ok");
+  loadBans();
+}
 $("dismiss-question").addEventListener("click", () => onAir(`/api/shows/${config.show}/highlight`, { method: "DELETE" }));
+
+// -- the program preview: camera, program (what viewers see) or both -----------------------
+
+let view = "camera";
+const programShown = () => view === "program" || view === "both";
+function startProgramIfShown() {
+  if (!programShown() || ended || !["live", "reconnecting"].includes($("live-state").textContent)) return;
+  $("program-note").textContent = "connecting…";
+  program.start().then(() => { $("program-note").textContent = ""; }).catch((err) => {
+    $("program-note").textContent = err instanceof SignalError ? err.message : "unavailable";
+  });
+}
+function showDelay() {
+  const delay = program.delay();
+  $("program-delay").textContent = delay === null ? "" : `Viewers see you ${delay.toFixed(1)} s later`;
+}
+for (const b of document.querySelectorAll("[data-view]")) {
+  if (b.tagName !== "BUTTON") continue;
+  b.addEventListener("click", () => {
+    view = b.dataset.view;
+    $("monitors").dataset.view = view;
+    for (const other of document.querySelectorAll("button[data-view]")) {
+      other.setAttribute("aria-pressed", String(other === b));
+    }
+    if (programShown()) startProgramIfShown();
+    else program.stop();
+    if (!programShown()) $("program-delay").textContent = "";
+  });
+}
+$("orientation").addEventListener("change", async () => {
+  const r = await onAir(`/api/shows/${config.show}`, { method: "PATCH", json: { orientation: $("orientation").value } });
+  if (r.ok) {
+    const portrait = $("orientation").value === "portrait";
+    document.querySelector(".program-monitor").classList.toggle("portrait", portrait);
+    say(portrait ? "Portrait program: 9:16 for phones, cropped from the centre of your camera." : "Landscape program: 16:9.", "ok");
+  }
+});
 
 async function loadChatSettings() {
   const r = await api(`/api/shows/${config.show}/chat/settings`);
@@ -456,16 +637,16 @@ async function loadBans() {
   if (!r.ok) return;
   const list = $("bans");
   list.replaceChildren();
-  for (const ban of (await r.json()).bans) {
+  for (const entry of (await r.json()).bans) {
     const li = document.createElement("li");
     const name = document.createElement("strong");
-    name.textContent = ban.name;
-    const when = new Date(ban.at * 1000).toLocaleString();
-    const address = ban.address_until && ban.address_until * 1000 > Date.now()
-      ? ` · address too, until ${new Date(ban.address_until * 1000).toLocaleTimeString()}` : "";
-    li.append(name, ` · ${ban.show === config.show ? "in this show" : "in another show"} · ${when}${address}`);
+    name.textContent = entry.name;
+    const when = new Date(entry.at * 1000).toLocaleString();
+    const address = entry.address_until && entry.address_until * 1000 > Date.now()
+      ? ` · address too, until ${new Date(entry.address_until * 1000).toLocaleTimeString()}` : "";
+    li.append(name, ` · ${entry.show === config.show ? "in this show" : "in another show"} · ${when}${address}`);
     modButton(li, "Lift ban", async () => {
-      if ((await onAir(`/api/chat/bans/${ban.id}`, { method: "DELETE" })).ok) loadBans();
+      if ((await onAir(`/api/chat/bans/${entry.id}`, { method: "DELETE" })).ok) loadBans();
     });
     list.append(li);
   }

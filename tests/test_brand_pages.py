@@ -1,0 +1,61 @@
+"""#16's brand and language on the viewer pages main added next to it: the embed (live and
+replay), the scheduled panel's "Add to calendar", the calendar feed link, the clips lists
+and a clip's share page. Under a German brand none of them speaks English."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .conftest import Studio
+from .test_clips import clipped_show
+
+
+def config_of(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="config">(.*?)</script>', page, re.S)
+    assert found, page
+    return dict(json.loads(found.group(1)))
+
+
+async def german(studio: Studio) -> None:
+    await studio.store.update_brand({"name": "Kaffeerösterei Lange", "locale": "de_DE"})
+
+
+async def test_the_embed_speaks_the_brands_language(studio: Studio) -> None:
+    await german(studio)
+    show, _ = await studio.store.create_show("Eingebettet", "2099-12-04T18:00:00+00:00")
+    show_id = show.id
+    page = (await studio.call("GET", f"/embed/{show_id}?chat=1", auth=False)).text
+    assert '<html lang="de-DE">' in page and "/brand.css?v=" in page
+    assert "🔇 Ton an" in page and 'id="state-badge">Bald<' in page
+    assert ">normale Verzögerung<" in page  # HLS, when WebRTC cannot play
+    assert "Zum Kalender hinzufügen" in page and "Stell eine Frage…" in page
+    assert "data-local>Fr., 4. Dez. 2099" in page  # Babel, then Intl in the viewer's zone
+    config = config_of(page)
+    assert config["locale"] == "de-DE" and config["words"]["starts"] == "Beginnt {when}"
+    for english in ("Tap to unmute", "standard latency", "Add to calendar", "Buy<"):
+        assert english not in page, english
+
+
+async def test_home_replay_and_clip_pages_in_german(studio: Studio) -> None:
+    await german(studio)
+    show_id, _mug, _lamp, token = await clipped_show(studio)
+    status, clip = await studio.api(
+        "POST", f"/api/shows/{show_id}/clips", token, json={"chapter": 0}
+    )
+    assert status == 201, clip
+    home = (await studio.call("GET", "/", auth=False)).text
+    assert "Neueste Clips" in home and "Kommende Shows in deiner Kalender-App abonnieren" in home
+    replay = (await studio.call("GET", f"/replay/{show_id}", auth=False)).text
+    assert "<h2>Clips</h2>" in replay and "MP4 herunterladen" in replay
+    assert config_of(replay)["locale"] == "de-DE"
+    share = (await studio.call("GET", f"/clips/{clip['id']}", auth=False)).text
+    assert '<html lang="de-DE">' in share
+    assert "Aus <a" in share and "Die ganze Show ansehen" in share and ">Kaufen<" in share
+    assert "24,90\xa0€" in share or "24,90 €" in share, "the price as the locale writes it"
+    embed = (await studio.call("GET", f"/embed/{show_id}", auth=False)).text
+    assert config_of(embed)["locale"] == "de-DE", "the replay embed's prices and times"
+    for page in (home, replay, share):
+        for english in ("Latest clips", "Watch the whole show", "Subscribe to upcoming"):
+            assert english not in page, english
