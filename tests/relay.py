@@ -12,6 +12,7 @@ setup is not what a test measures). A packet's delay is drawn on its own, unifor
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ def smoothness(stamps: list[int], pts: list[int], rate: int = 90000) -> Smoothne
     if len(changes) < 2:
         return Smoothness(0.0, 0.0, float("inf"), 0)
     seconds = (changes[-1] - changes[0]) / rate
-    held = [(b - a) / rate for a, b in zip(changes, changes[1:], strict=False)]
+    held = [(b - a) / rate for a, b in itertools.pairwise(changes)]
     return Smoothness(
         seconds=seconds,
         fps=(len(changes) - 1) / seconds if seconds > 0 else 0.0,

@@ -43,9 +43,7 @@ async def test_host_uplink_with_loss_and_jitter_keeps_viewers_smooth(studio: Stu
     relay = await LossyRelay(up=Impairment(loss=0.03, jitter=0.05, seed=14)).start()
     try:
         show_id, key = await studio.create_show("Bad uplink")
-        pub = await whip_publish(
-            studio.session, studio.url(f"/whip/{show_id}"), key, relay=relay
-        )
+        pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key, relay=relay)
         await until(lambda: (live := studio.onair.get(show_id)) is not None and live.on_air, 15)
         viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
         await until(lambda: len(viewer.stamps) > 30, 20)
