@@ -35,13 +35,15 @@ class VideoPacer:
         "The last frame out repeated the one before (no fresh source frame)."
         self._last_pts = -1
 
-    def due(self, now: float, fresh: bool) -> float:
-        """Program time at which the next frame is due (`fresh`: a new source frame waits)."""
+    def due(self, now: float, fresh: bool, backlog: bool = False) -> float:
+        """Program time at which the next frame is due (`fresh`: a new source frame waits;
+        `backlog`: more wait behind it, a burst to catch up on without waiting for tokens —
+        source.SourceFrames keeps them at most the program's rate apart in source time)."""
         self._tokens = min(MAX_TOKENS, self._tokens + (now - self._tokens_at) * self._fps)
         self._tokens_at = now
         if fresh:
             due = self._last_out + FRESH_GAP * self._interval
-            if self._tokens < 1.0:
+            if self._tokens < 1.0 and not backlog:
                 due = max(due, now + (1.0 - self._tokens) * self._interval)
             return due
         gap = self._interval if self._repeating else FIRST_REPEAT * self._interval
