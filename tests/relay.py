@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 Address = tuple[str, int]
 
 _CANDIDATE = re.compile(r"^a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ host", re.IGNORECASE)
+_RTX = re.compile(r"^a=fmtp:(\d+) apt=(\d+)", re.MULTILINE)
+RTX_BLACKOUT = 2.0
+"Seconds every retransmission is dropped after `lose_for_good`: the packet never comes."
 
 
 @dataclass
@@ -74,6 +77,13 @@ class LossyRelay:
         self._client_face = _Face(self._from_client)
         self._server_face = _Face(self._from_server)
         self._loop = asyncio.get_event_loop()
+        self._media_types: set[int] = set()
+        "RTP payload types that have RTX (video), from the answer."
+        self._rtx_types: set[int] = set()
+        self._lose_next = False
+        self._rtx_blackout_until = 0.0
+        self.lost_for_good: list[int] = []
+        "Sequence numbers of the packets lost for good."
 
     async def start(self) -> LossyRelay:
         """Open both faces on 127.0.0.1."""
@@ -95,14 +105,36 @@ class LossyRelay:
         assert found, "the answer has a UDP host candidate"
         loopback = [a for a in found if a[0] == "127.0.0.1"]
         self.server = (loopback or found)[0]
+        for rtx, apt in _RTX.findall(sdp):
+            self._rtx_types.add(int(rtx))
+            self._media_types.add(int(apt))
         return _one_candidate(sdp, self._port(self._client_face))
+
+    def lose_for_good(self) -> None:
+        """Drop the client's next video packet and, for RTX_BLACKOUT, every retransmission."""
+        self._lose_next = True
 
     def _from_client(self, data: bytes, addr: Address) -> None:
         if self.client is None:
             self.client = addr
         if addr != self.client or self.server is None:
             return
+        if self._lost_for_good(data):
+            return
         self._forward(self.up, self._server_face, data, self.server)
+
+    def _lost_for_good(self, data: bytes) -> bool:
+        if len(data) < 12 or not 128 <= data[0] <= 191 or 192 <= data[1] <= 223:
+            return False  # not RTP (RTCP types are 192-223 in the second byte)
+        payload_type = data[1] & 0x7F
+        if payload_type in self._rtx_types and self._loop.time() < self._rtx_blackout_until:
+            return True
+        if self._lose_next and payload_type in self._media_types:
+            self._lose_next = False
+            self._rtx_blackout_until = self._loop.time() + RTX_BLACKOUT
+            self.lost_for_good.append(int.from_bytes(data[2:4], "big"))
+            return True
+        return False
 
     def _from_server(self, data: bytes, addr: Address) -> None:
         if addr != self.server or self.client is None:

@@ -28,6 +28,8 @@ MIN_FPS = 25.0
 "The source sends 30 fps: with recovery ~29-30 were measured (2 cores, idle)."
 MAX_FREEZE = 1.0
 "With recovery a picture lost for good freezes ~0.5 s (give-up, PLI, keyframe)."
+LOST_WINDOW = 8.0
+"Seconds watched after a packet is lost for good."
 
 
 async def watch(player: Player, seconds: float) -> Any:
@@ -62,6 +64,38 @@ async def test_host_uplink_with_loss_and_jitter_keeps_viewers_smooth(studio: Stu
         assert seen.seconds > WINDOW / 2, seen
         assert seen.fps >= MIN_FPS, seen
         assert seen.longest_freeze < MAX_FREEZE, seen
+        await viewer.close(studio.session)
+        await pub.close(studio.session)
+    finally:
+        relay.close()
+
+
+@pytest.mark.timeout(90)
+async def test_a_packet_lost_for_good_freezes_the_picture_briefly(studio: Studio) -> None:
+    # A video packet and all its retransmissions lost: aiortc alone NACKs once and then
+    # waits for 512 packets (~10 s here, the viewers get the slate); recovery gives it
+    # up, skips it and asks the host for a keyframe (PLI).
+    relay = await LossyRelay().start()
+    try:
+        show_id, key = await studio.create_show("Lost for good")
+        pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key, relay=relay)
+        await until(lambda: (live := studio.onair.get(show_id)) is not None and live.on_air, 15)
+        viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+        await until(lambda: len(viewer.stamps) > 30, 20)
+        await asyncio.sleep(1.0)
+        start = len(viewer.stamps)
+        relay.lose_for_good()
+        await asyncio.sleep(LOST_WINDOW)
+        seen = smoothness(viewer.stamps[start:], viewer.pts[start:])
+        live = studio.onair.get(show_id)
+        assert live is not None and live.publisher is not None
+        recovery = getattr(live.publisher, "recovery", None)
+        print(f"\nlost for good {relay.lost_for_good}: {seen}")
+        print(f"recovery {recovery.stats if recovery else None}")
+        assert relay.lost_for_good, "a packet was lost"
+        assert seen.seconds > LOST_WINDOW / 2, seen
+        assert seen.longest_freeze < MAX_FREEZE, seen
+        assert recovery is not None and recovery.stats.plis >= 1
         await viewer.close(studio.session)
         await pub.close(studio.session)
     finally:

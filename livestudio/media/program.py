@@ -195,9 +195,10 @@ class Program:
                 continue
             source, _, waiting = self._source.get()
             fresh = run.pictures.is_new(source)
-            video_due = run.pacer.due(now, fresh, backlog=waiting > 1)
+            backlog = waiting > 1
+            video_due = run.pacer.due(now, fresh, backlog)
             if now >= video_due:
-                self._emit_video(run, run.pacer.release(now, fresh))
+                self._emit_video(run, run.pacer.release(now, fresh, backlog))
                 continue
             self._wake.wait(min(video_due, audio_due) - now)
 

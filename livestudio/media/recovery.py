@@ -36,11 +36,11 @@ log = logging.getLogger(__name__)
 
 TICK = 0.01
 "Seconds between checks for NACKs due, packets given up and audio waited for long enough."
-MAX_NACKS = 5
-"NACKs per missing packet (the first and four retries) before it is given up."
-MAX_AGE = 0.6
+MAX_NACKS = 4
+"NACKs per missing packet (the first and three retries) before it is given up."
+MAX_AGE = 0.45
 """Seconds a missing packet is waited for at most: with the PLI's round trip, a frame lost
-for good freezes the picture ~0.7 s, not the seconds aiortc's buffer would wait."""
+for good freezes the picture ~0.5 s, not the seconds aiortc's buffer would wait."""
 FIRST_RTT = 0.1
 "Round-trip estimate (s) before the first retransmission has been timed."
 MIN_RETRY = 0.03
