@@ -216,7 +216,15 @@ def test_receiver_hooks_of_loss_recovery() -> None:
     assert handle.index("packet = unwrap_rtx(") < handle.index(
         "if self.__nack_generator is not None and self.__nack_generator.add(packet):"
     )
-    assert "self.__jitter_buffer.add(packet)" in handle
+    assert "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)" in handle
+    # ... its output's timestamp is mapped in place after release, and becomes the pts
+    # of the decoded frame (VideoRecovery matches keyframes to frames by it).
+    assert "encoded_frame.timestamp = self.__timestamp_mapper.map(" in handle
+    from aiortc.codecs.h264 import H264Decoder
+    from aiortc.codecs.vpx import Vp8Decoder
+
+    for decoder in (H264Decoder, Vp8Decoder):
+        assert "packet.pts = encoded_frame.timestamp" in inspect.getsource(decoder.decode)
     nack = inspect.signature(RTCRtpReceiver._send_rtcp_nack)
     assert list(nack.parameters) == ["self", "media_ssrc", "lost"]
     assert list(inspect.signature(RTCRtpReceiver._send_rtcp_pli).parameters) == [

@@ -24,6 +24,7 @@ from livestudio.media.recovery import (
     PliLimiter,
     RecoveryStats,
     VideoRecovery,
+    is_keyframe,
 )
 
 
@@ -206,3 +207,26 @@ def test_a_packet_given_up_unblocks_the_jitter_buffer_and_asks_for_a_keyframe() 
     asyncio.run(run())
     _, out = jitter.add(Packet(7, 7 * 3000))  # type: ignore[arg-type]
     assert out is not None and out.timestamp == 4 * 3000, "on after the lost packet"
+
+
+def test_keyframes_are_spotted_in_encoded_h264_and_vp8() -> None:
+    sps, pps, idr, p_slice = b"\x67\x42", b"\x68\xce", b"\x65\x88", b"\x41\x9a"
+    assert is_keyframe(
+        b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01" + pps + b"\x00\x00\x01" + idr
+    )
+    assert not is_keyframe(b"\x00\x00\x00\x01" + p_slice)
+    assert is_keyframe(bytes.fromhex("5003009d012a")), "VP8 frame tag, bit 0 clear"
+    assert not is_keyframe(bytes.fromhex("310200e343e8"))
+
+
+def test_a_keyframe_released_by_the_jitter_buffer_ends_the_hold() -> None:
+    # aiortc's VP8 decoder never marks a decoded frame key_frame: the encoded frame does.
+    receiver = FakeReceiver()
+    video = VideoRecovery(receiver, RecoveryStats())
+    jitter = receiver._RTCRtpReceiver__jitter_buffer
+    video.gate.lost(0.0)
+    for seq, data in ((1, b"\x31"), (2, b"\x50"), (3, b"\x31")):  # inter, key, inter
+        jitter.add(Packet(seq, seq * 3000, _data=data))  # type: ignore[arg-type]
+    assert not video.take(frame(1 * 3000), 0.1), "damaged: held"
+    assert video.take(frame(2 * 3000), 0.2), "decoded from the keyframe"
+    assert video.take(frame(3 * 3000), 0.2)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -199,18 +200,23 @@ class KeyframeGate:
         if self._lost_at is None:
             self._lost_at = now
 
+    @property
+    def holding(self) -> bool:
+        """Frames are held for a keyframe (since a loss, until one or MAX_KEYFRAME_WAIT)."""
+        return self._lost_at is not None
+
     def waiting(self, now: float) -> bool:
         """True while frames are held back for a keyframe (and not for too long yet)."""
         return self._lost_at is not None and now - self._lost_at < MAX_KEYFRAME_WAIT
 
-    def take(self, frame: av.VideoFrame, now: float) -> bool:
-        """True if `frame` may go to the program."""
+    def take(self, frame: av.VideoFrame, now: float, key: bool = False) -> bool:
+        """True if `frame` may go to the program (`key`: it was encoded as a keyframe)."""
         pts = frame.pts
         if pts is not None and self._last_pts is not None and pts <= self._last_pts:
             self.stats.frames_held += 1  # never a picture older than one shown
             return False
         if self._lost_at is not None:
-            if frame.key_frame or not self.waiting(now):
+            if key or frame.key_frame or not self.waiting(now):
                 self._lost_at = None
             else:
                 self.stats.frames_held += 1
@@ -218,6 +224,21 @@ class KeyframeGate:
         if pts is not None:
             self._last_pts = pts
         return True
+
+
+def is_keyframe(data: bytes) -> bool:
+    """An encoded (depayloaded) frame that decodes on its own: an H.264 IDR, a VP8 key frame.
+
+    Decoded frames cannot say: aiortc's VP8 decoder (libvpx) never marks them key_frame.
+    """
+    if data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01")):  # H.264, Annex B
+        at = data.find(b"\x00\x00\x01")
+        while at != -1 and at + 3 < len(data):
+            if data[at + 3] & 0x1F == 5:  # an IDR slice
+                return True
+            at = data.find(b"\x00\x00\x01", at + 3)
+        return False
+    return bool(data) and data[0] & 1 == 0  # VP8 frame tag: bit 0 clear on key frames
 
 
 class _Sequenced(Protocol):
@@ -320,12 +341,30 @@ class VideoRecovery:
         self.missing: set[int] = set()
         "aiortc reads this only when add() returns True (never): kept for its shape."
         receiver._RTCRtpReceiver__nack_generator = self
+        self._keyframes: deque[Any] = deque(maxlen=8)
+        """Encoded keyframes released while frames wait for one; aiortc sets their
+        timestamp (mapped) after release: the pts of the frame they decode to."""
+        jitter = receiver._RTCRtpReceiver__jitter_buffer
+        add = jitter.add
+
+        def add_and_spot_keyframes(packet: Any) -> tuple[bool, Any]:
+            pli, encoded = add(packet)
+            if encoded is not None and self.gate.holding and is_keyframe(encoded.data):
+                self._keyframes.append(encoded)
+            return pli, encoded
+
+        jitter.add = add_and_spot_keyframes
 
     def add(self, packet: Any) -> bool:
         """aiortc's NackGenerator.add: note the packet; never asks aiortc to NACK."""
         self._ssrc = packet.ssrc
         self.nacks.received(packet.sequence_number, time.monotonic())
         return False
+
+    def take(self, frame: av.VideoFrame, now: float) -> bool:
+        """True if this decoded frame may go to the program (KeyframeGate)."""
+        key = any(encoded.timestamp == frame.pts for encoded in self._keyframes)
+        return self.gate.take(frame, now, key)
 
     async def tick(self, now: float) -> None:
         """Send the NACKs due; skip what is given up and ask for a keyframe."""
@@ -399,7 +438,7 @@ class PublisherRecovery:
         """True if this decoded host frame may go to the program."""
         if self.video is None:
             return True
-        return self.video.gate.take(frame, time.monotonic())
+        return self.video.take(frame, time.monotonic())
 
     async def run(self) -> None:
         """Tick every TICK seconds (NACK retries, give-ups, audio gaps)."""
