@@ -7,10 +7,11 @@ NACK at all, and its 16-packet buffer stalls on any lost packet. Here, per publi
 
 - `NackList`: every missing video sequence number is NACKed again after about a round
   trip, a few times; past MAX_NACKS or MAX_AGE it is given up;
-- given up: the jitter buffer skips past it, `KeyframeGate` holds back decoded frames
-  until a keyframe (a frame decoded against a missing reference is a damaged picture),
-  and a PLI asks the host for that keyframe (`PliLimiter`: at most one per
-  MIN_PLI_INTERVAL, again while none came);
+- given up: the jitter buffer drops everything up to the newest packet (later frames
+  reference the lost one), `KeyframeGate` holds back decoded frames until a keyframe (a
+  frame decoded against a missing reference is a damaged picture), and a PLI asks the
+  host for that keyframe (`PliLimiter`: at most one per MIN_PLI_INTERVAL, again while
+  none came);
 - `AudioReorder`: host audio packets go to aiortc in sequence order, a late one waited for
   at most AUDIO_REORDER_WAIT, a lost one skipped (numbers made contiguous, so aiortc's
   buffer never waits on a gap).
@@ -137,6 +138,12 @@ class NackList:
             self.stats.recovered += 1
             if entry.nacks == 1:  # timed from its only NACK: a clean round-trip sample
                 self.rtt = 0.875 * self.rtt + 0.125 * (now - entry.first_at)
+
+    def forget(self) -> int | None:
+        """Stop waiting for every missing packet; returns the newest sequence number seen."""
+        self.stats.given_up += len(self._missing)
+        self._missing.clear()
+        return self._highest
 
     def nacks_due(self, now: float) -> list[int]:
         """Sequence numbers to NACK now (first time or again); each is then due later."""
@@ -373,9 +380,11 @@ class VideoRecovery:
         due = self.nacks.nacks_due(now)
         if due:
             await self._receiver._send_rtcp_nack(self._ssrc, due)
-        gone = self.nacks.give_up(now)
-        if gone:
-            self._skip_past(max(gone, key=lambda s: _behind(gone[0], s)))
+        if self.nacks.give_up(now):
+            # Every frame after the lost one decodes against it (damaged, held back by the
+            # gate anyway): drop them all now, or aiortc's buffer, one frame per packet
+            # received, would take ~0.5 s to get through them to the keyframe asked for.
+            self._flush()
             self.gate.lost(now)
             await self._pli(now)
         elif self.gate.waiting(now):
@@ -386,13 +395,14 @@ class VideoRecovery:
             self.stats.plis += 1
             await self._receiver._send_rtcp_pli(self._ssrc)
 
-    def _skip_past(self, seq: int) -> None:
-        """Let aiortc's jitter buffer go on after `seq`, which will never come."""
+    def _flush(self) -> None:
+        """Empty aiortc's jitter buffer up to the newest packet; stop NACKing."""
+        newest = self.nacks.forget()
         jitter = self._receiver._RTCRtpReceiver__jitter_buffer
         origin = jitter._origin
-        if origin is None:
+        if origin is None or newest is None:
             return
-        count = _behind(origin, seq) + 1
+        count = _behind(origin, newest) + 1
         if 0 < count <= jitter.capacity:
             jitter.remove(count)
 
