@@ -30,6 +30,9 @@ MAX_FREEZE = 1.0
 "With recovery a picture lost for good freezes ~0.5 s (give-up, PLI, keyframe)."
 LOST_WINDOW = 8.0
 "Seconds watched after a packet is lost for good."
+MAX_LOST_FREEZE = 1.2
+"""A packet lost for good: ~0.57 s measured with recovery (0.45 s of NACKs, a PLI, the
+keyframe), several seconds without."""
 
 
 async def watch(player: Player, seconds: float) -> Any:
@@ -60,10 +63,10 @@ async def test_host_uplink_with_loss_and_jitter_keeps_viewers_smooth(studio: Stu
         print(f"\n3 % loss, 50 ms jitter: {seen}, audio silent {silent:.1%}, relay {relay.up}")
         print(f"recovery {recovery.stats if recovery else None}")
         assert relay.up.dropped > 50, "the relay dropped packets"
-        assert recovery is not None and recovery.stats.recovered > 0, "NACKed and resent"
         assert seen.seconds > WINDOW / 2, seen
         assert seen.fps >= MIN_FPS, seen
         assert seen.longest_freeze < MAX_FREEZE, seen
+        assert recovery is not None and recovery.stats.recovered > 0, "NACKed and resent"
         await viewer.close(studio.session)
         await pub.close(studio.session)
     finally:
@@ -87,14 +90,14 @@ async def test_a_packet_lost_for_good_freezes_the_picture_briefly(studio: Studio
         relay.lose_for_good()
         await asyncio.sleep(LOST_WINDOW)
         seen = smoothness(viewer.stamps[start:], viewer.pts[start:])
-        live = studio.onair.get(show_id)
-        assert live is not None and live.publisher is not None
-        recovery = getattr(live.publisher, "recovery", None)
         print(f"\nlost for good {relay.lost_for_good}: {seen}")
+        live = studio.onair.get(show_id)
+        assert live is not None and live.publisher is not None, "the host is still there"
+        recovery = getattr(live.publisher, "recovery", None)
         print(f"recovery {recovery.stats if recovery else None}")
         assert relay.lost_for_good, "a packet was lost"
         assert seen.seconds > LOST_WINDOW / 2, seen
-        assert seen.longest_freeze < MAX_FREEZE, seen
+        assert seen.longest_freeze < MAX_LOST_FREEZE, seen
         assert recovery is not None and recovery.stats.plis >= 1
         await viewer.close(studio.session)
         await pub.close(studio.session)
