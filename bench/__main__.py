@@ -1,4 +1,5 @@
-"""python -m bench [--quick] [encode | compose | replay | clips | chat | hls | fanout | latency]
+"""python -m bench [--quick] [encode | compose | replay | clips | chat | hls | fanout | latency
+| loss]
 [options]: print tables, write JSON."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chat, clips, compose, encode, fanout, hls, latency, replay, sendpath
+from . import chat, clips, compose, encode, fanout, hls, latency, lossy, replay, sendpath
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -108,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="HLS/LL-HLS latency, origin requests with and without nginx, CPU per 100 players",
     )
+    los = sub.add_parser(
+        "loss", parents=[common], help="fps and freezes at 0/1/3/5 % host uplink loss"
+    )
+    los.add_argument("--loss", type=_ints, help="loss levels in %%, e.g. 0,3")
+    los.add_argument("--modes", type=_names, help="recovery off,on (default both)")
+    los.add_argument("--seconds", type=float, help="measured seconds per step (quick 8, full 30)")
     lat = sub.add_parser("latency", parents=[common], help="latency at 1 and 8 viewers, join")
     _fanout_flags(lat)
     return p
@@ -193,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         live = hls.run(quick)
         print(hls.report(live), flush=True)
         write_results("hls", live, args.results_dir)
+    if command == "loss":
+        lossy_result = lossy.run(
+            quick,
+            losses=[n / 100 for n in args.loss] if args.loss else None,
+            modes=args.modes,
+            seconds=args.seconds,
+        )
+        print(lossy.report(lossy_result), flush=True)
+        write_results("loss", lossy_result, args.results_dir)
     if command is None:
         defaults = argparse.Namespace(**{**vars(parser().parse_args(["fanout"])), "quick": quick})
         results = fanout.run(

@@ -198,3 +198,41 @@ def test_lean_sender_srtp_session_and_ice_pair() -> None:
     from aiortc.rtcicetransport import RTCIceTransport
 
     assert 'self.emit("statechange")' in inspect.getsource(RTCIceTransport)
+
+
+def test_receiver_hooks_of_loss_recovery() -> None:
+    # media/recovery.py: VideoRecovery stands in for the video receiver's NackGenerator
+    # (fed every media packet, RTX unwrapped; aiortc NACKs only if add() returns True),
+    # sends NACKs and PLIs with the receiver's own senders, and skips a lost packet in
+    # its jitter buffer; AudioRecovery wraps _handle_rtp_packet per receiver instance.
+    from aiortc.jitterbuffer import JitterBuffer
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    assert "self.__jitter_buffer = JitterBuffer(capacity=512, is_video=True)" in init
+    assert "self.__nack_generator = NackGenerator()" in init
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert handle.index("packet = unwrap_rtx(") < handle.index(
+        "if self.__nack_generator is not None and self.__nack_generator.add(packet):"
+    )
+    assert "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)" in handle
+    # ... its output's timestamp is mapped in place after release, and becomes the pts
+    # of the decoded frame (VideoRecovery matches keyframes to frames by it).
+    assert "encoded_frame.timestamp = self.__timestamp_mapper.map(" in handle
+    from aiortc.codecs.h264 import H264Decoder
+    from aiortc.codecs.vpx import Vp8Decoder
+
+    for decoder in (H264Decoder, Vp8Decoder):
+        assert "packet.pts = encoded_frame.timestamp" in inspect.getsource(decoder.decode)
+    nack = inspect.signature(RTCRtpReceiver._send_rtcp_nack)
+    assert list(nack.parameters) == ["self", "media_ssrc", "lost"]
+    assert list(inspect.signature(RTCRtpReceiver._send_rtcp_pli).parameters) == [
+        "self",
+        "media_ssrc",
+    ]
+    assert "self._origin" in inspect.getsource(JitterBuffer.__init__)
+    assert list(inspect.signature(JitterBuffer.remove).parameters) == ["self", "count"]
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in (
+        inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    )

@@ -127,3 +127,16 @@ def test_clips_benchmark(tmp_path: Path) -> None:
     vertical = data["vertical"]
     assert vertical["chapter_s"] == 5.0 and vertical["frames"] == round(vertical["clip_s"] * 30)
     assert vertical["seconds"] > 0
+
+
+@pytest.mark.timeout(90)
+def test_loss_benchmark_one_level_both_modes(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "loss", "--loss", "3", "--seconds", "3", timeout=80)
+    rows = {row["mode"]: row for row in data["rows"]}
+    assert set(rows) == {"off", "on"}
+    for row in rows.values():
+        assert row["loss"] == 0.03 and row["dropped"] > 0, "the relay dropped packets"
+        assert row["fps"] > 0 and row["media_seconds"] > 1, "the viewer decoded stamps"
+        assert row["longest_freeze"] >= 0 and row["freezes_per_minute"] >= 0
+    assert rows["off"]["recovery"] is None or rows["off"]["recovery"]["nacked"] == 0
+    assert rows["on"]["recovery"] is not None

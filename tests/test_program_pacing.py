@@ -113,3 +113,20 @@ def test_a_stopped_source_repeats_at_fps() -> None:
     gaps = [b - a for a, b in itertools.pairwise(times[1:])]
     assert gaps == pytest.approx([INTERVAL] * len(gaps))
     assert len(out) == 30, "30 fps of repeats"
+
+
+def test_a_backlog_goes_out_without_waiting_for_tokens_and_leaves_no_debt() -> None:
+    pacer = VideoPacer(FPS)
+    for now in (1.0, 1.0 + 0.25 * INTERVAL):  # two bunched frames spend the tokens
+        assert pacer.due(now, fresh=True) <= now
+        pacer.release(now, fresh=True)
+    now = 1.0 + 0.5 * INTERVAL
+    assert pacer.due(now, fresh=True) > now, "one frame alone waits for a token"
+    # but frames waiting behind it (a retransmission's burst) go a quarter interval apart
+    for _ in range(3):
+        assert pacer.due(now, fresh=True, backlog=True) <= now
+        pacer.release(now, fresh=True, backlog=True)
+        now += 0.25 * INTERVAL
+    # and leave no debt: the next frame at the source's pace goes as it comes
+    later = now + INTERVAL
+    assert pacer.due(later, fresh=True) <= later

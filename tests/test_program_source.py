@@ -1,31 +1,70 @@
-"""The source as the program sees it: newest frame, settled size, stalls (injected times)."""
+"""The source as the program sees it: frames in order, settled size, stalls (injected times)."""
 
 from __future__ import annotations
+
+import fractions
 
 import av
 import numpy as np
 
 from livestudio.media.source import (
+    MAX_WAITING,
     SETTLE_SECONDS,
     STALL_SECONDS,
-    LatestFrame,
     SettledSize,
+    SourceFrames,
     StallWatch,
 )
 
 
-def video(width: int = 64, height: int = 36) -> av.VideoFrame:
-    return av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+def video(width: int = 64, height: int = 36, pts: int | None = None) -> av.VideoFrame:
+    frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+    if pts is not None:
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, 90000)
+    return frame
 
 
-def test_latest_frame_keeps_only_the_newest_and_its_arrival() -> None:
-    latest = LatestFrame()
-    assert latest.get() == (None, 0.0)
-    first, second = video(), video()
-    latest.put(first, 1.0)
-    latest.put(second, 1.03)
-    frame, at = latest.get()
-    assert frame is second and at == 1.03
+def test_source_frames_are_taken_in_order_then_the_last_repeats() -> None:
+    source = SourceFrames(fps=30)
+    assert source.get() == (None, 0.0, 0)
+    first, second = video(pts=0), video(pts=3000)
+    source.put(first, 1.0)
+    source.put(second, 1.03)
+    assert source.get() == (first, 1.03, 2), "the oldest first; the newest arrival"
+    source.taken(first)
+    assert source.get() == (second, 1.03, 1)
+    source.taken(second)
+    assert source.get() == (second, 1.03, 0), "nothing new: the last one again"
+
+
+def test_a_burst_waits_in_order_but_never_more_than_max_waiting() -> None:
+    source = SourceFrames(fps=30)
+    frames = [video(pts=n * 3000) for n in range(MAX_WAITING + 2)]
+    for frame in frames:
+        source.put(frame, 1.0)
+    frame, _, waiting = source.get()
+    assert frame is frames[2] and waiting == MAX_WAITING, "the oldest went"
+
+
+def test_a_60_fps_source_is_kept_at_the_programs_rate() -> None:
+    source = SourceFrames(fps=30)
+    frames = [video(pts=n * 1500) for n in range(8)]  # 60 fps
+    for frame in frames:
+        source.put(frame, 1.0)
+    kept = []
+    while (frame := source.get()[0]) is not None and source.get()[2]:
+        kept.append(frame)
+        source.taken(frame)
+    assert kept == frames[::2]
+
+
+def test_frames_from_before_the_last_mean_a_new_stream() -> None:
+    source = SourceFrames(fps=30)
+    source.put(video(pts=900000), 1.0)
+    restarted = video(pts=0)  # the host reconnected: its timestamps start again
+    source.put(restarted, 1.1)
+    assert source.get() == (restarted, 1.1, 1)
 
 
 def test_a_source_filling_the_box_fixes_the_size_at_once() -> None:

@@ -183,8 +183,12 @@ async def whip_publish(
     video: StampedVideoTrack | None = None,
     audio: ToneAudioTrack | None = None,
     codec: str | None = None,
+    relay: Any = None,
 ) -> Publisher:
-    """Publish a stamped video and a tone over WHIP; returns once the answer is applied."""
+    """Publish a stamped video and a tone over WHIP; returns once the answer is applied.
+
+    `relay` (tests/relay.py LossyRelay): the offer and answer are rewritten so that the
+    media passes through it."""
     pc = RTCPeerConnection()
     video = video or StampedVideoTrack()
     audio = audio or ToneAudioTrack()
@@ -194,9 +198,10 @@ async def whip_publish(
         caps = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == codec]
         vt.setCodecPreferences(caps)
     await pc.setLocalDescription(await pc.createOffer())
+    sdp = relay.offer(pc.localDescription.sdp) if relay else pc.localDescription.sdp
     async with session.post(
         url,
-        data=pc.localDescription.sdp,
+        data=sdp,
         headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
     ) as resp:
         body = await resp.text()
@@ -204,6 +209,8 @@ async def whip_publish(
             await pc.close()
             raise AssertionError(f"WHIP POST {resp.status}: {body}")
         location = str(resp.url.join(aiohttp.client.URL(resp.headers["Location"])))
+    if relay:
+        body = relay.answer(body)
     await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
     return Publisher(pc, video, audio, location)
 
@@ -235,20 +242,24 @@ class Player:
         await self.pc.close()
 
 
-async def whep_play(session: aiohttp.ClientSession, url: str, keep_frames: int = 0) -> Player:
-    """Play over WHEP; received frames are decoded and their stamps recorded."""
+async def whep_play(
+    session: aiohttp.ClientSession, url: str, keep_frames: int = 0, relay: Any = None
+) -> Player:
+    """Play over WHEP; received frames are decoded and their stamps recorded (`relay`:
+    through a tests/relay.py LossyRelay)."""
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     pc.addTransceiver("audio", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
-    async with session.post(
-        url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}
-    ) as resp:
+    sdp = relay.offer(pc.localDescription.sdp) if relay else pc.localDescription.sdp
+    async with session.post(url, data=sdp, headers={"Content-Type": "application/sdp"}) as resp:
         body = await resp.text()
         if resp.status != 201:
             await pc.close()
             raise AssertionError(f"WHEP POST {resp.status}: {body}")
         location = str(resp.url.join(aiohttp.client.URL(resp.headers["Location"])))
+    if relay:
+        body = relay.answer(body)
     player = Player(pc, location, body, keep_frames=keep_frames)
 
     async def consume(track: MediaStreamTrack) -> None:

@@ -16,6 +16,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from .consent import peer_checks_keep_consent
 from .dtls import accept_rsa_peers
 from .ice import IcePolicy, fit_answer, install
+from .recovery import PublisherRecovery
 from .sdp import answering, check_publish_offer
 from .trickle import SdpFragment, add_candidates
 
@@ -68,6 +69,8 @@ class Publisher:
         self.video_codec = ""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.recovery = PublisherRecovery()
+        "NACK retries, keyframe requests and audio reordering for lossy uplinks."
         self.answer_sdp = ""
         "The SDP answer (candidates included) once negotiated."
         self.pc.on("track", self._on_track)
@@ -87,6 +90,7 @@ class Publisher:
         peer_checks_keep_consent(self.pc)
         for transceiver in self.pc.getTransceivers():
             transceiver.direction = "recvonly"
+            self.recovery.attach(transceiver.kind, transceiver.receiver)
             if transceiver.kind == "audio":
                 jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
                 jitter._prefetch = AUDIO_PREFETCH
@@ -99,6 +103,7 @@ class Publisher:
             if transceiver.kind == "video" and transceiver._codecs:
                 self.video_codec = transceiver._codecs[0].mimeType
         self._spawn(self._connect_deadline())
+        self._spawn(self.recovery.run())
         self.answer_sdp = fit_answer(self.pc.localDescription.sdp, self._ice)
         return self.answer_sdp
 
@@ -123,6 +128,8 @@ class Publisher:
                     self._on_media(self)
                 self.last_media_at = time.monotonic()
                 if isinstance(frame, av.VideoFrame):
+                    if not self.recovery.take(frame):
+                        continue  # damaged by loss (a keyframe is on its way) or stale
                     self.video_frames += 1
                     self._on_video(frame)
                 elif isinstance(frame, av.AudioFrame):
@@ -154,6 +161,8 @@ class Publisher:
                 task.cancel()
         with contextlib.suppress(Exception):
             await self.pc.close()
+        if self.recovery.stats.nacked:
+            log.info("publisher %s: loss recovery %s", self.id, self.recovery.stats)
         self._on_gone(self)
 
 

@@ -35,25 +35,31 @@ class VideoPacer:
         "The last frame out repeated the one before (no fresh source frame)."
         self._last_pts = -1
 
-    def due(self, now: float, fresh: bool) -> float:
-        """Program time at which the next frame is due (`fresh`: a new source frame waits)."""
+    def due(self, now: float, fresh: bool, backlog: bool = False) -> float:
+        """Program time at which the next frame is due (`fresh`: a new source frame waits;
+        `backlog`: more wait behind it, a burst to catch up on without waiting for tokens —
+        source.SourceFrames keeps them at most the program's rate apart in source time)."""
         self._tokens = min(MAX_TOKENS, self._tokens + (now - self._tokens_at) * self._fps)
         self._tokens_at = now
         if fresh:
             due = self._last_out + FRESH_GAP * self._interval
-            if self._tokens < 1.0:
+            if self._tokens < 1.0 and not backlog:
                 due = max(due, now + (1.0 - self._tokens) * self._interval)
             return due
         gap = self._interval if self._repeating else FIRST_REPEAT * self._interval
         return self._last_out + gap
 
-    def release(self, now: float, fresh: bool) -> int:
+    def release(self, now: float, fresh: bool, backlog: bool = False) -> int:
         """A frame goes out at `now` (after `due`): spend its token; returns its pts (1/90000).
 
-        Pts strictly increase even if two frames go out within one pts unit.
+        A frame of a backlog spends none: its interval passed while it waited, and a debt
+        would hold every later frame back (a source at the program's rate never repays
+        it: ~1 frame of lasting delay, A/V out of sync). Pts strictly increase even if
+        two frames go out within one pts unit.
         """
         self._repeating = not fresh
         self._last_out = now
-        self._tokens = max(0.0, self._tokens - 1.0)
+        if not backlog:
+            self._tokens = max(0.0, self._tokens - 1.0)
         self._last_pts = max(int(now * 90000), self._last_pts + 1)
         return self._last_pts

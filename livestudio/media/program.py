@@ -1,4 +1,4 @@
-"""The program thread: one per show, it turns the newest source frame and audio into packets.
+"""The program thread: one per show, it turns source frames (in order) and audio into packets.
 
 Video is driven by the source: a new frame goes out as soon as it arrives, at ~fps on
 average (VideoPacer); without one the last frame repeats, and after STALL_SECONDS the
@@ -28,7 +28,7 @@ from .hostaudio import HostAudio
 from .keyframes import KeyframeRequests, KeyframeSchedule
 from .pacing import VideoPacer
 from .picker import FrameOrigin, FramePicker
-from .source import LatestFrame, SettledSize, StallWatch
+from .source import SettledSize, SourceFrames, StallWatch
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Program:
         "The program's encoding settings, fixed by the first source frames."
         self.error: BaseException | None = None
         "What ended the program thread, if it failed."
-        self._source = LatestFrame()
+        self._source = SourceFrames(box.fps)
         self._size = SettledSize(box.width, box.height)
         self._stall = StallWatch()
         self._host_audio = HostAudio()
@@ -123,7 +123,7 @@ class Program:
     # -- fed from the event loop (ingest) -------------------------------------------------
 
     def feed_video(self, frame: av.VideoFrame) -> None:
-        """Offer a decoded source frame; only the newest is kept."""
+        """Offer a decoded source frame (taken in order, a few at most waiting)."""
         self._source.put(frame, time.monotonic())
         self._wake.set()
         if self._thread is None:
@@ -193,11 +193,12 @@ class Program:
             if now >= audio_due:
                 self._emit_audio(run)
                 continue
-            source, _ = self._source.get()
+            source, _, waiting = self._source.get()
             fresh = run.pictures.is_new(source)
-            video_due = run.pacer.due(now, fresh)
+            backlog = waiting > 1
+            video_due = run.pacer.due(now, fresh, backlog)
             if now >= video_due:
-                self._emit_video(run, run.pacer.release(now, fresh))
+                self._emit_video(run, run.pacer.release(now, fresh, backlog))
                 continue
             self._wake.wait(min(video_due, audio_due) - now)
 
@@ -217,13 +218,15 @@ class Program:
 
     def _emit_video(self, run: ProgramRun, pts: int) -> None:
         """Pick the picture, composite the scene, encode (an IDR if due), hand packets over."""
-        source, source_at = self._source.get()
+        source, source_at, _ = self._source.get()
         if self._stall.update(time.monotonic(), source_at) and self._on_stall is not None:
             self._loop.call_soon_threadsafe(self._on_stall, self._stall.stalled)
         frame, origin = run.pictures.pick(
             source, self._stall.stalled, will_draw=self.compositor.has_scene
         )
         self.stats.count_picture(origin)
+        if origin is FrameOrigin.SOURCE and source is not None:
+            self._source.taken(source)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         frame = self.compositor.compose(frame, pts, pts / 90000)
