@@ -1,6 +1,5 @@
 """python -m bench [--quick] [encode | compose | replay | clips | chat | hls | fanout | latency
-| loss]
-[options]: print tables, write JSON."""
+| loss | soak] [options]: print tables, write JSON (soak is never part of a run of all)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chat, clips, compose, encode, fanout, hls, latency, lossy, replay, sendpath
+from . import chat, clips, compose, encode, fanout, hls, latency, lossy, replay, sendpath, soak
 from .common import write_results
 from .fanout import FanoutOptions
 
@@ -115,6 +114,16 @@ def parser() -> argparse.ArgumentParser:
     los.add_argument("--loss", type=_ints, help="loss levels in %%, e.g. 0,3")
     los.add_argument("--modes", type=_names, help="recovery off,on (default both)")
     los.add_argument("--seconds", type=float, help="measured seconds per step (quick 8, full 30)")
+    sk = sub.add_parser(
+        "soak",
+        parents=[common],
+        help="a live show for N minutes (viewers coming and going, chat, pins): memory, CPU, "
+        "recording, ERROR lines",
+    )
+    sk.add_argument("--minutes", type=float, default=None, help="how long (30; quick: 1)")
+    sk.add_argument("--viewers", type=int, default=6, help="WHEP viewers at any time")
+    sk.add_argument("--pages", type=int, default=12, help="viewer pages (events + chat)")
+    sk.add_argument("--keep-logs", type=Path, help="run the server here and keep its files")
     lat = sub.add_parser("latency", parents=[common], help="latency at 1 and 8 viewers, join")
     _fanout_flags(lat)
     return p
@@ -221,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.designs is None:
             args.designs = ["lean"]
         latency.run(fanout_options(args, list(latency.LATENCY_VIEWERS)), args.results_dir)
+    elif command == "soak":
+        minutes = args.minutes if args.minutes is not None else (1.0 if quick else 30.0)
+        soaked = soak.run(minutes, args.viewers, args.pages, args.keep_logs)
+        print(soak.report(soaked), flush=True)
+        write_results("soak", soaked, args.results_dir)
+        print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        return 0 if soaked["ok"] else 1
     print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0
 

@@ -140,6 +140,18 @@ def test_lean_sender_hooks() -> None:
     assert "self._ssrc = random32()" in init and "self._rtx_ssrc = random32()" in init
 
 
+def test_connect_task_after_close() -> None:
+    # media/viewer.py quiet_connect_after_close: the connect task is started through the
+    # instance attribute (so ours replaces it), and a closed ICE transport refuses start().
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    for method in (RTCPeerConnection.setLocalDescription, RTCPeerConnection.setRemoteDescription):
+        assert "asyncio.ensure_future(self.__connect())" in inspect.getsource(method)
+    start = inspect.getsource(RTCIceTransport.start)
+    assert 'raise InvalidStateError("RTCIceTransport is closed")' in start
+
+
 def test_lean_sender_feeds_aiortcs_sender_reports() -> None:
     # leansend._SENDER_REPORT_FIELDS: what _run_rtcp puts in each SR, set by us per frame.
     from livestudio.media.leansend import _SENDER_REPORT_FIELDS

@@ -140,3 +140,24 @@ def test_loss_benchmark_one_level_both_modes(tmp_path: Path) -> None:
         assert row["longest_freeze"] >= 0 and row["freezes_per_minute"] >= 0
     assert rows["off"]["recovery"] is None or rows["off"]["recovery"]["nacked"] == 0
     assert rows["on"]["recovery"] is not None
+
+
+@pytest.mark.timeout(120)
+def test_soak_benchmark(tmp_path: Path) -> None:
+    # 18 s of a live show: viewers come and go, pages chat, products are pinned; then the
+    # show ends and its recording is checked. No memory or CPU verdict at this length.
+    data = run_bench(
+        tmp_path, "soak", "--minutes", "0.3", "--viewers", "3", "--pages", "4", timeout=110
+    )
+    assert data["ok"], data
+    assert len(data["samples"]) >= 3
+    for sample in data["samples"]:
+        assert sample["rss_mb"] > 0 and sample["cpu_pct"] > 0 and sample["fds"] > 0
+    totals = data["totals"]
+    assert totals["joins"] >= 3 and totals["join_errors"] == 0
+    assert totals["viewers_without_video"] == 0
+    assert totals["chat_sent"] > 0 and totals["chat_received"] > 0
+    assert totals["pins"] > 0 and totals["pin_errors"] == []
+    recording = data["recording"]
+    assert recording["ok"] and recording["playlist_ended"], recording
+    assert data["error_lines"] == 0, data["error_examples"]

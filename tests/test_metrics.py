@@ -23,5 +23,14 @@ async def test_metrics_report_viewers_frames_and_loop_lag(studio: Studio) -> Non
     assert re.search(r"^livestudio_event_loop_lag_seconds \d", text, re.M)
     assert "livestudio_subscriber_video_drops_total{" in text
     assert "livestudio_encode_seconds_total{" in text
+    # What the process holds, for spotting leaks (tests/test_churn.py reads these).
+    for gauge in (
+        "livestudio_asyncio_tasks",
+        "livestudio_threads",
+        "process_open_fds",
+        "process_resident_memory_bytes",
+    ):
+        found = re.search(rf"^{gauge} (\d+)$", text, re.M)
+        assert found and int(found.group(1)) > 0, gauge
     await viewer.close(studio.session)
     await pub.close(studio.session)

@@ -9,8 +9,11 @@ summed per show instead (total, most by one viewer, viewers dropping).
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -43,6 +46,41 @@ def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
         return f"{name}{{{inner}}} {value}"
     return f"{name} {value}"
+
+
+def process_figures() -> list[str]:
+    """What the process holds now: asyncio tasks, Python threads, and (Linux) open file
+    descriptors and resident memory, under the Prometheus process collector's names.
+
+    A slow leak (a viewer's task, socket or buffers outliving it) shows as a climb here;
+    tests/test_churn.py reads them after hundreds of joins and leaves.
+    """
+    out = [
+        "# HELP livestudio_asyncio_tasks Tasks on the server's event loop (not yet done).",
+        "# TYPE livestudio_asyncio_tasks gauge",
+        _line("livestudio_asyncio_tasks", len(asyncio.all_tasks())),
+        "# HELP livestudio_threads Python threads of the process (the program's, outputs', "
+        "workers').",
+        "# TYPE livestudio_threads gauge",
+        _line("livestudio_threads", threading.active_count()),
+    ]
+    try:
+        fds = len(os.listdir("/proc/self/fd"))
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: these two are left out
+        return out
+    rss_kb = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+    )
+    out += [
+        "# HELP process_open_fds Open file descriptors of the process.",
+        "# TYPE process_open_fds gauge",
+        _line("process_open_fds", fds),
+        "# HELP process_resident_memory_bytes Resident memory of the process.",
+        "# TYPE process_resident_memory_bytes gauge",
+        _line("process_resident_memory_bytes", rss_kb * 1024),
+    ]
+    return out
 
 
 SERIES: dict[str, tuple[str, str]] = {
@@ -104,6 +142,7 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP livestudio_shows_live Shows on air in this process.",
         "# TYPE livestudio_shows_live gauge",
         _line("livestudio_shows_live", len(onair.shows)),
+        *process_figures(),
     ]
     series: dict[str, list[str]] = {name: [] for name in SERIES}
     for show_id, live in onair.shows.items():
