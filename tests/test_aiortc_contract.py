@@ -141,7 +141,7 @@ def test_lean_sender_hooks() -> None:
 
 
 def test_connect_task_after_close() -> None:
-    # media/viewer.py quiet_connect_after_close: the connect task is started through the
+    # media/peerconn.py quiet_connect_after_close: the connect task is started through the
     # instance attribute (so ours replaces it), and a closed ICE transport refuses start().
     from aiortc import RTCPeerConnection
     from aiortc.rtcicetransport import RTCIceTransport

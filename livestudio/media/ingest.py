@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .consent import peer_checks_keep_consent
-from .dtls import accept_rsa_peers
 from .ice import IcePolicy, fit_answer, install
+from .peerconn import peer_connection
 from .recovery import PublisherRecovery
 from .sdp import answering, check_publish_offer
 from .trickle import SdpFragment, add_candidates
@@ -58,8 +58,7 @@ class Publisher:
         self._ice = ice
         self._on_gone = on_gone
         self._on_media = on_media
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        accept_rsa_peers(self.pc)
+        self.pc = peer_connection()
         self.ice_tag = f'"{secrets.token_urlsafe(9)}"'
         "Entity-tag of this session's ICE session (RFC 9725 ETag / If-Match)."
         self.created_at = time.monotonic()

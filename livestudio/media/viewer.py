@@ -16,16 +16,15 @@ import secrets
 import time
 from collections.abc import Callable
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.exceptions import InvalidStateError
+from aiortc import RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpSendParameters
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from .broadcast import Broadcast, PacketTrack, ViewerSubscriber
 from .consent import peer_checks_keep_consent
-from .dtls import accept_rsa_peers
 from .ice import IcePolicy, fit_answer, install
 from .leansend import DirectViewerSubscriber, LeanSender
+from .peerconn import peer_connection
 from .sdp import answering, check_play_offer
 from .trickle import SdpFragment, add_candidates
 
@@ -51,24 +50,6 @@ def h264_capability(profile_level_id: str) -> RTCRtpCodecCapability:
     )
 
 
-def quiet_connect_after_close(pc: RTCPeerConnection) -> None:
-    """aiortc starts a task per description (`__connect`) nobody awaits; when the peer
-    connection is closed while it runs (a viewer leaving as its DTLS completes), its next
-    `RTCIceTransport.start()` raises InvalidStateError, logged at ERROR as "Task exception
-    was never retrieved". That is the close working: this instance's task ends quietly
-    then (tests/test_aiortc_contract.py pins the name and the error)."""
-    connect = pc._RTCPeerConnection__connect  # type: ignore[attr-defined]
-
-    async def connect_until_closed() -> None:
-        try:
-            await connect()
-        except InvalidStateError:
-            if pc.connectionState != "closed":
-                raise
-
-    pc._RTCPeerConnection__connect = connect_until_closed  # type: ignore[attr-defined]
-
-
 class Viewer:
     """A WHEP session: subscribes to the broadcast and plays it to one browser."""
 
@@ -91,8 +72,7 @@ class Viewer:
         self._request_keyframe = request_keyframe
         self._ice = ice
         self._on_gone = on_gone
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        accept_rsa_peers(self.pc)
+        self.pc = peer_connection()
         self.ice_tag = f'"{secrets.token_urlsafe(9)}"'
         "Entity-tag of this session's ICE session (RFC 9725 ETag / If-Match)."
         self.created_at = time.monotonic()
@@ -107,7 +87,6 @@ class Viewer:
         "The SDP answer (candidates included) once negotiated."
         self._deadline: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._on_connection_state)
-        quiet_connect_after_close(self.pc)
 
     async def answer(self, offer_sdp: str) -> str:
         """Negotiate and start sending the program from its next keyframe."""

@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from yarl import URL
 
 from .broadcast import Broadcast, PacketTrack, ViewerSubscriber
 from .ice import IcePolicy, install
+from .peerconn import peer_connection
 from .restream import PushError
 from .viewer import h264_capability
 
@@ -73,7 +74,7 @@ class WhipPush:
     async def run(self, on_live: Callable[[], None]) -> None:
         """Offer, connect and send until the program ends (returns) or the session
         fails (PushError). Cancelling it ends the session (DELETE)."""
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = peer_connection()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
         subscriber = self._broadcast.subscribe(self.name)
         self.subscriber = subscriber
