@@ -35,6 +35,17 @@ MAX_LOST_FREEZE = 1.2
 keyframe), several seconds without."""
 
 
+async def relayed_show(studio: Studio, name: str, relay: LossyRelay) -> tuple[str, Any, Player]:
+    """A show whose host publishes through `relay`, on air, and a clean viewer playing it
+    (30 stamped frames in): the show's id, the host and the viewer."""
+    show_id, key = await studio.create_show(name)
+    pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key, relay=relay)
+    await until(lambda: (live := studio.onair.get(show_id)) is not None and live.on_air, 15)
+    viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
+    await until(lambda: len(viewer.stamps) > 30, 20)
+    return show_id, pub, viewer
+
+
 async def watch(player: Player, seconds: float) -> Any:
     """The player's smoothness over the next `seconds` of wall time."""
     start = len(player.stamps)
@@ -47,11 +58,7 @@ async def watch(player: Player, seconds: float) -> Any:
 async def test_host_uplink_with_loss_and_jitter_keeps_viewers_smooth(studio: Studio) -> None:
     relay = await LossyRelay(up=Impairment(loss=0.03, jitter=0.05, seed=14)).start()
     try:
-        show_id, key = await studio.create_show("Bad uplink")
-        pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key, relay=relay)
-        await until(lambda: (live := studio.onair.get(show_id)) is not None and live.on_air, 15)
-        viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
-        await until(lambda: len(viewer.stamps) > 30, 20)
+        show_id, pub, viewer = await relayed_show(studio, "Bad uplink", relay)
         await asyncio.sleep(WARMUP)
         live = studio.onair.get(show_id)
         assert live is not None and live.publisher is not None
@@ -80,11 +87,7 @@ async def test_a_packet_lost_for_good_freezes_the_picture_briefly(studio: Studio
     # up, skips it and asks the host for a keyframe (PLI).
     relay = await LossyRelay().start()
     try:
-        show_id, key = await studio.create_show("Lost for good")
-        pub = await whip_publish(studio.session, studio.url(f"/whip/{show_id}"), key, relay=relay)
-        await until(lambda: (live := studio.onair.get(show_id)) is not None and live.on_air, 15)
-        viewer = await whep_play(studio.session, studio.url(f"/whep/{show_id}"))
-        await until(lambda: len(viewer.stamps) > 30, 20)
+        show_id, pub, viewer = await relayed_show(studio, "Lost for good", relay)
         await asyncio.sleep(1.0)
         start = len(viewer.stamps)
         relay.lose_for_good()
