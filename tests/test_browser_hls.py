@@ -1,14 +1,15 @@
 """In a real Chromium, the viewer page plays HLS when WebRTC cannot: the show is full
 (WHEP 503) or no media gets through (UDP blocked: the answer's candidates never reach
 the browser), or `?hls=1`; it says so quietly, plays (hls.js, LL-HLS), and keeps the
-product card in step with its own playback."""
+product card in step with its own playback. Chat, reactions and Buy work the same there."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .browser import PageLog, chromium, eventually, pin_and_watch, watch
-from .conftest import MUG, Studio
+from .conftest import MUG, Studio, next_of, say
 from .utils import until, whep_play, whip_publish
 
 
@@ -25,6 +26,64 @@ async def _playing_hls(page: Any, log: Any) -> None:
         log,
     )
     assert await page.evaluate("document.getElementById('video').videoWidth") > 0
+
+
+async def _chat_and_reactions_work(studio: Studio, show_id: str, page: Any, log: Any) -> None:
+    """On an HLS page: its chat message and taps reach another viewer, and theirs show
+    here (as text: hostile markup runs nothing)."""
+    assert await page.evaluate("window.livestudio.mode") == "hls"
+    session, ws, _ = await studio.viewer_page(show_id)
+    try:
+        await page.evaluate(
+            """window.floated = [];
+            new MutationObserver((changes) => {
+              for (const c of changes) for (const n of c.addedNodes) floated.push(n.textContent);
+            }).observe(document.getElementById('floaters'), { childList: true });"""
+        )
+        hostile = '<img src=x onerror="window.pwned = 1">'
+        await page.fill("#chat-form input[name=name]", "<b>HLS</b>")
+        await page.fill("#chat-form input[name=text]", hostile)
+        await page.click("#chat-form button[type=submit]")
+        message = await next_of(ws, "chat")
+        assert (message["name"], message["text"]) == ("<b>HLS</b>", hostile), message
+
+        await say(ws, "<script>window.pwned = 2</script>", name="Other")
+        await eventually(
+            lambda: page.evaluate("document.querySelectorAll('#chat-messages li').length === 2"),
+            10,
+            "both messages listed on the HLS page",
+            log,
+        )
+        texts = await page.evaluate(
+            "[...document.querySelectorAll('#chat-messages li .text')].map(e => e.textContent)"
+        )
+        assert texts == [hostile, "<script>window.pwned = 2</script>"], texts
+        assert await page.evaluate("window.pwned") is None, "no script ran"
+        assert await page.evaluate(
+            "document.querySelectorAll('#chat-messages img, #chat-messages script,"
+            " #chat-messages b').length === 0"
+        )
+
+        # Three taps on the HLS page reach the other viewer's per-second totals...
+        heart = page.locator('.reaction[data-emoji="❤️"]')
+        for _ in range(3):
+            await heart.click()
+        hearts = 0
+        with contextlib.suppress(TimeoutError):
+            while hearts < 3:
+                hearts += (await next_of(ws, "reactions", within=3))["counts"].get("❤️", 0)
+        assert hearts == 3, f"the HLS page's taps counted ({hearts})"
+        # ...and the other viewer's taps float on the HLS page.
+        await ws.send_json({"type": "react", "emoji": "🔥", "count": 2})
+        await eventually(
+            lambda: page.evaluate("window.floated.filter(e => e === '🔥').length === 2"),
+            5,
+            "the other viewer's taps float here",
+            log,
+        )
+        assert await page.evaluate("window.livestudio.mode") == "hls", "still on HLS"
+    finally:
+        await session.close()
 
 
 async def test_a_full_show_plays_over_hls_with_the_card_in_step(studio_factory: Any) -> None:
@@ -50,6 +109,7 @@ async def test_a_full_show_plays_over_hls_with_the_card_in_step(studio_factory: 
         assert await page.text_content("#card-name") == "Kaffeetasse Café"
         href = await page.get_attribute("#card-buy", "href")
         assert href == f"/go/{show_id}/{product['id']}"
+        await _chat_and_reactions_work(studio, show_id, page, log)
 
         # ?hls=1 plays HLS without asking WHEP, even with a seat free.
         await seat.close(studio.session)

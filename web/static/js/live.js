@@ -364,3 +364,12 @@ chat.othersReactions = (counts) => {
   return others;
 };
 window.livestudio.chat = chat;
+// On a phone the card and the chat form both stick to the bottom of the screen: the CSS
+// puts the form on top of the card, whose height (sale, stock lines) it learns here.
+const cardBox = document.getElementById("product-card");
+if (cardBox && window.ResizeObserver) {
+  new ResizeObserver(() => {
+    const height = cardBox.hidden ? 0 : cardBox.getBoundingClientRect().height;
+    document.documentElement.style.setProperty("--card-height", `${height}px`);
+  }).observe(cardBox);
+}
