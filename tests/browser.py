@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
 from .conftest import ADMIN, PASSWORD, Studio
+from .media_files import write_tone, write_y4m
 
 CHROMIUM = os.environ.get("LIVESTUDIO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = (
@@ -230,3 +231,22 @@ async def pin_and_watch(
 
     probe, shown = await eventually(both, 15, "card burned in and shown on the page", log)
     return t0, probe, shown
+
+
+# An init script that collects the page's CSP violations in window.violations.
+CSP_WATCH = """window.violations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
+async def media_browser(tmp_path: Path, *extra: str) -> Any:
+    """Chromium whose fake camera and microphone play a y4m clip and a tone."""
+    clip = write_y4m(tmp_path / "clip.y4m")
+    tone = write_tone(tmp_path / "tone.wav")
+    return chromium(
+        [
+            f"--use-file-for-fake-video-capture={clip}",
+            f"--use-file-for-fake-audio-capture={tone}",
+            *extra,
+        ]
+    )

@@ -22,6 +22,12 @@ from .conftest import MUG, Studio, say
 from .utils import until, whep_play, whip_publish
 
 
+async def reactions_stored(studio: Studio, show_id: str, taps: int) -> bool:
+    """Whether the room has written `taps` reaction taps to the show's events."""
+    events = await studio.store.list_events(show_id)
+    return sum(sum(e.data["counts"].values()) for e in events if e.kind == "reactions") == taps
+
+
 class Clock:
     """When the test did something, bracketed (the server's stamp lies inside)."""
 
@@ -85,7 +91,7 @@ async def test_the_figures_are_what_the_viewers_did(studio: Studio) -> None:
     )
     assert status == 200
     await _go(pages["C"][0], studio, f"/go/{show_id}/{lamp['id']}")  # C buys the lamp
-    await asyncio.sleep(1.3)  # the reactions are counted once a second
+    await until(lambda: reactions_stored(studio, show_id, 3), 10)  # counted once a second
     await clock.mark("A leaves", a.close(pages["A"][0]))
     await clock.mark("C leaves", c.close(pages["C"][0]))
     await pub.close(studio.session)

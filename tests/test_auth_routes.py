@@ -17,12 +17,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.replay import synthetic_recording
 from livestudio.catalog.validation import ProductFields
 from livestudio.http.keys import CHAT
 from livestudio.media.record import DOWNLOAD, PLAYLIST, POSTER, RECORDING
 
 from .conftest import Studio
+from .utils import recorded_show
 
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/"): "the public home page: shows on air, upcoming, published replays",
@@ -71,22 +71,6 @@ def routes(app: web.Application) -> list[tuple[str, str]]:
 
 def public(method: str, path: str) -> bool:
     return ("GET" if method == "HEAD" else method, path) in PUBLIC
-
-
-async def recorded_show(studio: Studio, state: str = "unpublished") -> str:
-    """A show that ended with a recording (files on disk), in `state`."""
-    show_id, _ = await studio.create_show("Recorded")
-    await studio.store.set_show_state(show_id, "live")
-    await studio.store.set_show_state(show_id, "ended")
-    await studio.store.set_recording(show_id, "ready", duration=12.0)
-    if state != "ended":
-        await studio.store.set_show_state(show_id, state)
-    folder = studio.settings.recordings_dir / show_id
-    folder.mkdir(parents=True, exist_ok=True)
-    synthetic_recording(folder, 0.05)  # a real fMP4: the playlist is made from it
-    (folder / DOWNLOAD).write_bytes(b"\0\0\0\x18ftypisom" + bytes(100))
-    (folder / POSTER).write_bytes(b"\xff\xd8\xff\xd9")
-    return show_id
 
 
 def _files(*roots: Path) -> list[str]:

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from .conftest import Studio
-from .test_clips import clipped_show
+from .utils import clipped_show
 
 
 def config_of(page: str) -> dict[str, Any]:

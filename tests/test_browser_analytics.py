@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from livestudio.http.keys import AUDIENCE
+
 from .browser import PageLog, chromium, eventually, log_in, watch
 from .conftest import MUG, Studio
 from .utils import until, whip_publish
@@ -24,12 +26,13 @@ async def test_analytics_page_and_clips_from_the_studio(studio: Studio) -> None:
     await until(lambda: live.on_air and live.stats().program_frames > 5, 10)
     async with chromium() as browser:
         viewer, log = await watch(browser, studio.url(f"/live/{show_id}"))
-        await asyncio.sleep(1.0)
+        # The viewer's player counts as watching (its session, the peak of 1 below).
+        await until(lambda: studio.app[AUDIENCE].watching(show_id) == 1, 15)
         status, _ = await studio.api(
             "POST", f"/api/shows/{show_id}/pin", token, json={"product": product["id"]}
         )
         assert status == 200
-        await asyncio.sleep(4.5)
+        await asyncio.sleep(4.5)  # deliberately: the pinned chapter the clips are cut from
         status, _ = await studio.api("POST", f"/api/shows/{show_id}/end", token)
         assert status == 200
         await viewer.close()

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from .browser import PageLog, chromium, eventually, log_in
+from .browser import CSP_WATCH, PageLog, chromium, eventually, log_in
 from .conftest import Studio, next_of, say
-from .test_auth_routes import recorded_show
-
-WATCH = """window.violations = [];
-document.addEventListener("securitypolicyviolation", (e) =>
-  window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+from .utils import recorded_show
 
 
 async def clean(page: Page, log: PageLog, what: str) -> None:
@@ -28,7 +24,7 @@ async def test_every_page_runs_under_its_policy(studio: Studio) -> None:
     (studio.settings.recordings_dir / replay_show / "poster.jpg").unlink()  # no poster yet
     async with chromium() as browser:
         context = await browser.new_context()
-        await context.add_init_script(WATCH)
+        await context.add_init_script(CSP_WATCH)
         page = await context.new_page()
         log = PageLog("pages").attach(page)
 

@@ -9,9 +9,8 @@ from typing import Any
 
 from playwright.async_api import Frame, Page, expect
 
-from .browser import PageLog, chromium, eventually, log_in, static_site
+from .browser import CSP_WATCH, PageLog, chromium, eventually, log_in, static_site
 from .conftest import MUG, Studio
-from .test_browser_csp import WATCH
 from .utils import whip_publish
 
 SHOP = "<!doctype html><title>Our shop</title><h1>Our shop</h1><main id='shop'></main>"
@@ -66,7 +65,7 @@ async def test_player_on_the_brands_site(studio: Studio) -> None:
 
         # The brand's page, before the show: the player waits, then turns live by itself.
         page = await browser.new_page()
-        await page.add_init_script(WATCH)  # in the frame too: the embed under its policy
+        await page.add_init_script(CSP_WATCH)  # in the frame too: the embed under its policy
         log = PageLog("shop").attach(page)
         await page.goto(f"{origin(shop)}/shop.html")
         await page.evaluate(PASTE_JS, code)

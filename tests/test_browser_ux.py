@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Dialog, Page
 
-from .browser import PageLog, chromium, eventually, log_in
+from .browser import PageLog, chromium, eventually, log_in, media_browser
 from .conftest import LAMP, MUG, Studio
-from .test_browser_studio import media_browser
 from .utils import image_bytes, until, whip_publish
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -4,7 +4,6 @@ vertical clip is a 720x1280 re-encode with the card; share pages, media, lists, 
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from typing import Any
@@ -13,38 +12,14 @@ import aiohttp
 import av
 from PIL import Image
 
-from bench.replay import synthetic_recording
 from livestudio.http.keys import CLIPS
 from livestudio.media.mp4clip import extent
 
-from .conftest import MUG, Studio
-from .utils import until
+from .conftest import Studio
+from .utils import clipped_show, until
 
 GOP = 2.0
 "The synthetic recording's keyframe interval (seconds)."
-PINS = ((5.3, "pin"), (12.9, "pin"), (20.0, "unpin"))
-
-
-async def clipped_show(studio: Studio, state: str = "published", minutes: float = 0.5) -> Any:
-    """A show that ended with a 30 s recording and two product chapters: the mug from
-    5.3 s to 12.9 s, the lamp from 12.9 s to 20 s."""
-    token = await studio.api_token()
-    mug = await studio.create_product(like=MUG)
-    lamp = await studio.create_product(like=MUG, name="Lamp", sku="L-1")
-    show_id, _ = await studio.create_show("Clip show")
-    store = studio.store
-    await store.set_show_state(show_id, "live")
-    for (seconds, kind), product in zip(PINS, (mug, lamp, None), strict=True):
-        data: dict[str, Any] = {"product": product["id"] if product else None}
-        if product:
-            data["name"] = product["name"]
-        await store.add_event(show_id, kind, data, round(seconds * 90000))
-    await store.set_show_state(show_id, "ended")
-    folder = studio.settings.recordings_dir / show_id
-    await asyncio.to_thread(synthetic_recording, folder, minutes)
-    await store.set_recording(show_id, "ready", duration=minutes * 60)
-    await store.set_show_state(show_id, state)
-    return show_id, mug, lamp, token
 
 
 def packets(

@@ -19,8 +19,7 @@ from livestudio.catalog.validation import ProductFields
 from livestudio.http.embed import LINK_KEY, sign_viewer, viewer_of
 
 from .conftest import Studio
-from .test_auth_routes import recorded_show
-from .utils import image_bytes
+from .utils import image_bytes, recorded_show
 
 
 def csp(headers: Any) -> str:

@@ -305,7 +305,7 @@ async def test_a_live_show_plays_from_its_playlist_then_the_url_serves_the_repla
         r, body = await _get(studio, playlist)
         return r.status == 200 and b"recording.mp4" in body
 
-    await until_async(replay_ready, 10)
+    await until(replay_ready, 10)
     r, body = await _get(studio, playlist)
     assert b"#EXT-X-PLAYLIST-TYPE:VOD" in body and b"#EXT-X-ENDLIST" in body
     assert r.headers["Access-Control-Allow-Origin"] == "*" and r.headers["ETag"]
@@ -317,14 +317,6 @@ async def test_a_live_show_plays_from_its_playlist_then_the_url_serves_the_repla
     assert r.status == 404
     r, _ = await _get(studio, playlist)
     assert r.status == 404
-
-
-async def until_async(check: Any, within: float) -> None:
-    for _ in range(int(within / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
 
 
 def test_settings_shape_the_hls_of_every_show(tmp_path: Any) -> None:

@@ -1,5 +1,5 @@
 """Fakes and helpers shared by the tests: stamped video, tones, WHIP/WHEP clients and
-offers, images, media checks, and `until`."""
+offers, images, media checks, shows with a recording, and `until`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 from PIL import Image
 
+from bench.replay import synthetic_recording
 from livestudio.media.record import DOWNLOAD, PLAYLIST, POSTER
+
+from .conftest import MUG, Studio
 
 CAMERA_RGB = (90, 60, 200)
 "The plain picture of StampedVideoTrack (outside its stamp)."
@@ -463,3 +466,44 @@ def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
         labels = dict(METRIC_LABEL.findall(m["labels"] or ""))
         samples.append((name, labels, float(m["value"])))
     return samples
+
+
+async def recorded_show(studio: Studio, state: str = "unpublished") -> str:
+    """A show that ended with a recording (files on disk), in `state`."""
+    show_id, _ = await studio.create_show("Recorded")
+    await studio.store.set_show_state(show_id, "live")
+    await studio.store.set_show_state(show_id, "ended")
+    await studio.store.set_recording(show_id, "ready", duration=12.0)
+    if state != "ended":
+        await studio.store.set_show_state(show_id, state)
+    folder = studio.settings.recordings_dir / show_id
+    folder.mkdir(parents=True, exist_ok=True)
+    synthetic_recording(folder, 0.05)  # a real fMP4: the playlist is made from it
+    (folder / DOWNLOAD).write_bytes(b"\0\0\0\x18ftypisom" + bytes(100))
+    (folder / POSTER).write_bytes(b"\xff\xd8\xff\xd9")
+    return show_id
+
+
+PINS = ((5.3, "pin"), (12.9, "pin"), (20.0, "unpin"))
+
+
+async def clipped_show(studio: Studio, state: str = "published", minutes: float = 0.5) -> Any:
+    """A show that ended with a 30 s recording and two product chapters: the mug from
+    5.3 s to 12.9 s, the lamp from 12.9 s to 20 s."""
+    token = await studio.api_token()
+    mug = await studio.create_product(like=MUG)
+    lamp = await studio.create_product(like=MUG, name="Lamp", sku="L-1")
+    show_id, _ = await studio.create_show("Clip show")
+    store = studio.store
+    await store.set_show_state(show_id, "live")
+    for (seconds, kind), product in zip(PINS, (mug, lamp, None), strict=True):
+        data: dict[str, Any] = {"product": product["id"] if product else None}
+        if product:
+            data["name"] = product["name"]
+        await store.add_event(show_id, kind, data, round(seconds * 90000))
+    await store.set_show_state(show_id, "ended")
+    folder = studio.settings.recordings_dir / show_id
+    await asyncio.to_thread(synthetic_recording, folder, minutes)
+    await store.set_recording(show_id, "ready", duration=minutes * 60)
+    await store.set_show_state(show_id, state)
+    return show_id, mug, lamp, token
