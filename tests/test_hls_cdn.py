@@ -16,7 +16,7 @@ from bench.hlsclients import PlayerStats, ll_player, standard_player
 from bench.nginx import NginxCache, NginxError
 
 from .server import ServerProcess
-from .utils import parse_metrics, whip_publish
+from .utils import parse_metrics, until, whip_publish
 
 PLAYERS = 20
 LL_PLAYERS = 4
@@ -48,12 +48,12 @@ async def test_many_players_through_nginx_cost_one_origin_request_per_segment(
         async with aiohttp.ClientSession() as session:
             pub = await whip_publish(session, lines["WHIP URL"], key)
             playlist = f"{cache.base}/media/{show_id}/index.m3u8"
-            # the first segment is out before the crowd comes
-            for _ in range(100):
+
+            async def playlist_out() -> bool:
                 async with session.get(f"{server.base}/media/{show_id}/index.m3u8") as r:
-                    if r.status == 200:
-                        break
-                await asyncio.sleep(0.1)
+                    return r.status == 200
+
+            await until(playlist_out, 20)  # the first segment is out before the crowd comes
             before = await origin_counts(session, server)
             plain = [PlayerStats() for _ in range(PLAYERS)]
             low = [PlayerStats() for _ in range(LL_PLAYERS)]
