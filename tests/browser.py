@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    async_playwright,
+)
 
 from .conftest import ADMIN, PASSWORD, Studio
 from .media_files import write_tone, write_y4m
@@ -146,6 +154,34 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} (within {within}s); last: {last}\n{log or ''}")
+
+
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+"A 390x844 phone (the size issue #16 tried), touch and mobile viewport."
+
+
+async def phone(browser: Browser) -> BrowserContext:
+    """A browser context that is a PHONE."""
+    return await browser.new_context(**PHONE)
+
+
+async def watch_on_phone(browser: Browser, url: str) -> tuple[Page, PageLog]:
+    """A viewer page at `url` on a PHONE, once its video plays."""
+    page = await (await phone(browser)).new_page()
+    log = PageLog("phone").attach(page)
+    await page.goto(url)
+    await eventually(
+        lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
+        20,
+        "playing",
+        log,
+    )
+    return page, log
 
 
 async def watch(browser: Browser, url: str, init_script: str = "") -> tuple[Page, PageLog]:

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .browser import PageLog, chromium, eventually
+from .browser import PHONE, chromium, eventually, watch_on_phone
 from .conftest import LAMP, MUG, Studio, next_of, say
 from .utils import until, whip_publish
 
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 HEIGHT = PHONE["viewport"]["height"]
 
 HIT_JS = """(selector) => {
@@ -67,15 +61,7 @@ async def test_landscape_program_on_a_phone(studio_factory: Any) -> None:
     try:
         await until(lambda: studio.onair.get(show_id) is not None, 10)
         async with chromium() as browser:
-            page = await (await browser.new_context(**PHONE)).new_page()
-            log = PageLog("phone").attach(page)
-            await page.goto(f"{studio.base}/live/{show_id}")
-            await eventually(
-                lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
-                20,
-                "playing",
-                log,
-            )
+            page, log = await watch_on_phone(browser, f"{studio.base}/live/{show_id}")
             size = await page.evaluate(
                 "[document.getElementById('video').videoWidth,"
                 " document.getElementById('video').videoHeight]"

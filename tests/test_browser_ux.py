@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Dialog, Page
+from playwright.async_api import Browser, Dialog, Page
 
-from .browser import PageLog, chromium, eventually, log_in, media_browser
+from .browser import (
+    PageLog,
+    chromium,
+    eventually,
+    log_in,
+    media_browser,
+    phone,
+    watch_on_phone,
+)
 from .conftest import LAMP, MUG, Studio
 from .utils import image_bytes, until, whip_publish
 
@@ -28,12 +36,6 @@ BRAND = {
     "currency": "EUR",
     "accent": "#0f766e",
     "corner": "bottom-left",
-}
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
 }
 
 
@@ -80,10 +82,6 @@ async def german_brand(studio: Studio) -> str:
     )
     assert reply.status == 200, reply.text
     return token
-
-
-async def phone(browser: Browser) -> BrowserContext:
-    return await browser.new_context(**PHONE)
 
 
 def text_of(page: Page, selector: str) -> Any:
@@ -386,15 +384,7 @@ async def test_portrait_program_on_a_phone(
     try:
         await until(lambda: studio.onair.get(show["id"]) is not None, 10)
         async with chromium() as browser:
-            page = await (await phone(browser)).new_page()
-            log = PageLog("phone").attach(page)
-            await page.goto(f"{studio.base}/live/{show['id']}")
-            await eventually(
-                lambda: page.evaluate("document.getElementById('video').videoWidth > 0"),
-                20,
-                "playing",
-                log,
-            )
+            page, log = await watch_on_phone(browser, f"{studio.base}/live/{show['id']}")
             size = await page.evaluate(
                 "[document.getElementById('video').videoWidth,"
                 " document.getElementById('video').videoHeight]"
