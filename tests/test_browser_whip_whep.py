@@ -264,6 +264,10 @@ async def test_whip_stop_after_the_connection_closed_ends_the_show(studio_factor
     log = PageLog("publisher")
     async with static_site(PAGES) as site, chromium() as browser:
         pub, _ = await publish_from_browser(browser, site, whip_url, key, log, log.__str__)
+        # The browser sending is not the server airing it: a publisher that leaves before
+        # its first frame reached the program puts the show back as it was (nothing aired),
+        # and its DELETE then finds no session (404). This test is about a show that aired.
+        assert await eventually(lambda: _aired(studio, show_id), CONNECT_TIMEOUT), str(log)
         # Make the order deterministic: the server has seen the connection close (DTLS
         # close_notify) before the DELETE arrives, as it usually does anyway.
         await pub.evaluate("window.pc.close()")
@@ -321,6 +325,11 @@ async def _no_viewers(studio: Studio, show_id: str) -> bool:
 async def _publisher_gone(studio: Studio, show_id: str) -> bool:
     live = studio.onair.get(show_id)
     return live is None or live.publisher is None
+
+
+async def _aired(studio: Studio, show_id: str) -> bool:
+    live = studio.onair.get(show_id)
+    return live is not None and live.aired
 
 
 async def _show_off_air(studio: Studio, show_id: str) -> bool:
