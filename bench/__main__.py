@@ -109,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
         help="HLS/LL-HLS latency, origin requests with and without nginx, CPU per 100 players",
     )
     los = sub.add_parser(
-        "loss", parents=[common], help="fps and freezes at 0/1/3/5 % host uplink loss"
+        "loss", parents=[common], help="fps and freezes at 0/1/3/5 %% host uplink loss"
     )
     los.add_argument("--loss", type=_ints, help="loss levels in %%, e.g. 0,3")
     los.add_argument("--modes", type=_names, help="recovery off,on (default both)")

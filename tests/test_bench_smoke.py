@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -161,3 +162,14 @@ def test_soak_benchmark(tmp_path: Path) -> None:
     recording = data["recording"]
     assert recording["ok"] and recording["playlist_ended"], recording
     assert data["error_lines"] == 0, data["error_examples"]
+
+
+def test_every_help_text_prints() -> None:
+    """`--help` formats each help string with %: a stray % broke the top-level help."""
+    from bench.__main__ import parser
+
+    top = parser()
+    assert "fanout" in top.format_help()
+    subparsers = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        assert sub.format_help(), name
