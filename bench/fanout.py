@@ -41,6 +41,7 @@ from .stamps import SendTimes
 SENDERS = ("lean", "aiortc")
 """LiveStudio's two send paths, each a design: lean (the default: packetized once, one
 loop over viewers) and aiortc (an RTCRtpSender per viewer, the path before)."""
+INGEST_MISSING = "livestudio_ingest_packets_missing_total"
 SATURATED_PCT = 90.0
 "Client processes (publisher included) above this share of their core: numbers suspect."
 STARVED_FPS = 5.0
@@ -130,6 +131,10 @@ class Step:
     errors: list[str] = field(default_factory=list)
     quiet_wait_s: float = 0.0
     "Seconds waited before the window for the server's core to be quiet (_wait_quiet)."
+    slate_fps: float = float("nan")
+    "Program frames per second showing the 'back in a moment' slate (the host stalled)."
+    ingest_missing: float = float("nan")
+    "Host video packets the server found missing, from the first join to the window's end."
 
 
 @dataclass
@@ -272,6 +277,7 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
         decode = i % opts.decode_every == 0 and i // opts.decode_every < opts.max_decoding
         specs[i % len(conns)].append((i, decode))
     active = [(conn, s) for conn, s in zip(conns, specs, strict=True) if s]
+    before_joins = server.metrics()
     # Joins queue behind each other (JOIN_CONCURRENCY per client process, the server's
     # negotiation cap): a crowd of hundreds takes longer than one viewer's timeout.
     wait = max(opts.join_timeout, 0.15 * n)
@@ -296,8 +302,14 @@ def measure_step(server: Server, procs: Procs, n: int, opts: FanoutOptions) -> S
     _broadcast([c for c, _ in active], ("leave",), 60)
     time.sleep(1.0)  # let the server tear the sessions down before the next step
     published = _published(procs.times, window)
-    step = _step(n, joins, results, cpu, before, after, opts.seconds, published)
+    # The window as the server's counters saw it: the nominal seconds plus the time the
+    # clients took to answer start and stop (~0.5 s with 300 viewers: +5 % fps otherwise).
+    span = window.stopped_at - window.started_at
+    step = _step(n, joins, results, cpu, before, after, span, published)
     step.quiet_wait_s = waited
+    # The host's packets lost on the way in, joins included: a crowd's negotiations keep
+    # the server's loop from reading the host's socket (media/rcvbuf.py).
+    step.ingest_missing = after.get(INGEST_MISSING, 0.0) - before_joins.get(INGEST_MISSING, 0.0)
     server_cpus, _ = cpu_plan()
     if server_cpus and window.cpu_busy:
         busy = sum(window.cpu_busy.get(c, 0.0) for c in server_cpus)
@@ -332,7 +344,7 @@ def _step(
 ) -> Step:
     failed = {j["index"] for j in joins if j["error"]}
     ok = [r for r in results if r["index"] not in failed]
-    fps = [r["frames"] / seconds for r in ok]
+    fps = [r["frames"] / r["seconds"] for r in ok]
     latencies = [1000 * x for r in ok for x in r["latencies"]]
     first = [1000 * j["first_frame_s"] for j in joins if j["first_frame_s"] is not None]
     answers = [1000 * j["answer_s"] for j in joins if j["answer_s"] is not None]
@@ -358,7 +370,7 @@ def _step(
         fps_min=min(fps) if fps else 0.0,
         fps_median=median(fps) if fps else 0.0,
         fps_mean=sum(fps) / len(fps) if fps else 0.0,
-        audio_fps_median=median([r["audio_frames"] / seconds for r in ok]) if ok else 0.0,
+        audio_fps_median=median([r["audio_frames"] / r["seconds"] for r in ok]) if ok else 0.0,
         loss_pct=_loss([r for r in ok if r["packets"] is not None]),
         cpu_ms_per_delivered_frame=(
             server_cpu * 10 * seconds / delivered if delivered else float("nan")
@@ -379,6 +391,7 @@ def _step(
         publisher_fps=published,
         program_fps=frames / seconds,
         repeated_fps=delta("livestudio_program_frames_repeated_total") / seconds,
+        slate_fps=delta("livestudio_program_frames_slate_total") / seconds,
         encode_ms=1000 * encode_s / frames if frames else float("nan"),
         subscriber_drops=delta("livestudio_subscriber_video_drops_total"),
         errors=sorted({j["error"] for j in joins if j["error"]})[:3],
@@ -507,6 +520,8 @@ def print_design(result: DesignResult) -> None:
         "pub fps",
         "prog fps",
         "repeat fps",
+        "slate fps",
+        "host lost",
         "enc ms",
         "drops",
         "quiet wait s",
@@ -528,6 +543,8 @@ def print_design(result: DesignResult) -> None:
             s.publisher_fps,
             s.program_fps if ours else None,
             s.repeated_fps if ours else None,
+            s.slate_fps if ours else None,
+            s.ingest_missing if ours else None,
             s.encode_ms if ours else None,
             s.subscriber_drops if ours else None,
             s.quiet_wait_s,

@@ -66,6 +66,8 @@ class BenchViewer:
     latencies: list[float] = field(default_factory=list)
     measuring: bool = False
     window_start_frames: int = 0
+    window_seconds: float = 0.0
+    "How long this viewer's last window was open (its own clock, not the controller's)."
     task: asyncio.Task[None] | None = None
     datagrams: counting.DatagramCounter | None = None
     "srtp mode: what reads the socket once connected."
@@ -171,6 +173,7 @@ def window_result(v: BenchViewer) -> dict[str, Any]:
         "index": v.index,
         "decode": v.decode,
         "frames": v.frames - v.window_start_frames,
+        "seconds": v.window_seconds,
         "keyframes": v.counter.keyframes if v.counter else None,
         "audio_frames": v.audio.frames if v.audio else 0,
         "packets": v.counter.packets if v.counter else None,
@@ -187,6 +190,7 @@ class Client:
         self.config = config
         self.times = SendTimes(config.shm_name)
         self.viewers: list[BenchViewer] = []
+        self.window_started = time.monotonic()
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     async def join(self, specs: list[tuple[int, bool]], wait_s: float) -> list[dict[str, Any]]:
@@ -222,6 +226,7 @@ class Client:
         return [join_result(v) for v in new]
 
     def start(self) -> None:
+        self.window_started = time.monotonic()
         for v in self.viewers:
             v.window_start_frames = v.frames
             if v.audio:
@@ -235,8 +240,12 @@ class Client:
             v.measuring = True
 
     def stop(self) -> list[dict[str, Any]]:
+        # The controller's start and stop reach each client late by however long its loop
+        # is busy: a window is as long as this client measured it, not the nominal one.
+        seconds = time.monotonic() - self.window_started
         for v in self.viewers:
             v.measuring = False
+            v.window_seconds = seconds
         return [window_result(v) for v in self.viewers]
 
     async def leave(self) -> None:

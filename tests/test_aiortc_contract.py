@@ -248,3 +248,14 @@ def test_receiver_hooks_of_loss_recovery() -> None:
     assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in (
         inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     )
+
+
+def test_ingest_sockets_of_an_ice_connection() -> None:
+    # rcvbuf: the host's sockets are the gathered StunProtocols' datagram transports.
+    init = inspect.getsource(aioice.ice.Connection.__init__)
+    assert "self._protocols: list[StunProtocol] = []" in init
+    gather = inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    assert "self._protocols += host_protocols" in gather
+    assert "self.transport = cast(asyncio.DatagramTransport, transport)" in inspect.getsource(
+        aioice.ice.StunProtocol.connection_made
+    )

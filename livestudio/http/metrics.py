@@ -115,6 +115,15 @@ SERIES: dict[str, tuple[str, str]] = {
         "Times the show's recording fell ~10 s behind (a slow disk) and skipped to the next "
         "keyframe.",
     ),
+    "livestudio_ingest_packets_missing_total": (
+        "counter",
+        "Host video packets found missing (NACKed): lost on the uplink, or dropped by this "
+        "server's socket while its event loop was busy.",
+    ),
+    "livestudio_ingest_packets_lost_total": (
+        "counter",
+        "Host video packets never recovered (the program waited for a keyframe).",
+    ),
     "livestudio_hls_segments_total": ("counter", "Live HLS segments completed."),
     "livestudio_hls_parts_total": ("counter", "Live LL-HLS parts written."),
     "livestudio_hls_playlist_responses_total": (
@@ -160,6 +169,8 @@ async def metrics(request: web.Request) -> web.Response:
             ("livestudio_subscriber_video_drops_max", st.video_drops_max),
             ("livestudio_subscribers_dropping", st.subscribers_dropping),
             ("livestudio_recording_drops_total", st.recording_drops),
+            ("livestudio_ingest_packets_missing_total", st.ingest_packets_missing),
+            ("livestudio_ingest_packets_lost_total", st.ingest_packets_lost),
             ("livestudio_hls_segments_total", st.hls_segments),
             ("livestudio_hls_parts_total", st.hls_parts),
             *(

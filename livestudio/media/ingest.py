@@ -16,6 +16,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from .consent import peer_checks_keep_consent
 from .ice import IcePolicy, fit_answer, install
 from .peerconn import peer_connection
+from .rcvbuf import enlarge_ingest_buffers
 from .recovery import PublisherRecovery
 from .sdp import answering, check_publish_offer
 from .trickle import SdpFragment, add_candidates
@@ -98,6 +99,8 @@ class Publisher:
         with answering():
             answer = await self.pc.createAnswer()
             await asyncio.wait_for(self.pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT)
+        granted = enlarge_ingest_buffers(self.pc)
+        log.debug("publisher %s: receive buffers %s bytes", self.id, granted)
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "video" and transceiver._codecs:
                 self.video_codec = transceiver._codecs[0].mimeType

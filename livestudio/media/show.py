@@ -93,6 +93,10 @@ class ShowStats:
     "Current viewers that dropped video at least once."
     recording_drops: int
     "Times the recording fell ~10 s behind (a slow disk) and skipped to a keyframe."
+    ingest_packets_missing: int = 0
+    "Host video packets found missing (and NACKed), over every publisher of the show."
+    ingest_packets_lost: int = 0
+    "Of those, packets never recovered (given up)."
     hls_segments: int = 0
     "HLS segments completed."
     hls_parts: int = 0
@@ -171,6 +175,8 @@ class LiveShow:
         self.recent_viewer_ids: deque[str] = deque(maxlen=1000)
         "Viewers that left on their own, so their late DELETE is not a 404."
         self._past_publisher_ids: deque[str] = deque(maxlen=8)
+        self._past_ingest_loss = (0, 0)
+        "(missing, lost) host video packets of the publishers gone."
         self._grace: asyncio.Task[None] | None = None
         self._failure: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
@@ -278,6 +284,10 @@ class LiveShow:
         """Counters for /metrics."""
         s = self.program.stats
         drops = [sub.video_drops for sub in self.broadcast.viewers() if not sub.closed]
+        missing, lost = self._past_ingest_loss
+        if self.publisher is not None:
+            missing += self.publisher.recovery.stats.nacked
+            lost += self.publisher.recovery.stats.given_up
         return ShowStats(
             viewers=len(self.viewers),
             program_frames=s.frames,
@@ -290,6 +300,8 @@ class LiveShow:
             video_drops_max=max(drops, default=0),
             subscribers_dropping=sum(1 for d in drops if d),
             recording_drops=self.recorder.dropped if self.recorder else 0,
+            ingest_packets_missing=missing,
+            ingest_packets_lost=lost,
             hls_segments=self.hls.segments_made if self.hls else 0,
             hls_parts=self.hls.parts_made if self.hls else 0,
             hls_served=dict(self.hls.served) if self.hls else None,
@@ -420,6 +432,9 @@ class LiveShow:
 
     def _publisher_gone(self, publisher: Publisher) -> None:
         self._past_publisher_ids.append(publisher.id)
+        missing, lost = self._past_ingest_loss
+        stats = publisher.recovery.stats
+        self._past_ingest_loss = (missing + stats.nacked, lost + stats.given_up)
         if self.publisher is publisher:
             self.publisher = None
             if self.ended:
