@@ -12,6 +12,7 @@ for the naive relay (bench/naive_server.py: one encoder per viewer).
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import tempfile
@@ -440,7 +441,15 @@ def run_design(design: str, opts: FanoutOptions, workdir: Path) -> DesignResult:
             server = start_naive(workdir / design, opts.naive_codec, server_cpus)
         procs.publisher = procs.start(
             publisher.main,
-            publisher.PublisherConfig(server.whip_url, server.key, times.name, cpus=frozen),
+            publisher.PublisherConfig(
+                server.whip_url,
+                server.key,
+                times.name,
+                cpus=frozen,
+                # Stamps repeat once a cycle: longer than a window, so _published counts
+                # each frame of the window once.
+                cycle_frames=30 * max(10, math.ceil(opts.seconds + opts.warmup + 5)),
+            ),
         )
         _wait_program(server)
         if opts.fanout_workers and design in SENDERS:
