@@ -77,9 +77,10 @@ async def test_the_figures_are_what_the_viewers_did(studio: Studio) -> None:
     c = await clock.mark("C joins", whep_play(pages["C"][0], whep))
     e_session = pages["E"][0]
     for n in range(2):  # E's player loads the live playlist twice
+        before = time.time()
         async with e_session.get(studio.url(f"/media/{show_id}/index.m3u8")) as r:
             assert r.status == 200, await r.text()
-        clock.marks[f"E fetch {n}"] = (time.time(), time.time())
+        clock.marks[f"E fetch {n}"] = (before, time.time())
         await asyncio.sleep(0.3)
     await say(pages["A"][1], "Is it dishwasher-safe?")
     await say(pages["A"][1], "And the lamp?")
@@ -146,8 +147,12 @@ async def test_the_figures_are_what_the_viewers_did(studio: Studio) -> None:
         assert s.left_at is not None
         assert clock.marks[leave][0] <= s.left_at <= clock.marks[leave][1], leave
     hls = next(s for s in sessions if s.kind == "hls")
-    assert hls.left_at is not None and 0.25 < hls.left_at - hls.joined_at < 1.0
-    assert hls.joined_at <= clock.marks["E fetch 0"][0]
+    # The HLS player joined at its first playlist fetch and left at its last: when each
+    # fetch happened, not a wall-clock bound (a loaded machine stretches the 0.3 s gap).
+    first, last = clock.marks["E fetch 0"], clock.marks["E fetch 1"]
+    assert first[0] <= hls.joined_at <= first[1]
+    assert hls.left_at is not None and last[0] <= hls.left_at <= last[1]
+    assert hls.left_at - hls.joined_at > 0.25
     watched = sorted((s.left_at or 0) - s.joined_at for s in sessions)
     assert abs(report["watch_avg"] - sum(watched) / 4) < 0.002
     assert abs(report["watch_median"] - (watched[1] + watched[2]) / 2) < 0.002
