@@ -134,6 +134,8 @@ class Step:
     "Seconds waited before the window for the server's core to be quiet (_wait_quiet)."
     slate_fps: float = float("nan")
     "Program frames per second showing the 'back in a moment' slate (the host stalled)."
+    skipped_fps: float = float("nan")
+    "Host frames per second the program skipped (more arrived at once than it keeps)."
     ingest_missing: float = float("nan")
     "Host video packets the server found missing, from the first join to the window's end."
 
@@ -393,6 +395,7 @@ def _step(
         program_fps=frames / seconds,
         repeated_fps=delta("livestudio_program_frames_repeated_total") / seconds,
         slate_fps=delta("livestudio_program_frames_slate_total") / seconds,
+        skipped_fps=delta("livestudio_source_frames_skipped_total") / seconds,
         encode_ms=1000 * encode_s / frames if frames else float("nan"),
         subscriber_drops=delta("livestudio_subscriber_video_drops_total"),
         errors=sorted({j["error"] for j in joins if j["error"]})[:3],
@@ -530,6 +533,7 @@ def print_design(result: DesignResult) -> None:
         "prog fps",
         "repeat fps",
         "slate fps",
+        "skip fps",
         "host lost",
         "enc ms",
         "drops",
@@ -553,6 +557,7 @@ def print_design(result: DesignResult) -> None:
             s.program_fps if ours else None,
             s.repeated_fps if ours else None,
             s.slate_fps if ours else None,
+            s.skipped_fps if ours else None,
             s.ingest_missing if ours else None,
             s.encode_ms if ours else None,
             s.subscriber_drops if ours else None,

@@ -23,6 +23,18 @@ async def test_metrics_report_viewers_frames_and_loop_lag(studio: Studio) -> Non
     assert re.search(r"^livestudio_event_loop_lag_seconds \d", text, re.M)
     assert "livestudio_subscriber_video_drops_total{" in text
     assert "livestudio_encode_seconds_total{" in text
+    # The host's side. Over loopback nothing goes missing (a loaded machine may still
+    # bunch frames, so skipped and held ones are only reported, not asserted to be 0).
+    for counter in (
+        "livestudio_ingest_packets_missing_total",
+        "livestudio_ingest_packets_lost_total",
+    ):
+        assert f'{counter}{{show="{show_id}"}} 0' in text, counter
+    for counter in (
+        "livestudio_ingest_frames_held_total",
+        "livestudio_source_frames_skipped_total",
+    ):
+        assert re.search(rf'^{counter}{{show="{show_id}"}} \d+$', text, re.M), counter
     # What the process holds, for spotting leaks (tests/test_churn.py reads these).
     for gauge in (
         "livestudio_asyncio_tasks",

@@ -124,6 +124,14 @@ SERIES: dict[str, tuple[str, str]] = {
         "counter",
         "Host video packets never recovered (the program waited for a keyframe).",
     ),
+    "livestudio_ingest_frames_held_total": (
+        "counter",
+        "Decoded host frames held back: damaged by loss (waiting for a keyframe) or stale.",
+    ),
+    "livestudio_source_frames_skipped_total": (
+        "counter",
+        "Host frames the program skipped: more arrived at once than it keeps waiting.",
+    ),
     "livestudio_hls_segments_total": ("counter", "Live HLS segments completed."),
     "livestudio_hls_parts_total": ("counter", "Live LL-HLS parts written."),
     "livestudio_hls_playlist_responses_total": (
@@ -171,6 +179,8 @@ async def metrics(request: web.Request) -> web.Response:
             ("livestudio_recording_drops_total", st.recording_drops),
             ("livestudio_ingest_packets_missing_total", st.ingest_packets_missing),
             ("livestudio_ingest_packets_lost_total", st.ingest_packets_lost),
+            ("livestudio_ingest_frames_held_total", st.ingest_frames_held),
+            ("livestudio_source_frames_skipped_total", st.source_frames_skipped),
             ("livestudio_hls_segments_total", st.hls_segments),
             ("livestudio_hls_parts_total", st.hls_parts),
             *(

@@ -120,6 +120,12 @@ class Program:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def source_frames_skipped(self) -> int:
+        """Camera frames never shown: too close to the one before, or more than a burst's
+        worth waiting (source.MAX_WAITING)."""
+        return self._source.dropped
+
     # -- fed from the event loop (ingest) -------------------------------------------------
 
     def feed_video(self, frame: av.VideoFrame) -> None:

@@ -97,6 +97,10 @@ class ShowStats:
     "Host video packets found missing (and NACKed), over every publisher of the show."
     ingest_packets_lost: int = 0
     "Of those, packets never recovered (given up)."
+    ingest_frames_held: int = 0
+    "Decoded host frames held back: damaged by loss, or older than one shown."
+    source_frames_skipped: int = 0
+    "Host frames the program skipped (bunched beyond what it keeps waiting)."
     hls_segments: int = 0
     "HLS segments completed."
     hls_parts: int = 0
@@ -175,8 +179,8 @@ class LiveShow:
         self.recent_viewer_ids: deque[str] = deque(maxlen=1000)
         "Viewers that left on their own, so their late DELETE is not a 404."
         self._past_publisher_ids: deque[str] = deque(maxlen=8)
-        self._past_ingest_loss = (0, 0)
-        "(missing, lost) host video packets of the publishers gone."
+        self._past_ingest_loss = (0, 0, 0)
+        "(missing, lost) host video packets and frames held of the publishers gone."
         self._grace: asyncio.Task[None] | None = None
         self._failure: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
@@ -284,10 +288,11 @@ class LiveShow:
         """Counters for /metrics."""
         s = self.program.stats
         drops = [sub.video_drops for sub in self.broadcast.viewers() if not sub.closed]
-        missing, lost = self._past_ingest_loss
+        missing, lost, held = self._past_ingest_loss
         if self.publisher is not None:
             missing += self.publisher.recovery.stats.nacked
             lost += self.publisher.recovery.stats.given_up
+            held += self.publisher.recovery.stats.frames_held
         return ShowStats(
             viewers=len(self.viewers),
             program_frames=s.frames,
@@ -302,6 +307,8 @@ class LiveShow:
             recording_drops=self.recorder.dropped if self.recorder else 0,
             ingest_packets_missing=missing,
             ingest_packets_lost=lost,
+            ingest_frames_held=held,
+            source_frames_skipped=self.program.source_frames_skipped,
             hls_segments=self.hls.segments_made if self.hls else 0,
             hls_parts=self.hls.parts_made if self.hls else 0,
             hls_served=dict(self.hls.served) if self.hls else None,
@@ -432,9 +439,13 @@ class LiveShow:
 
     def _publisher_gone(self, publisher: Publisher) -> None:
         self._past_publisher_ids.append(publisher.id)
-        missing, lost = self._past_ingest_loss
+        missing, lost, held = self._past_ingest_loss
         stats = publisher.recovery.stats
-        self._past_ingest_loss = (missing + stats.nacked, lost + stats.given_up)
+        self._past_ingest_loss = (
+            missing + stats.nacked,
+            lost + stats.given_up,
+            held + stats.frames_held,
+        )
         if self.publisher is publisher:
             self.publisher = None
             if self.ended:
