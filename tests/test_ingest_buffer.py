@@ -98,7 +98,12 @@ async def test_the_hosts_packets_wait_in_the_kernel_while_the_server_is_busy(
                 assert time.monotonic() < deadline, "the program did not go on"
                 await asyncio.sleep(0.2)
             lost = show_metric(server, missing, show_id)
-            assert lost == 0, f"{lost:.0f} of the host's packets were dropped while paused"
+            capped = "receive buffer is" in server.output()  # rcvbuf's warning
+            assert lost == 0, f"{lost:.0f} of the host's packets were dropped while paused" + (
+                " (the kernel capped the buffer: run as root or raise net.core.rmem_max)"
+                if capped
+                else ""
+            )
             await pub.close(session)
     finally:
         server.stop()

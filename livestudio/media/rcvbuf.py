@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from typing import Any
 
 import aioice.ice
@@ -64,14 +65,22 @@ def enlarge_ingest_buffers(pc: RTCPeerConnection, size: int = INGEST_RECEIVE_BUF
             sock: Any = protocol.transport.get_extra_info("socket")
             if sock is not None:
                 granted.append(enlarge(sock, size))
-    # Linux reports twice what it was asked for (its bookkeeping): compare with that.
-    if granted and min(granted) < size and not _warned:
+    if granted and short(min(granted), size) and not _warned:
         _warned = True
         log.warning(
             "the host's UDP receive buffer is %d bytes, not the %d asked for: a busy "
             "server may drop the host's packets. Raise net.core.rmem_max "
             "(docs/deploy.md) or run with CAP_NET_ADMIN.",
-            min(granted) // 2,
+            min(granted) // KERNEL_FACTOR,
             size,
         )
     return granted
+
+
+KERNEL_FACTOR = 2 if sys.platform.startswith("linux") else 1
+"Linux reports twice the size it was asked for (its own bookkeeping on top)."
+
+
+def short(granted: int, size: int) -> bool:
+    """Whether a buffer reported as `granted` is less than the `size` asked for."""
+    return granted < size * KERNEL_FACTOR
