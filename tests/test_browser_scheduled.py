@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 from playwright.async_api import expect
 
@@ -15,6 +16,7 @@ from .conftest import Studio
 from .utils import whip_publish
 
 WAIT = 8000
+ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None:
@@ -59,6 +61,11 @@ async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None
         await expect(page.locator("#countdown")).to_have_text(
             re.compile(r"Starts in 2:(29|30):\d\d"), timeout=WAIT
         )
+        # Said once, on the picture (not again beside it); nobody is "watching" yet.
+        await expect(page.locator("time[data-local]")).to_have_count(1)
+        await expect(page.locator("#viewers")).to_have_text("")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "scheduled-viewer-page.png"))
         ics = await page.evaluate(
             """async () => {
                  const r = await fetch(document.getElementById("add-to-calendar").href);
@@ -84,6 +91,7 @@ async def test_scheduled_page_counts_down_and_turns_live(studio: Studio) -> None
             await expect(page.locator("#scheduled")).to_be_hidden()
             await expect(page.locator("#countdown")).to_have_text("")
             await expect(page.locator("#state-badge")).to_have_text("Live")
+            await expect(page.locator("#viewers")).to_have_text("1 watching", timeout=WAIT)
         finally:
             await pub.close(studio.session)
         assert not [line for line in log.lines if "pageerror" in line], str(log)

@@ -83,7 +83,6 @@ function setState(next) {
     // Ended means ended here too, at once: no picture, no count, no chat.
     stop();
     say(W.ended);
-    viewersEl.textContent = "";
     closeChat(W.chat_closed);
     if (next === "published") showReplayLink();
   } else if (next === "scheduled") {
@@ -91,6 +90,16 @@ function setState(next) {
   }
   const scheduled = document.getElementById("scheduled");
   if (scheduled) scheduled.hidden = next !== "scheduled";
+  showViewers();
+}
+
+// "N watching" while the show is on air only: before it starts nobody is watching yet
+// ("0 watching" beside a countdown reads as an empty room), after it ends nobody is.
+let viewerCount = null;
+function showViewers() {
+  viewersEl.textContent = LIVE_STATES.includes(state) && viewerCount !== null
+    ? fill(W.watching, { n: count(viewerCount, config.locale) })
+    : "";
 }
 
 /** The chat form stops taking input, saying why (the show ended, or a ban). */
@@ -303,8 +312,9 @@ const socket = events(config.events, (event) => {
     if (event.state && event.state !== state) setState(event.state);
     else if (event.type === "snapshot") setState(event.state || state);
   }
-  if (typeof event.viewers === "number" && !ENDED_STATES.includes(state)) {
-    viewersEl.textContent = fill(W.watching, { n: count(event.viewers, config.locale) });
+  if (typeof event.viewers === "number") {
+    viewerCount = event.viewers;
+    showViewers();
   }
   const banned = (event.type === "snapshot" && event.banned)
     || (event.type === "banned" && event.viewer === config.viewerTag)
