@@ -150,3 +150,19 @@ async def test_player_on_the_brands_site(studio: Studio) -> None:
         assert clicks == {"clicks": {str(product["id"]): {"live": 1, "replay": 1}}}
         for each in (log, host_log, later_log):
             assert not [line for line in each.lines if "pageerror" in line], str(each)
+
+
+async def test_a_small_player_keeps_its_title_clear_of_the_unmute_button(studio: Studio) -> None:
+    show_id, _ = await studio.create_show("Spring collection: linen, ceramics and more")
+    async with chromium() as browser:
+        for width, height in ((320, 180), (480, 270)):
+            page = await browser.new_page(viewport={"width": width, "height": height})
+            await page.goto(studio.url(f"/embed/{show_id}"))
+            unmute = await page.locator("#unmute").bounding_box()
+            title = await page.locator(".embed-title").bounding_box()
+            badge = await page.locator("#state-badge").bounding_box()
+            assert unmute and title and badge
+            assert unmute["x"] + unmute["width"] <= title["x"], (width, unmute, title)
+            assert title["x"] + title["width"] <= badge["x"], (width, title, badge)
+            assert badge["x"] + badge["width"] <= width, (width, badge)
+            await page.close()
