@@ -38,7 +38,7 @@ from .http import (
 from .http.events import SOCKETS_PER_IP, events_socket
 from .http.images import IMAGES
 from .http.keys import CHAT, DESTINATIONS, EVENTS, LOOP_LAG, ONAIR, SETTINGS, STORE
-from .http.metrics import loop_lag_probe, metrics
+from .http.metrics import loop_lag_probe, metrics, server_load_probe
 from .http.products import PRODUCT_CHANGED
 from .live.chat import ChatRooms
 from .live.destinations import Destinations
@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[LOOP_LAG] = [0.0]
-    app.cleanup_ctx.extend([_store, _onair, loop_lag_probe])
+    app.cleanup_ctx.extend([_store, _onair, loop_lag_probe, server_load_probe])
     app.on_startup.append(_freeze_startup_objects)
     headers.setup(app)
     auth.setup(app, settings)

@@ -45,6 +45,9 @@ class Settings:
     "Also offer 127.0.0.1 to clients on this machine (needed when its only interface is loopback)."
     max_viewers: int = 200
     "WebRTC viewers per show; over it WHEP answers 503 with Retry-After."
+    max_server_load: float = 0.9
+    """Above this load (the event loop's share of a core, or the process's of its cores,
+    over 2 s) new WebRTC viewers get 503 and their pages play HLS; 1 turns it off."""
     max_negotiations: int = 16
     "SDP negotiations in flight at once (a quarter kept for WHIP); over it WHIP/WHEP answer 503."
     max_sessions_per_ip: int = 20
@@ -208,6 +211,7 @@ _RANGES: dict[str, _Range] = {
     "max_viewers": _COUNT,
     "fanout_workers": _Range(0, 64, text="a whole number from 0 to 64"),
     "max_negotiations": _COUNT,
+    "max_server_load": _Range(0.1, 1.0, text="a share from 0.1 to 1 (1: never turn away)"),
     "max_sessions_per_ip": _COUNT,
     "max_event_sockets_per_ip": _COUNT,
     "chat_messages_per_ip": _COUNT,

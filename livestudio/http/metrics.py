@@ -17,7 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .keys import LOOP_LAG, ONAIR
+from ..media.load import ServerLoad
+from .keys import LOOP_LAG, ONAIR, SERVER_LOAD, TURNED_AWAY
 
 LAG_INTERVAL = 0.25
 
@@ -33,6 +34,15 @@ async def loop_lag_probe(app: web.Application) -> AsyncIterator[None]:
             lag[0] = max(0.0, time.monotonic() - started - LAG_INTERVAL)
 
     task = asyncio.ensure_future(probe())
+    yield
+    task.cancel()
+
+
+async def server_load_probe(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: sample the server's load (media/load.py) for WHEP's admission."""
+    load = app[SERVER_LOAD] = ServerLoad()
+    app[TURNED_AWAY] = [0]
+    task = asyncio.ensure_future(load.run())
     yield
     task.cancel()
 
@@ -156,6 +166,15 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP livestudio_event_loop_lag_seconds How late the event loop woke up recently.",
         "# TYPE livestudio_event_loop_lag_seconds gauge",
         _line("livestudio_event_loop_lag_seconds", round(request.app[LOOP_LAG][0], 6)),
+        "# HELP livestudio_server_load The event loop's or the process's share of its "
+        "cores, whichever is larger, over the last 2 s (new WebRTC viewers are turned away "
+        "above max_server_load).",
+        "# TYPE livestudio_server_load gauge",
+        _line("livestudio_server_load", round(request.app[SERVER_LOAD].load, 4)),
+        "# HELP livestudio_viewers_turned_away_total WebRTC viewers answered 503 because "
+        "the server was at its limit (their pages play HLS).",
+        "# TYPE livestudio_viewers_turned_away_total counter",
+        _line("livestudio_viewers_turned_away_total", request.app[TURNED_AWAY][0]),
         "# HELP livestudio_shows_live Shows on air in this process.",
         "# TYPE livestudio_shows_live gauge",
         _line("livestudio_shows_live", len(onair.shows)),

@@ -25,7 +25,7 @@ from .auth import CSRF_HEADER, check_csrf, current_user
 from .errors import domain_error, error, read_limited
 from .events import viewer_id
 from .iceservers import link_headers
-from .keys import AUDIENCE, ONAIR, SETTINGS, STORE
+from .keys import AUDIENCE, ONAIR, SERVER_LOAD, SETTINGS, STORE, TURNED_AWAY
 from .net import address_group, client_address, server_address
 
 log = logging.getLogger(__name__)
@@ -290,15 +290,16 @@ async def whep_post(request: web.Request) -> web.Response:
     offer = await _offer(request)
     who = await viewer_id(request)  # for the analytics (a keyed hash of it is kept)
     settings = request.app[SETTINGS]
+    # The host's program preview in the studio (?preview=host, logged in) is not counted
+    # in "N watching"; without a login the flag means nothing.
+    preview = request.query.get("preview") == "host" and await current_user(request) is not None
+    _admit(request, preview)
     address = client_address(request, settings.trusted_proxy)
     # Counted per address group: an IPv6 client has a whole /64 to pick addresses from.
     group = address_group(address)
     per_ip = request.app[SESSIONS_PER_IP]
     if per_ip[group] >= settings.max_sessions_per_ip:
         raise error(429, "too many sessions from your address", {"Retry-After": RETRY_AFTER})
-    # The host's program preview in the studio (?preview=host, logged in) is not counted
-    # in "N watching"; without a login the flag means nothing.
-    preview = request.query.get("preview") == "host" and await current_user(request) is not None
     # The seat is taken before negotiating (it takes a while): POSTs arriving together
     # from one address must not all pass the check above.
     per_ip[group] += 1
@@ -330,6 +331,31 @@ async def whep_post(request: web.Request) -> web.Response:
         viewer.subscriber.on_close.append(lambda: audience.left(watch))
     onair.viewers_changed(show.id)
     return _created(request, f"/whep/{show.id}/{viewer.id}", viewer.answer_sdp, viewer.ice_tag)
+
+
+def _admit(request: web.Request, preview: bool) -> None:
+    """503 a new viewer while the server is at its limit (media/load.py): the page then
+    plays HLS, and the host and everyone watching keep a whole show. The host's own
+    preview is always let in."""
+    load = request.app[SERVER_LOAD]
+    limit = request.app[SETTINGS].max_server_load
+    if preview or limit >= 1.0 or load.load < limit:
+        return
+    turned_away = request.app[TURNED_AWAY]
+    turned_away[0] += 1
+    if turned_away[0] % 100 == 1:  # the first, then every hundredth: a crowd, not a flood
+        log.warning(
+            "WHEP: server load %.2f is over max_server_load %.2f: new viewers get HLS "
+            "(%d turned away so far)",
+            load.load,
+            limit,
+            turned_away[0],
+        )
+    raise error(
+        503,
+        "this server is at its limit right now; standard latency (HLS) instead",
+        {"Retry-After": RETRY_AFTER},
+    )
 
 
 async def _negotiate_viewer(
