@@ -45,9 +45,11 @@ class Settings:
     "Also offer 127.0.0.1 to clients on this machine (needed when its only interface is loopback)."
     max_viewers: int = 200
     "WebRTC viewers per show; over it WHEP answers 503 with Retry-After."
-    max_server_load: float = 0.9
+    max_server_load: float = 1.0
     """Above this load (the event loop's share of a core, or the process's of its cores,
-    over 2 s) new WebRTC viewers get 503 and their pages play HLS; 1 turns it off."""
+    over 2 s) new WebRTC viewers get 503 and their pages play HLS; 1 (the default): never.
+    Opt-in: a crowd joining at once loads a server more than the same crowd watching
+    (docs/deploy.md)."""
     max_negotiations: int = 16
     "SDP negotiations in flight at once (a quarter kept for WHIP); over it WHIP/WHEP answer 503."
     max_sessions_per_ip: int = 20

@@ -196,10 +196,6 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "recordings_dir": str(tmp_path / "recordings"),
         "grace_period": 5.0,
         "x264_preset": "ultrafast",
-        # In-process, the server's event loop also runs the test's own clients (aiortc
-        # viewers, browsers' signalling): its load is theirs too, so no viewer is turned
-        # away for it. tests/test_server_load.py turns it on.
-        "max_server_load": 1.0,
     }
     values.update(overrides)
     return load_settings(values, environ={})

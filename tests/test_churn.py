@@ -86,9 +86,6 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         tmp_path,
         max_sessions_per_ip="100",
         max_negotiations="32",
-        # Hundreds of joins back to back are meant to load it: leaks are measured here,
-        # not admission (tests/test_server_load.py).
-        max_server_load="1",
     ).start()
     try:
         yield proc

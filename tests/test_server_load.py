@@ -1,4 +1,4 @@
-"""Turning new WebRTC viewers away when the server is at its limit (media/load.py).
+"""Turning new WebRTC viewers away when the server is at its limit (media/load.py; opt-in).
 
 The viewer page plays HLS on a 503 (tests/test_browser_studio.py shows it for a full
 show); here, the load that leads to it: measured on the real loop, with a real burner."""
