@@ -6,7 +6,11 @@ the program repeats and skips camera frames, and at worst the host's connection 
 (measured: aiortc's old send path at 128+ viewers on one core starved ingest until the
 show ended; the lean path fills a core at ~350–500 viewers). Refusing the viewers past
 that point (503, Retry-After: the viewer page then plays the show's HLS, at standard
-latency) keeps the show whole for the host and everyone already watching.
+latency) is meant to keep the show whole for the host and everyone already watching.
+It is opt-in (`max_server_load`): a crowd joining at once loads the server more than the
+same crowd watching, so a threshold on the load alone sends part of a show-start crowd to
+HLS, and lets retrying clients in whenever it dips (measured: docs/deploy.md). With
+`fanout_workers` only the main process is measured, not its workers.
 
 Two shares are watched, each averaged over the last WINDOW_SECONDS:
 - the event loop's thread: CPU seconds it used per second (`time.thread_time`). Unpinned
