@@ -59,3 +59,21 @@ async def test_home_replay_and_clip_pages_in_german(studio: Studio) -> None:
     for page in (home, replay, share):
         for english in ("Latest clips", "Watch the whole show", "Subscribe to upcoming"):
             assert english not in page, english
+
+
+async def test_a_shared_link_is_described_in_the_brands_language(studio: Studio) -> None:
+    # What a chat app shows under a pasted link (og:description): a German brand's
+    # viewers read German there too, scheduled, live and replay alike.
+    await german(studio)
+    show, _ = await studio.store.create_show("Geplant", "2099-12-04T18:00:00+00:00")
+    page = (await studio.call("GET", f"/live/{show.id}", auth=False)).text
+    assert '<meta property="og:description" content="Live am Fr., 4. Dez. 2099' in page
+    unplanned, _ = await studio.store.create_show("Ohne Datum")
+    page = (await studio.call("GET", f"/live/{unplanned.id}", auth=False)).text
+    assert '<meta property="og:description" content="Eine Live-Shopping-Show.">' in page
+    show_id, _mug, _lamp, _token = await clipped_show(studio)
+    replay = (await studio.call("GET", f"/replay/{show_id}", auth=False)).text
+    described = re.search(r'<meta property="og:description" content="([^"]*)">', replay)
+    assert described and described.group(1).startswith("Sieh dir die Aufzeichnung an")
+    for text in (page, replay):
+        assert "shop the products" not in text and "A live shopping show" not in text
