@@ -34,6 +34,9 @@ async def test_the_embed_speaks_the_brands_language(studio: Studio) -> None:
     assert "data-local>Fr., 4. Dez. 2099" in page  # Babel, then Intl in the viewer's zone
     config = config_of(page)
     assert config["locale"] == "de-DE" and config["words"]["starts"] == "Beginnt {when}"
+    # What the player says when this browser cannot play, or playback will not start.
+    assert config["words"]["no_h264"].startswith("Dieser Browser kann den Stream nicht")
+    assert config["words"]["play_retry"].startswith("Die Wiedergabe konnte nicht starten ({n})")
     for english in ("Tap to unmute", "standard latency", "Add to calendar", "Buy<"):
         assert english not in page, english
 

@@ -20,6 +20,9 @@ const W = {
   state_live: "Live", state_scheduled: "Soon", state_ended: "Ended", state_reconnecting: "Back soon",
   full_retry: "This show is full right now. Trying again in {n} s…",
   connection_problem: "Connection problem. Retrying…", reconnecting: "Reconnecting…",
+  no_h264: "This browser cannot play the stream: it has no H.264 video decoder. Try Chrome, Safari, Edge or Firefox with OpenH264 enabled.",
+  play_retry: "Could not start playback ({n}). Retrying…",
+  cannot_play: "This browser cannot play the stream. Try a recent Chrome, Safari, Edge or Firefox.",
   ...(config.words || {}),
 };
 const LIVE_STATES = ["live", "reconnecting"];
@@ -136,7 +139,7 @@ async function ensurePlaying() {
   if (mode === "hls") return startHls();
   if (!canPlayH264()) {
     if (config.hls && await canPlayHls(video)) return switchToHls("no WebRTC H.264 decoder");
-    say("This browser cannot play the stream: it has no H.264 video decoder. Try Chrome, Safari, Edge or Firefox with OpenH264 enabled.");
+    say(W.no_h264);
     return;
   }
   connecting = true;
@@ -163,7 +166,7 @@ async function ensurePlaying() {
       } else if (err.status === 422) {
         say(err.message);
       } else {
-        say(`Could not start playback (${err.status}). Retrying…`);
+        say(fill(W.play_retry, { n: err.status }));
         retry(3000);
       }
     } else {
@@ -205,7 +208,7 @@ async function startHls() {
     stopFollowing();
     stopFollowing = followHls(video, player, cards, () => programStart);
   } catch (_) {
-    say("This browser cannot play the stream. Try a recent Chrome, Safari, Edge or Firefox.");
+    say(W.cannot_play);
   } finally {
     connecting = false;
   }
