@@ -63,9 +63,14 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "A live shopping show.",
         "og_replay": "Watch the replay and shop the products.",
         "og_replay_minutes": "Watch the replay ({n} min) and shop the products.",
-        "no_h264": "This browser cannot play the stream: it has no H.264 video decoder. Try Chrome, Safari, Edge or Firefox with OpenH264 enabled.",
+        "no_h264": (
+            "This browser cannot play the stream: it has no H.264 video decoder. Try Chrome, "
+            "Safari, Edge or Firefox with OpenH264 enabled."
+        ),
         "play_retry": "Could not start playback ({n}). Retrying…",
-        "cannot_play": "This browser cannot play the stream. Try a recent Chrome, Safari, Edge or Firefox.",
+        "cannot_play": (
+            "This browser cannot play the stream. Try a recent Chrome, Safari, Edge or Firefox."
+        ),
     },
     "de": {
         "live_now": "Jetzt live", "nothing_live": "Gerade ist nichts live.",
@@ -102,9 +107,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Eine Live-Shopping-Show.",
         "og_replay": "Sieh dir die Aufzeichnung an und shoppe die Produkte.",
         "og_replay_minutes": "Sieh dir die Aufzeichnung an ({n} Min.) und shoppe die Produkte.",
-        "no_h264": "Dieser Browser kann den Stream nicht abspielen: Ihm fehlt ein H.264-Videodecoder. Versuch es mit Chrome, Safari, Edge oder Firefox mit aktiviertem OpenH264.",
+        "no_h264": (
+            "Dieser Browser kann den Stream nicht abspielen: Ihm fehlt ein H.264-Videodecoder. "
+            "Versuch es mit Chrome, Safari, Edge oder Firefox mit aktiviertem OpenH264."
+        ),
         "play_retry": "Die Wiedergabe konnte nicht starten ({n}). Neuer Versuch…",
-        "cannot_play": "Dieser Browser kann den Stream nicht abspielen. Versuch es mit einem aktuellen Chrome, Safari, Edge oder Firefox.",
+        "cannot_play": (
+            "Dieser Browser kann den Stream nicht abspielen. Versuch es mit einem aktuellen "
+            "Chrome, Safari, Edge oder Firefox."
+        ),
     },
     "fr": {
         "live_now": "En direct", "nothing_live": "Rien en direct pour le moment.",
@@ -142,9 +153,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Une émission de shopping en direct.",
         "og_replay": "Regardez le replay et achetez les produits.",
         "og_replay_minutes": "Regardez le replay ({n} min) et achetez les produits.",
-        "no_h264": "Ce navigateur ne peut pas lire le direct : il n’a pas de décodeur vidéo H.264. Essayez Chrome, Safari, Edge ou Firefox avec OpenH264 activé.",
+        "no_h264": (
+            "Ce navigateur ne peut pas lire le direct : il n’a pas de décodeur vidéo H.264. "
+            "Essayez Chrome, Safari, Edge ou Firefox avec OpenH264 activé."
+        ),
         "play_retry": "Impossible de lancer la lecture ({n}). Nouvel essai…",
-        "cannot_play": "Ce navigateur ne peut pas lire le direct. Essayez une version récente de Chrome, Safari, Edge ou Firefox.",
+        "cannot_play": (
+            "Ce navigateur ne peut pas lire le direct. Essayez une version récente de Chrome, "
+            "Safari, Edge ou Firefox."
+        ),
     },
     "es": {
         "live_now": "En directo", "nothing_live": "No hay nada en directo ahora.",
@@ -181,9 +198,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Un programa de compras en directo.",
         "og_replay": "Mira la repetición y compra los productos.",
         "og_replay_minutes": "Mira la repetición ({n} min) y compra los productos.",
-        "no_h264": "Este navegador no puede reproducir la emisión: no tiene decodificador de vídeo H.264. Prueba Chrome, Safari, Edge o Firefox con OpenH264 activado.",
+        "no_h264": (
+            "Este navegador no puede reproducir la emisión: no tiene decodificador de vídeo H.264. "
+            "Prueba Chrome, Safari, Edge o Firefox con OpenH264 activado."
+        ),
         "play_retry": "No se pudo iniciar la reproducción ({n}). Reintentando…",
-        "cannot_play": "Este navegador no puede reproducir la emisión. Prueba una versión reciente de Chrome, Safari, Edge o Firefox.",
+        "cannot_play": (
+            "Este navegador no puede reproducir la emisión. Prueba una versión reciente de Chrome, "
+            "Safari, Edge o Firefox."
+        ),
     },
     "it": {
         "live_now": "In diretta", "nothing_live": "Niente in diretta al momento.",
@@ -219,9 +242,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Uno show di shopping dal vivo.",
         "og_replay": "Guarda la replica e acquista i prodotti.",
         "og_replay_minutes": "Guarda la replica ({n} min) e acquista i prodotti.",
-        "no_h264": "Questo browser non può riprodurre la diretta: non ha un decoder video H.264. Prova Chrome, Safari, Edge o Firefox con OpenH264 attivo.",
+        "no_h264": (
+            "Questo browser non può riprodurre la diretta: non ha un decoder video H.264. Prova "
+            "Chrome, Safari, Edge o Firefox con OpenH264 attivo."
+        ),
         "play_retry": "Impossibile avviare la riproduzione ({n}). Nuovo tentativo…",
-        "cannot_play": "Questo browser non può riprodurre la diretta. Prova una versione recente di Chrome, Safari, Edge o Firefox.",
+        "cannot_play": (
+            "Questo browser non può riprodurre la diretta. Prova una versione recente di Chrome, "
+            "Safari, Edge o Firefox."
+        ),
     },
     "nl": {
         "live_now": "Nu live", "nothing_live": "Er is nu niets live.",
@@ -258,9 +287,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Een live shoppingshow.",
         "og_replay": "Bekijk de herhaling en shop de producten.",
         "og_replay_minutes": "Bekijk de herhaling ({n} min) en shop de producten.",
-        "no_h264": "Deze browser kan de stream niet afspelen: er is geen H.264-videodecoder. Probeer Chrome, Safari, Edge of Firefox met OpenH264 ingeschakeld.",
+        "no_h264": (
+            "Deze browser kan de stream niet afspelen: er is geen H.264-videodecoder. Probeer "
+            "Chrome, Safari, Edge of Firefox met OpenH264 ingeschakeld."
+        ),
         "play_retry": "Afspelen kon niet starten ({n}). Opnieuw proberen…",
-        "cannot_play": "Deze browser kan de stream niet afspelen. Probeer een recente Chrome, Safari, Edge of Firefox.",
+        "cannot_play": (
+            "Deze browser kan de stream niet afspelen. Probeer een recente Chrome, Safari, Edge of "
+            "Firefox."
+        ),
     },
     "pt": {
         "live_now": "Ao vivo", "nothing_live": "Nada ao vivo agora.",
@@ -296,9 +331,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Um programa de compras ao vivo.",
         "og_replay": "Assista à reprise e compre os produtos.",
         "og_replay_minutes": "Assista à reprise ({n} min) e compre os produtos.",
-        "no_h264": "Este navegador não consegue reproduzir a transmissão: não tem decodificador de vídeo H.264. Experimente o Chrome, Safari, Edge ou Firefox com OpenH264 ativado.",
+        "no_h264": (
+            "Este navegador não consegue reproduzir a transmissão: não tem decodificador de vídeo "
+            "H.264. Experimente o Chrome, Safari, Edge ou Firefox com OpenH264 ativado."
+        ),
         "play_retry": "Não foi possível iniciar a reprodução ({n}). Tentando novamente…",
-        "cannot_play": "Este navegador não consegue reproduzir a transmissão. Experimente uma versão recente do Chrome, Safari, Edge ou Firefox.",
+        "cannot_play": (
+            "Este navegador não consegue reproduzir a transmissão. Experimente uma versão recente "
+            "do Chrome, Safari, Edge ou Firefox."
+        ),
     },
     "pl": {
         "live_now": "Na żywo", "nothing_live": "Teraz nic nie jest na żywo.",
@@ -335,9 +376,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Pokaz zakupowy na żywo.",
         "og_replay": "Obejrzyj powtórkę i kup produkty.",
         "og_replay_minutes": "Obejrzyj powtórkę ({n} min) i kup produkty.",
-        "no_h264": "Ta przeglądarka nie odtworzy transmisji: brak dekodera wideo H.264. Spróbuj Chrome, Safari, Edge lub Firefoksa z włączonym OpenH264.",
+        "no_h264": (
+            "Ta przeglądarka nie odtworzy transmisji: brak dekodera wideo H.264. Spróbuj Chrome, "
+            "Safari, Edge lub Firefoksa z włączonym OpenH264."
+        ),
         "play_retry": "Nie udało się rozpocząć odtwarzania ({n}). Ponawiam…",
-        "cannot_play": "Ta przeglądarka nie odtworzy transmisji. Spróbuj aktualnej wersji Chrome, Safari, Edge lub Firefoksa.",
+        "cannot_play": (
+            "Ta przeglądarka nie odtworzy transmisji. Spróbuj aktualnej wersji Chrome, Safari, "
+            "Edge lub Firefoksa."
+        ),
     },
     "sv": {
         "live_now": "Live nu", "nothing_live": "Inget är live just nu.",
@@ -373,9 +420,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "En liveshoppingshow.",
         "og_replay": "Se repriset och handla produkterna.",
         "og_replay_minutes": "Se repriset ({n} min) och handla produkterna.",
-        "no_h264": "Den här webbläsaren kan inte spela upp sändningen: den saknar en H.264-videoavkodare. Prova Chrome, Safari, Edge eller Firefox med OpenH264 aktiverat.",
+        "no_h264": (
+            "Den här webbläsaren kan inte spela upp sändningen: den saknar en H.264-videoavkodare. "
+            "Prova Chrome, Safari, Edge eller Firefox med OpenH264 aktiverat."
+        ),
         "play_retry": "Uppspelningen kunde inte starta ({n}). Försöker igen…",
-        "cannot_play": "Den här webbläsaren kan inte spela upp sändningen. Prova en aktuell Chrome, Safari, Edge eller Firefox.",
+        "cannot_play": (
+            "Den här webbläsaren kan inte spela upp sändningen. Prova en aktuell Chrome, Safari, "
+            "Edge eller Firefox."
+        ),
     },
     "da": {
         "live_now": "Live nu", "nothing_live": "Intet er live lige nu.",
@@ -412,9 +465,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Et live shopping-show.",
         "og_replay": "Se genudsendelsen og køb produkterne.",
         "og_replay_minutes": "Se genudsendelsen ({n} min) og køb produkterne.",
-        "no_h264": "Denne browser kan ikke afspille udsendelsen: den mangler en H.264-videodekoder. Prøv Chrome, Safari, Edge eller Firefox med OpenH264 slået til.",
+        "no_h264": (
+            "Denne browser kan ikke afspille udsendelsen: den mangler en H.264-videodekoder. Prøv "
+            "Chrome, Safari, Edge eller Firefox med OpenH264 slået til."
+        ),
         "play_retry": "Afspilningen kunne ikke starte ({n}). Prøver igen…",
-        "cannot_play": "Denne browser kan ikke afspille udsendelsen. Prøv en nyere Chrome, Safari, Edge eller Firefox.",
+        "cannot_play": (
+            "Denne browser kan ikke afspille udsendelsen. Prøv en nyere Chrome, Safari, Edge eller "
+            "Firefox."
+        ),
     },
     "nb": {
         "live_now": "Direkte nå", "nothing_live": "Ingenting er direkte nå.",
@@ -451,9 +510,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Et direktesendt shoppingshow.",
         "og_replay": "Se reprisen og kjøp produktene.",
         "og_replay_minutes": "Se reprisen ({n} min) og kjøp produktene.",
-        "no_h264": "Denne nettleseren kan ikke spille av sendingen: den mangler en H.264-videodekoder. Prøv Chrome, Safari, Edge eller Firefox med OpenH264 slått på.",
+        "no_h264": (
+            "Denne nettleseren kan ikke spille av sendingen: den mangler en H.264-videodekoder. "
+            "Prøv Chrome, Safari, Edge eller Firefox med OpenH264 slått på."
+        ),
         "play_retry": "Avspillingen kunne ikke starte ({n}). Prøver igjen…",
-        "cannot_play": "Denne nettleseren kan ikke spille av sendingen. Prøv en nyere Chrome, Safari, Edge eller Firefox.",
+        "cannot_play": (
+            "Denne nettleseren kan ikke spille av sendingen. Prøv en nyere Chrome, Safari, Edge "
+            "eller Firefox."
+        ),
     },
     "fi": {
         "live_now": "Nyt livenä", "nothing_live": "Mitään ei ole nyt livenä.",
@@ -490,9 +555,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Live-ostoslähetys.",
         "og_replay": "Katso tallenne ja osta tuotteet.",
         "og_replay_minutes": "Katso tallenne ({n} min) ja osta tuotteet.",
-        "no_h264": "Tämä selain ei voi toistaa lähetystä: siitä puuttuu H.264-videodekooderi. Kokeile Chromea, Safaria, Edgeä tai Firefoxia, jossa OpenH264 on käytössä.",
+        "no_h264": (
+            "Tämä selain ei voi toistaa lähetystä: siitä puuttuu H.264-videodekooderi. Kokeile "
+            "Chromea, Safaria, Edgeä tai Firefoxia, jossa OpenH264 on käytössä."
+        ),
         "play_retry": "Toistoa ei voitu aloittaa ({n}). Yritetään uudelleen…",
-        "cannot_play": "Tämä selain ei voi toistaa lähetystä. Kokeile uutta Chromea, Safaria, Edgeä tai Firefoxia.",
+        "cannot_play": (
+            "Tämä selain ei voi toistaa lähetystä. Kokeile uutta Chromea, Safaria, Edgeä tai "
+            "Firefoxia."
+        ),
     },
     "cs": {
         "live_now": "Právě živě", "nothing_live": "Teď nic neběží živě.",
@@ -529,9 +600,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Živá nákupní show.",
         "og_replay": "Podívejte se na záznam a nakupte produkty.",
         "og_replay_minutes": "Podívejte se na záznam ({n} min) a nakupte produkty.",
-        "no_h264": "Tento prohlížeč nedokáže přehrát přenos: chybí mu videodekodér H.264. Zkuste Chrome, Safari, Edge nebo Firefox se zapnutým OpenH264.",
+        "no_h264": (
+            "Tento prohlížeč nedokáže přehrát přenos: chybí mu videodekodér H.264. Zkuste Chrome, "
+            "Safari, Edge nebo Firefox se zapnutým OpenH264."
+        ),
         "play_retry": "Přehrávání se nepodařilo spustit ({n}). Zkouším znovu…",
-        "cannot_play": "Tento prohlížeč nedokáže přehrát přenos. Zkuste aktuální Chrome, Safari, Edge nebo Firefox.",
+        "cannot_play": (
+            "Tento prohlížeč nedokáže přehrát přenos. Zkuste aktuální Chrome, Safari, Edge nebo "
+            "Firefox."
+        ),
     },
     "ru": {
         "live_now": "Сейчас в эфире", "nothing_live": "Сейчас ничего не в эфире.",
@@ -568,9 +645,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "Прямой эфир с покупками.",
         "og_replay": "Смотрите запись и покупайте товары.",
         "og_replay_minutes": "Смотрите запись ({n} мин) и покупайте товары.",
-        "no_h264": "Этот браузер не может воспроизвести трансляцию: в нём нет видеодекодера H.264. Попробуйте Chrome, Safari, Edge или Firefox с включённым OpenH264.",
+        "no_h264": (
+            "Этот браузер не может воспроизвести трансляцию: в нём нет видеодекодера H.264. "
+            "Попробуйте Chrome, Safari, Edge или Firefox с включённым OpenH264."
+        ),
         "play_retry": "Не удалось начать воспроизведение ({n}). Повторяем…",
-        "cannot_play": "Этот браузер не может воспроизвести трансляцию. Попробуйте свежую версию Chrome, Safari, Edge или Firefox.",
+        "cannot_play": (
+            "Этот браузер не может воспроизвести трансляцию. Попробуйте свежую версию Chrome, "
+            "Safari, Edge или Firefox."
+        ),
     },
     "ja": {
         "live_now": "ライブ配信中", "nothing_live": "現在ライブ配信はありません。",
@@ -607,9 +690,16 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "ライブショッピング番組。",
         "og_replay": "アーカイブを見て商品をチェック。",
         "og_replay_minutes": "アーカイブ（{n}分）を見て商品をチェック。",
-        "no_h264": "このブラウザではこの配信を再生できません（H.264 ビデオデコーダーがありません）。Chrome、Safari、Edge、または OpenH264 を有効にした Firefox をお試しください。",
+        "no_h264": (
+            "このブラウザではこの配信を再生できません（H.264 "
+            "ビデオデコーダーがありません）。Chrome、Safari、Edge、または OpenH264 を有効にした "
+            "Firefox をお試しください。"
+        ),
         "play_retry": "再生を開始できませんでした（{n}）。再試行しています…",
-        "cannot_play": "このブラウザではこの配信を再生できません。最新の Chrome、Safari、Edge、Firefox をお試しください。",
+        "cannot_play": (
+            "このブラウザではこの配信を再生できません。最新の Chrome、Safari、Edge、Firefox "
+            "をお試しください。"
+        ),
     },
     "zh": {
         "live_now": "正在直播", "nothing_live": "现在没有直播。",
@@ -645,7 +735,10 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "一场直播购物节目。",
         "og_replay": "观看回放，选购商品。",
         "og_replay_minutes": "观看回放（{n} 分钟），选购商品。",
-        "no_h264": "此浏览器无法播放直播：缺少 H.264 视频解码器。请尝试 Chrome、Safari、Edge 或已启用 OpenH264 的 Firefox。",
+        "no_h264": (
+            "此浏览器无法播放直播：缺少 H.264 视频解码器。请尝试 Chrome、Safari、Edge 或已启用 "
+            "OpenH264 的 Firefox。"
+        ),
         "play_retry": "无法开始播放（{n}）。正在重试…",
         "cannot_play": "此浏览器无法播放直播。请尝试最新版的 Chrome、Safari、Edge 或 Firefox。",
     },
@@ -683,7 +776,10 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "一場直播購物節目。",
         "og_replay": "觀看重播，選購商品。",
         "og_replay_minutes": "觀看重播（{n} 分鐘），選購商品。",
-        "no_h264": "此瀏覽器無法播放直播：缺少 H.264 視訊解碼器。請嘗試 Chrome、Safari、Edge 或已啟用 OpenH264 的 Firefox。",
+        "no_h264": (
+            "此瀏覽器無法播放直播：缺少 H.264 視訊解碼器。請嘗試 Chrome、Safari、Edge 或已啟用 "
+            "OpenH264 的 Firefox。"
+        ),
         "play_retry": "無法開始播放（{n}）。正在重試…",
         "cannot_play": "此瀏覽器無法播放直播。請嘗試最新版的 Chrome、Safari、Edge 或 Firefox。",
     },
@@ -722,9 +818,15 @@ WORDS: dict[str, dict[str, str]] = {
         "og_show": "라이브 쇼핑 방송.",
         "og_replay": "다시보기를 보고 상품을 만나보세요.",
         "og_replay_minutes": "다시보기({n}분)를 보고 상품을 만나보세요.",
-        "no_h264": "이 브라우저에서는 방송을 재생할 수 없습니다. H.264 비디오 디코더가 없습니다. Chrome, Safari, Edge 또는 OpenH264를 켠 Firefox를 사용해 보세요.",
+        "no_h264": (
+            "이 브라우저에서는 방송을 재생할 수 없습니다. H.264 비디오 디코더가 없습니다. Chrome, "
+            "Safari, Edge 또는 OpenH264를 켠 Firefox를 사용해 보세요."
+        ),
         "play_retry": "재생을 시작하지 못했습니다({n}). 다시 시도하는 중…",
-        "cannot_play": "이 브라우저에서는 방송을 재생할 수 없습니다. 최신 Chrome, Safari, Edge 또는 Firefox를 사용해 보세요.",
+        "cannot_play": (
+            "이 브라우저에서는 방송을 재생할 수 없습니다. 최신 Chrome, Safari, Edge 또는 Firefox를 "
+            "사용해 보세요."
+        ),
     },
 }
 # fmt: on
