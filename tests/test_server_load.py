@@ -20,46 +20,42 @@ from .utils import parse_metrics, until, whep_play, whip_publish
 SDP = {"Content-Type": "application/sdp"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
+class Machine:
+    """Fake clocks for ServerLoad: wall time and the loop's and the process's CPU time."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self, cores: int) -> None:
+        self.wall = self.loop_cpu = self.process_cpu = 0.0
+        self.load = ServerLoad(
+            lambda: self.wall, lambda: self.loop_cpu, lambda: self.process_cpu, cores=cores
+        )
+
+    def run(self, samples: int, loop_share: float, process_cores: float) -> None:
+        """`samples` half-seconds with the loop thread and the process this busy."""
+        for _ in range(samples):
+            self.wall += 0.5
+            self.loop_cpu += 0.5 * loop_share
+            self.process_cpu += 0.5 * process_cores
+            self.load.sample()
 
 
 def test_load_is_the_busier_of_the_loop_and_the_process_per_core() -> None:
-    wall = Clock()
-    loop_cpu = [0.0]
-    process_cpu = [0.0]
-    load = ServerLoad(wall, lambda: loop_cpu[0], lambda: process_cpu[0], cores=2)
+    machine = Machine(cores=2)
+    load = machine.load
     assert load.load == 0.0  # no sample yet
-    for _ in range(4):  # the loop thread 50 % busy, the whole process 1.6 cores of 2
-        wall.now += 0.5
-        loop_cpu[0] += 0.25
-        process_cpu[0] += 0.8
-        load.sample()
+    machine.run(4, loop_share=0.5, process_cores=1.6)  # 1.6 of 2 cores: 0.8
     assert load.loop_share == pytest.approx(0.5)
     assert load.process_share == pytest.approx(0.8)
     assert load.load == pytest.approx(0.8)
-    for _ in range(4):  # then the loop alone fills its core: the window forgets the past
-        wall.now += 0.5
-        loop_cpu[0] += 0.5
-        process_cpu[0] += 0.6
-        load.sample()
+    machine.run(4, loop_share=1.0, process_cores=1.2)  # the window forgets the past
     assert load.loop_share == pytest.approx(1.0)
     assert load.load == pytest.approx(1.0)
 
 
 def test_a_short_burst_is_averaged_away() -> None:
-    wall = Clock()
-    loop_cpu = [0.0]
-    load = ServerLoad(wall, lambda: loop_cpu[0], lambda: loop_cpu[0], cores=1)
-    for busy in (0.1, 0.1, 0.1, 1.0):  # one half-second at 100 % (a keyframe to all)
-        wall.now += 0.5
-        loop_cpu[0] += 0.5 * busy
-        load.sample()
-    assert load.load == pytest.approx(0.325)
+    machine = Machine(cores=1)
+    machine.run(3, loop_share=0.1, process_cores=0.1)
+    machine.run(1, loop_share=1.0, process_cores=1.0)  # half a second at 100 % (a keyframe)
+    assert machine.load.load == pytest.approx(0.325)
 
 
 async def offer_sdp() -> tuple[RTCPeerConnection, str]:
