@@ -67,10 +67,14 @@ async def test_webrtcbin_publishes_over_whip_and_plays_over_whep(studio: Studio)
         "publish", studio.url(f"/whip/{show_id}"), "--token", key, "--seconds", "60"
     )
     publishing = asyncio.ensure_future(result_of(publisher, within=90))
-    await until(
-        lambda: (live := studio.onair.get(show_id)) is not None and live.on_air,
-        20,
-    )
+    try:
+        await until(
+            lambda: (live := studio.onair.get(show_id)) is not None and live.on_air,
+            20,
+        )
+    except AssertionError:
+        publisher.terminate()  # what webrtcbin saw, for the failure message
+        raise AssertionError(f"not on air in 20 s; the publisher: {await publishing}") from None
     # The viewer gathers before it POSTs (no trickle), the publisher trickles: both ways.
     # It plays until it decoded 100 video frames and 100 audio packets (30 s at most).
     playing = await gst(
