@@ -233,3 +233,14 @@ def test_a_keyframe_released_by_the_jitter_buffer_ends_the_hold() -> None:
     assert not video.take(frame(1 * 3000), 0.1), "damaged: held"
     assert video.take(frame(2 * 3000), 0.2), "decoded from the keyframe"
     assert video.take(frame(3 * 3000), 0.2)
+
+
+def test_a_shows_publishers_add_up() -> None:
+    # /metrics sums what recovery did over a show's publishers (LiveShow.stats).
+    first = RecoveryStats(nacked=5, given_up=1, frames_held=3, plis=1)
+    second = RecoveryStats(nacked=2, recovered=2, audio_late=4)
+    total = first.plus(second)
+    assert total == RecoveryStats(
+        nacked=7, recovered=2, given_up=1, plis=1, frames_held=3, audio_late=4
+    )
+    assert first == RecoveryStats(nacked=5, given_up=1, frames_held=3, plis=1), "unchanged"

@@ -32,6 +32,15 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 "Linux: exceeds net.core.rmem_max, allowed with CAP_NET_ADMIN (a server run as root)."
 
 
+KERNEL_FACTOR = 2 if sys.platform.startswith("linux") else 1
+"Linux reports twice the size it was asked for (its own bookkeeping on top)."
+
+
+def short(granted: int, size: int) -> bool:
+    """Whether a buffer reported as `granted` is less than the `size` asked for."""
+    return granted < size * KERNEL_FACTOR
+
+
 def enlarge(sock: socket.socket, size: int = INGEST_RECEIVE_BUFFER) -> int:
     """Ask for a `size`-byte receive buffer on `sock`; returns what the kernel granted.
 
@@ -75,12 +84,3 @@ def enlarge_ingest_buffers(pc: RTCPeerConnection, size: int = INGEST_RECEIVE_BUF
             size,
         )
     return granted
-
-
-KERNEL_FACTOR = 2 if sys.platform.startswith("linux") else 1
-"Linux reports twice the size it was asked for (its own bookkeeping on top)."
-
-
-def short(granted: int, size: int) -> bool:
-    """Whether a buffer reported as `granted` is less than the `size` asked for."""
-    return granted < size * KERNEL_FACTOR

@@ -28,7 +28,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import av
@@ -94,6 +94,12 @@ class RecoveryStats:
     audio_skipped: int = 0
     audio_late: int = 0
     "Audio packets that came after their gap was skipped (dropped)."
+
+    def plus(self, other: RecoveryStats) -> RecoveryStats:
+        """Both counts added field by field (a show's publishers, one after another)."""
+        return RecoveryStats(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
 
 class NackList:

@@ -27,6 +27,7 @@ from .ice import IcePolicy
 from .ingest import Publisher
 from .program import Program
 from .record import Recorder, RecordingResult, finalize
+from .recovery import RecoveryStats
 from .restream import RtmpPush
 from .viewer import Viewer
 from .whip_push import WhipPush
@@ -179,8 +180,8 @@ class LiveShow:
         self.recent_viewer_ids: deque[str] = deque(maxlen=1000)
         "Viewers that left on their own, so their late DELETE is not a 404."
         self._past_publisher_ids: deque[str] = deque(maxlen=8)
-        self._past_ingest_loss = (0, 0, 0)
-        "(missing, lost) host video packets and frames held of the publishers gone."
+        self._past_recovery = RecoveryStats()
+        "What loss recovery did for the publishers gone (/metrics adds the current one's)."
         self._grace: asyncio.Task[None] | None = None
         self._failure: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
@@ -288,11 +289,9 @@ class LiveShow:
         """Counters for /metrics."""
         s = self.program.stats
         drops = [sub.video_drops for sub in self.broadcast.viewers() if not sub.closed]
-        missing, lost, held = self._past_ingest_loss
+        ingest = self._past_recovery
         if self.publisher is not None:
-            missing += self.publisher.recovery.stats.nacked
-            lost += self.publisher.recovery.stats.given_up
-            held += self.publisher.recovery.stats.frames_held
+            ingest = ingest.plus(self.publisher.recovery.stats)
         return ShowStats(
             viewers=len(self.viewers),
             program_frames=s.frames,
@@ -305,9 +304,9 @@ class LiveShow:
             video_drops_max=max(drops, default=0),
             subscribers_dropping=sum(1 for d in drops if d),
             recording_drops=self.recorder.dropped if self.recorder else 0,
-            ingest_packets_missing=missing,
-            ingest_packets_lost=lost,
-            ingest_frames_held=held,
+            ingest_packets_missing=ingest.nacked,
+            ingest_packets_lost=ingest.given_up,
+            ingest_frames_held=ingest.frames_held,
             source_frames_skipped=self.program.source_frames_skipped,
             hls_segments=self.hls.segments_made if self.hls else 0,
             hls_parts=self.hls.parts_made if self.hls else 0,
@@ -439,13 +438,7 @@ class LiveShow:
 
     def _publisher_gone(self, publisher: Publisher) -> None:
         self._past_publisher_ids.append(publisher.id)
-        missing, lost, held = self._past_ingest_loss
-        stats = publisher.recovery.stats
-        self._past_ingest_loss = (
-            missing + stats.nacked,
-            lost + stats.given_up,
-            held + stats.frames_held,
-        )
+        self._past_recovery = self._past_recovery.plus(publisher.recovery.stats)
         if self.publisher is publisher:
             self.publisher = None
             if self.ended:
